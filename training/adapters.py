@@ -1,0 +1,66 @@
+"""Adapters on disk: RAGTUNE_HOME/adapters/NAME/ holds PEFT files (vLLM loads them directly) and
+ragtune_adapter.json, which records what the adapter was trained on and with which prompt format."""
+
+import json
+import os
+from pathlib import Path
+
+from pydantic import BaseModel
+
+from retrieval.errors import RagtuneError
+from training.prompting import PROMPT_FORMAT
+
+METADATA_FILE = "ragtune_adapter.json"
+
+
+class AdapterInfo(BaseModel):
+    name: str
+    base_model: str
+    base_fingerprint: str
+    prompt_format: str = PROMPT_FORMAT
+    method: str = "sft"  # sft | dpo | raft
+    rank: int = 16
+    data_fingerprint: str = ""
+    settings: dict = {}
+    train_loss: float | None = None
+    validation_loss: float | None = None
+    perplexity: float | None = None
+    styles: list[str] = []
+    created: str = ""
+
+
+def write_adapter_info(adapter_dir: Path, info: AdapterInfo) -> None:
+    tmp = adapter_dir / (METADATA_FILE + ".tmp")
+    tmp.write_text(info.model_dump_json(indent=2), encoding="utf-8")
+    os.replace(tmp, adapter_dir / METADATA_FILE)
+
+
+def read_adapter_info(adapter_dir: Path) -> AdapterInfo:
+    meta = adapter_dir / METADATA_FILE
+    if not (adapter_dir / "adapter_config.json").exists():
+        raise RagtuneError(f"{adapter_dir}: not a PEFT adapter folder (adapter_config.json missing)")
+    if not meta.exists():
+        raise RagtuneError(f"{meta}: missing; ragtune needs it to know the adapter's base model")
+    try:
+        return AdapterInfo.model_validate(json.loads(meta.read_text(encoding="utf-8")))
+    except (ValueError, json.JSONDecodeError) as err:
+        raise RagtuneError(f"{meta}: not valid adapter metadata: {err}") from err
+
+
+def list_adapters(adapters_dir: Path) -> list[AdapterInfo]:
+    if not adapters_dir.exists():
+        return []
+    return [read_adapter_info(d) for d in sorted(adapters_dir.iterdir()) if (d / METADATA_FILE).exists()]
+
+
+def check_adapter_base(info: AdapterInfo, base_fingerprint: str, base_model: str) -> None:
+    """Refuse an adapter trained on another base model, saying which."""
+    if info.base_fingerprint != base_fingerprint:
+        raise RagtuneError(
+            f"adapter '{info.name}' was trained on base model '{info.base_model}' "
+            f"(fingerprint {info.base_fingerprint}), not on the served '{base_model}' ({base_fingerprint})"
+        )
+    if info.prompt_format != PROMPT_FORMAT:
+        raise RagtuneError(
+            f"adapter '{info.name}' uses prompt format '{info.prompt_format}'; this ragtune builds '{PROMPT_FORMAT}'"
+        )
