@@ -41,13 +41,13 @@ def system_turn(system_prompt: str, sources: list[Source] | None) -> str:
     return f"{system_prompt}\n\n{SOURCES_INSTRUCTION}\n\n{format_sources(sources)}"
 
 
-def count_prompt_tokens(messages: list[dict], tokenizer) -> int:
-    return len(tokenizer.apply_chat_template(messages, tokenize=True, add_generation_prompt=True))
-
-
 def render_prompt(messages: list[dict], tokenizer) -> str:
     """The model's own chat template, ending where the assistant's answer starts."""
     return tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+
+
+def count_prompt_tokens(messages: list[dict], tokenizer) -> int:
+    return len(tokenizer(render_prompt(messages, tokenizer), add_special_tokens=False)["input_ids"])
 
 
 def build_messages(

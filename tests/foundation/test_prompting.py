@@ -1,0 +1,51 @@
+"""The shared prompt builder: sources numbered in the system turn, budget kept with the model's tokenizer."""
+
+import pytest
+from transformers import AutoTokenizer
+
+from retrieval.errors import RagtuneError
+from training.prompting import NO_SOURCES_NOTE, Source, build_messages, count_prompt_tokens
+
+
+@pytest.fixture(scope="module")
+def tokenizer(chat_model_path):
+    return AutoTokenizer.from_pretrained(chat_model_path)
+
+
+def test_sources_are_numbered_in_the_system_turn(tokenizer):
+    sources = [Source("Returns are free within 30 days.", "Returns", "returns.md"), Source("Ships in 2 days.")]
+    messages = build_messages(
+        [{"role": "user", "content": "Can I return it?"}], sources,
+        tokenizer=tokenizer, system_prompt="You help.", max_prompt_tokens=1000,
+    )
+    assert messages[0]["role"] == "system"
+    assert "[1] Returns — returns.md\nReturns are free within 30 days." in messages[0]["content"]
+    assert "[2] Ships in 2 days." in messages[0]["content"]
+    assert messages[-1] == {"role": "user", "content": "Can I return it?"}
+
+
+def test_rag_on_with_nothing_found_tells_the_model(tokenizer):
+    messages = build_messages(
+        [{"role": "user", "content": "Hi"}], [], tokenizer=tokenizer, system_prompt="S", max_prompt_tokens=500
+    )
+    assert NO_SOURCES_NOTE in messages[0]["content"]
+
+
+def test_budget_drops_low_ranked_sources_then_oldest_history(tokenizer):
+    sources = [Source(f"fact number {i} " * 30) for i in range(5)]
+    history = [
+        {"role": "user", "content": "old question " * 20},
+        {"role": "assistant", "content": "old answer " * 20},
+        {"role": "user", "content": "new question"},
+    ]
+    messages = build_messages(history, sources, tokenizer=tokenizer, system_prompt="S", max_prompt_tokens=250)
+    assert count_prompt_tokens(messages, tokenizer) <= 250
+    assert "[1] fact number 0" in messages[0]["content"]  # the best source survives
+    assert "[5]" not in messages[0]["content"]
+    assert messages[-1]["content"] == "new question"
+
+
+def test_a_question_longer_than_the_budget_is_a_clear_error(tokenizer):
+    with pytest.raises(RagtuneError, match="prompt budget"):
+        build_messages([{"role": "user", "content": "word " * 500}], None,
+                       tokenizer=tokenizer, system_prompt="S", max_prompt_tokens=100)
