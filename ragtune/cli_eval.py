@@ -1,3 +1,77 @@
-import typer
+"""`ragtune eval`: compare base, RAG and tuned answers; `ragtune eval import-ratings`: fold human scores back."""
 
-eval_app = typer.Typer(no_args_is_help=True)
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from retrieval.errors import RagtuneError
+
+eval_app = typer.Typer(no_args_is_help=True, invoke_without_command=True)
+
+RAG_MODES = {"on": True, "off": False}
+
+
+def parse_list(value: str, option: str) -> list[str]:
+    items = [item.strip() for item in value.split(",") if item.strip()]
+    if not items:
+        raise RagtuneError(f"{option}: give at least one value, comma separated")
+    return list(dict.fromkeys(items))
+
+
+def parse_rag(value: str) -> list[bool]:
+    modes = parse_list(value, "--rag")
+    bad = [m for m in modes if m not in RAG_MODES]
+    if bad:
+        raise RagtuneError(f"--rag: '{bad[0]}' is not one of on, off")
+    return [RAG_MODES[m] for m in modes]
+
+
+@eval_app.callback()
+def evaluate(
+    ctx: typer.Context,
+    questions: Annotated[Path | None, typer.Option(
+        help="Held-out questions (JSONL: question, reference_answer, gold_sources, answerable).")] = None,
+    models: Annotated[str, typer.Option(help="Comma separated: 'base' and/or adapter names.")] = "base",
+    rag: Annotated[str, typer.Option(help="Comma separated RAG modes: on, off.")] = "on,off",
+    base_url: Annotated[str | None, typer.Option(
+        help="A running ragtune server (…/v1); default: start one for the run.")] = None,
+    api_key: Annotated[str | None, typer.Option(
+        help="Client key for --base-url (default: the first configured key).")] = None,
+    out: Annotated[Path, typer.Option(help="Report folder.")] = Path("reports/eval"),
+    judge: Annotated[bool, typer.Option(
+        help="Also score answers with the judge endpoint in settings.evaluation.")] = False,
+    general: Annotated[Path | None, typer.Option(
+        help="Everyday questions for the general-ability check (default: general.jsonl beside --questions).")] = None,
+) -> None:
+    """Ask every combination of model and RAG mode the held-out questions through the server's API and
+    report metrics, 95% bootstrap intervals on the differences, charts and side-by-side answers."""
+    if ctx.invoked_subcommand:
+        return
+    if questions is None:
+        raise RagtuneError("--questions: a question file is needed")
+    from evaluation.evaluate import evaluate as run_evaluation
+    from ragtune.settings import Settings
+
+    if general is None and (questions.parent / "general.jsonl").is_file():
+        general = questions.parent / "general.jsonl"
+    run_evaluation(
+        Settings(), questions, parse_list(models, "--models"), parse_rag(rag), out,
+        base_url=base_url, api_key=api_key, judge=judge, general_path=general,
+    )
+
+
+@eval_app.command("import-ratings")
+def import_ratings(
+    ratings: Annotated[Path, typer.Argument(help="The report's ratings.csv with ratings filled in (1-5).")],
+    report: Annotated[Path, typer.Option(help="The report folder the ratings belong to.")],
+) -> None:
+    """Fold human ratings into a report as the 'Human rating' metric and re-render it."""
+    from evaluation.ratings import import_ratings as fold_in
+    from evaluation.report import show, write_report
+
+    count = fold_in(ratings, report)
+    console = Console()
+    console.print(f"{count} rating(s) folded into {report}")
+    show(write_report(report), report, console)

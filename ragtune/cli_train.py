@@ -1,5 +1,187 @@
+"""`ragtune data check`, `ragtune train sft|dpo`, `ragtune adapters list|merge|ensure-demo`."""
+
+import json
+from dataclasses import replace
+from pathlib import Path
+from typing import Annotated
+
 import typer
+from rich.console import Console
+from rich.table import Table
+
+from ragtune.settings import Settings
+from retrieval.errors import RagtuneError
+from training.adapters import list_adapters, read_adapter_info, write_adapter_info
+from training.cleaning import CleaningReport
+from training.pipeline import PreparedData, prepare_data
 
 train_app = typer.Typer(no_args_is_help=True)
 data_app = typer.Typer(no_args_is_help=True)
 adapters_app = typer.Typer(no_args_is_help=True)
+console = Console()
+
+DEMO_ADAPTER = "demo"
+DEMO_DATA = Path("examples/training/conversations.jsonl")
+DEMO_SAMPLES = 240  # keeps `make serve`'s first run to minutes on 2 CPU cores
+DEMO_PUBLIC_CONTACTS = ["support@northwindgadgets.example", "press@northwindgadgets.example"]  # not personal data
+
+Entities = Annotated[
+    Path | None, typer.Option(help="JSON file {kind: [names]} for entity substitution (augmentation)")
+]
+Templates = Annotated[Path | None, typer.Option(help="text file, one paraphrase template per line with {question}")]
+Overwrite = Annotated[bool, typer.Option(help="replace an existing adapter of that name")]
+
+
+@data_app.command("check")
+def data_check(file: Path, entities: Entities = None, templates: Templates = None) -> None:
+    """Parse, clean, augment and split a training file; print the report without training."""
+    prepared = _prepare(file, Settings(), entities, templates)
+    print_report(prepared)
+
+
+@train_app.command("sft")
+def train_sft_command(
+    data: Annotated[Path, typer.Option(help="training file: .jsonl, .json, .csv or Q/A .txt")],
+    name: Annotated[str, typer.Option(help="adapter name (RAGTUNE_HOME/adapters/NAME)")],
+    base: Annotated[str | None, typer.Option(help="base model: embedded id, local folder or hub id")] = None,
+    epochs: float | None = None, max_steps: int | None = None, learning_rate: float | None = None,
+    rank: int | None = None, max_seq_len: int | None = None,
+    raft: Annotated[bool, typer.Option(help="retrieval-aware: sources from the knowledge base in each prompt")] = False,
+    collection: Annotated[str | None, typer.Option(help="knowledge-base collection for --raft")] = None,
+    per_style: Annotated[bool, typer.Option(help="one adapter NAME-STYLE per style label instead of style tags")] = False,
+    resume: Annotated[bool, typer.Option(help="continue the last checkpoint of this run")] = False,
+    overwrite: Overwrite = False,
+    entities: Entities = None, templates: Templates = None,
+) -> None:
+    """Train a LoRA adapter with supervised fine-tuning."""
+    settings = _with_overrides(Settings(), epochs=epochs, max_steps=max_steps, learning_rate=learning_rate,
+                               lora_r=rank, max_seq_len=max_seq_len)
+    prepared = _prepare(data, settings, entities, templates)
+    print_report(prepared)
+    retrieve = _kb_retriever(settings, collection) if raft else None
+    if not per_style:
+        _train(prepared.train, prepared.val, settings, name, base, retrieve, resume, overwrite)
+        return
+    styles = sorted({s.style for s in prepared.train if s.style})
+    if not styles:
+        raise RagtuneError(f"{data}: --per-style needs samples with a 'style' label")
+    for style in styles:  # the server maps the style to this adapter, so no tag in the prompt
+        pick = [replace(s, style=None) for s in prepared.train if s.style == style]
+        pick_val = [replace(s, style=None) for s in prepared.val if s.style == style]
+        result = _train(pick, pick_val, settings, f"{name}-{style}", base, retrieve, resume, overwrite)
+        write_adapter_info(result.output_dir, read_adapter_info(result.output_dir).model_copy(update={"styles": [style]}))
+
+
+@train_app.command("dpo")
+def train_dpo_command(
+    data: Annotated[Path, typer.Option(help="preference pairs: prompt or messages, chosen, rejected")],
+    from_adapter: Annotated[str, typer.Option("--from", help="the SFT adapter to start from")],
+    name: Annotated[str, typer.Option(help="name of the new adapter")],
+    max_steps: int | None = None,
+    overwrite: Overwrite = False,
+) -> None:
+    """Preference tuning (DPO) of an SFT adapter."""
+    from training.data import load_preferences
+    from training.dpo import train_dpo
+
+    settings = _with_overrides(Settings(), max_steps=max_steps)
+    pairs = load_preferences(data)
+    console.print(f"{len(pairs)} preference pairs from {data}")
+    info = train_dpo(pairs, settings=settings, from_adapter=from_adapter, name=name, overwrite=overwrite)
+    console.print(f"[green]adapter '{info.name}' written[/green] to {settings.adapters_dir / name}")
+
+
+@adapters_app.command("list")
+def adapters_list() -> None:
+    """The trained adapters and what they were trained on."""
+    settings = Settings()
+    table = Table("name", "method", "base model", "rank", "styles", "val loss", "perplexity", "created")
+    for info in list_adapters(settings.adapters_dir):
+        table.add_row(info.name, info.method, info.base_model, str(info.rank), ",".join(info.styles),
+                      _number(info.validation_loss), _number(info.perplexity), info.created)
+    console.print(table if table.row_count else f"no adapters in {settings.adapters_dir}")
+
+
+@adapters_app.command("merge")
+def adapters_merge(name: str, out: Path) -> None:
+    """Merge adapter NAME into its base model and write a model folder to OUT."""
+    from training.merge import merge_adapter
+
+    settings = Settings()
+    merge_adapter(settings.adapters_dir / name, out, settings.models_dir)
+    console.print(f"[green]merged model written[/green] to {out}")
+
+
+@adapters_app.command("ensure-demo")
+def ensure_demo(data: Annotated[Path, typer.Option(help="the demo conversations")] = DEMO_DATA) -> None:
+    """Train the demo adapter from the demo conversations when it is missing (a few minutes on CPU)."""
+    settings = Settings()
+    if (settings.adapters_dir / DEMO_ADAPTER).exists():
+        console.print(f"demo adapter present in {settings.adapters_dir / DEMO_ADAPTER}")
+        return
+    settings = _with_overrides(settings, epochs=1.0, max_seq_len=384, lora_r=8, learning_rate=5e-4,
+                               pii_keep=DEMO_PUBLIC_CONTACTS)
+    prepared = _prepare(data, settings, None, None)
+    console.print(f"training the demo adapter on {min(DEMO_SAMPLES, len(prepared.train))} conversations ...")
+    _train(prepared.train[:DEMO_SAMPLES], prepared.val[:32], settings, DEMO_ADAPTER, None, None, False, False)
+
+
+def print_report(prepared: PreparedData) -> None:
+    report: CleaningReport = prepared.report
+    table = Table("", "samples", title="training data")
+    table.add_row("read", str(report.before))
+    for label, counter in (("removed", report.removed), ("cleaned", report.modified), ("masked", report.masked)):
+        for reason, count in sorted(counter.items()):
+            if count:
+                table.add_row(f"{label}: {reason}", str(count))
+    table.add_row("kept", str(report.after))
+    table.add_row("augmented (added)", str(prepared.augmented))
+    table.add_row("train / validation", f"{len(prepared.train)} / {len(prepared.val)}")
+    for intent, count in sorted(report.intents.items()):
+        table.add_row(f"intent: {intent}", str(count))
+    console.print(table)
+    for warning in report.warnings:
+        console.print(f"[yellow]warning:[/yellow] {warning}")
+
+
+def _prepare(data: Path, settings: Settings, entities: Path | None, templates: Path | None) -> PreparedData:
+    entity_lists = _read_json(entities) if entities else None
+    template_lines = [t for t in templates.read_text(encoding="utf-8").splitlines() if t.strip()] if templates else None
+    return prepare_data(data, settings.training, entity_lists, template_lines)
+
+
+def _train(train, val, settings, name, base, retrieve, resume, overwrite):
+    from training.sft import train_sft
+
+    result = train_sft(train, val, settings=settings, name=name, base=base, retrieve=retrieve, resume=resume,
+                       overwrite=overwrite)
+    info = result.info
+    summary = f"train loss {_number(info.train_loss)}, val loss {_number(info.validation_loss)}" if info else ""
+    console.print(f"[green]'{name}' written[/green] to {result.output_dir} after {result.global_step} steps; {summary}")
+    if result.skipped_too_long:
+        console.print(f"[yellow]{result.skipped_too_long} samples longer than max_seq_len were left out[/yellow]")
+    return result
+
+
+def _kb_retriever(settings: Settings, collection: str | None):
+    from knowledge import KnowledgeBase
+
+    kb = KnowledgeBase.open(settings.kb_dir, settings.knowledge, settings.retrieval)
+    k = settings.training.raft_top_k * 3  # room to find the gold chunk and distractors
+    return lambda question: kb.search(question, k=k, collection=collection)
+
+
+def _with_overrides(settings: Settings, **values) -> Settings:
+    given = {key: value for key, value in values.items() if value is not None}
+    return settings.model_copy(update={"training": settings.training.model_copy(update=given)})
+
+
+def _read_json(path: Path) -> dict:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as err:
+        raise RagtuneError(f"{path}: cannot read entity lists: {err}") from err
+
+
+def _number(value: float | None) -> str:
+    return "-" if value is None else f"{value:.3f}"

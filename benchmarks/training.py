@@ -1,0 +1,120 @@
+"""SFT speed and memory: ragtune's trainer (packed rows, assistant-only loss) against a plain Hugging Face
+Trainer + PEFT script that pads every sample to a fixed max length, as the usual tutorials do.
+
+Both train the same LoRA (rank, target modules, batch size, learning rate) for one epoch on the same demo
+conversations with the embedded chat model. Each runs in a fresh process so its peak RSS is its own.
+tokens/s counts real (unpadded) tokens. Target: ragtune >= 1.3x the baseline's tokens/s at <= its peak memory.
+
+    .venv/bin/python benchmarks/training.py [--samples 96] [--data examples/training/conversations.jsonl]
+"""
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+MAX_LEN, BATCH, RANK, LR = 384, 8, 16, 2e-4
+
+
+def samples(data: Path, n: int):
+    from training.cleaning import clean
+    from training.data import load_conversations
+
+    return clean(load_conversations(data))[0][:n]
+
+
+def run_ragtune(data: Path, n: int, home: Path) -> dict:
+    from ragtune.settings import Settings
+    from training.sft import train_sft
+
+    settings = Settings(home=home, chat_model=os.environ.get("BENCH_MODEL", "SmolLM2-135M-Instruct"))
+    settings = settings.model_copy(update={"training": settings.training.model_copy(update=dict(
+        epochs=1.0, max_seq_len=MAX_LEN, batch_size=BATCH, lora_r=RANK, learning_rate=LR, logging_steps=1000,
+    ))})
+    result = train_sft(samples(data, n), [], settings=settings, name="bench", progress=False)
+    return {"tokens": result.tokens_per_epoch, "seconds": result.train_runtime, "steps": result.global_step}
+
+
+def run_baseline(data: Path, n: int, home: Path) -> dict:
+    """The tutorial recipe: chat template, pad to MAX_LEN, labels = input ids, default collator."""
+    import torch
+    from datasets import Dataset
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM, AutoTokenizer, Trainer, TrainingArguments, default_data_collator
+
+    from training.base_model import prepare_chat_model
+    from training.modeling import TARGET_MODULES
+
+    model_path = prepare_chat_model(os.environ.get("BENCH_MODEL", "SmolLM2-135M-Instruct"), home / "models")
+    tokenizer = AutoTokenizer.from_pretrained(model_path)
+    texts = [tokenizer.apply_chat_template(s.messages, tokenize=False) for s in samples(data, n)]
+    enc = tokenizer(texts, padding="max_length", truncation=True, max_length=MAX_LEN)
+    labels = [[t if m else -100 for t, m in zip(ids, mask)] for ids, mask in zip(enc["input_ids"], enc["attention_mask"])]
+    dataset = Dataset.from_dict({**enc, "labels": labels})
+    model = AutoModelForCausalLM.from_pretrained(model_path, dtype=torch.float32)
+    model = get_peft_model(model, LoraConfig(r=RANK, lora_alpha=2 * RANK, lora_dropout=0.05, task_type="CAUSAL_LM",
+                                             target_modules=TARGET_MODULES[model.config.model_type]))
+    args = TrainingArguments(output_dir=str(home / "baseline"), per_device_train_batch_size=BATCH, num_train_epochs=1,
+                             learning_rate=LR, lr_scheduler_type="cosine", report_to="none", save_strategy="no",
+                             logging_steps=1000, disable_tqdm=True)
+    output = Trainer(model=model, args=args, train_dataset=dataset, data_collator=default_data_collator).train()
+    return {"tokens": int(sum(map(sum, enc["attention_mask"]))), "seconds": output.metrics["train_runtime"],
+            "steps": output.global_step}
+
+
+def child(which: str, data: Path, n: int, models: Path) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        home = Path(tmp)
+        (home / "models").symlink_to(models.resolve())  # the converted model is shared, not re-converted
+        figures = (run_ragtune if which == "ragtune" else run_baseline)(data, n, home)
+    figures["peak_rss_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print("RESULT " + json.dumps(figures))
+
+
+def measure(which: str, data: Path, n: int, models: Path) -> dict:
+    out = subprocess.run([sys.executable, __file__, "--child", which, "--data", str(data), "--samples", str(n),
+                          "--models", str(models)], capture_output=True, text=True, cwd=REPO)
+    line = next((x for x in out.stdout.splitlines() if x.startswith("RESULT ")), None)
+    if out.returncode or line is None:
+        sys.exit(f"{which} run failed:\n{out.stderr[-3000:]}")
+    figures = json.loads(line[len("RESULT "):])
+    figures["tokens_per_s"] = figures["tokens"] / figures["seconds"]
+    return figures
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data", type=Path, default=REPO / "examples/training/conversations.jsonl")
+    parser.add_argument("--samples", type=int, default=96)
+    parser.add_argument("--models", type=Path, default=REPO / ".ragtune" / "models")
+    parser.add_argument("--child", choices=["ragtune", "baseline"])
+    args = parser.parse_args()
+    if args.child:
+        return child(args.child, args.data, args.samples, args.models)
+    from ragtune.settings import Settings
+    from training.base_model import prepare_chat_model
+
+    prepare_chat_model(Settings().chat_model, args.models)
+    print(f"SFT, {args.samples} samples of {args.data.name}, 1 epoch, batch {BATCH}, LoRA r={RANK}, "
+          f"max_len {MAX_LEN}, torch threads {os.cpu_count()}")
+    results = {name: measure(name, args.data, args.samples, args.models) for name in ("baseline", "ragtune")}
+    for name, r in results.items():
+        print(f"{name:9s} {r['tokens']:7d} real tokens  {r['steps']:3d} steps  {r['seconds']:7.1f} s  "
+              f"{r['tokens_per_s']:7.1f} tokens/s  peak RSS {r['peak_rss_mib']:7.0f} MiB")
+    speed = results["ragtune"]["tokens_per_s"] / results["baseline"]["tokens_per_s"]
+    memory = results["ragtune"]["peak_rss_mib"] / results["baseline"]["peak_rss_mib"]
+    verdict = "met" if speed >= 1.3 and memory <= 1.0 else "NOT met"
+    print(f"ragtune vs baseline: {speed:.2f}x tokens/s, {memory:.2f}x peak RSS (target >=1.3x at <=1.0x: {verdict})")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,79 @@
+"""`ragtune eval`: asks every combination the held-out questions (and the general set) through the server's
+OpenAI API, scores the answers and writes the report folder."""
+
+from contextlib import nullcontext
+from datetime import UTC, datetime
+from pathlib import Path
+
+import openai
+from rich.console import Console
+
+from evaluation import runner
+from evaluation.groundedness import GroundednessChecker
+from evaluation.judge import CRITERIA, Judge
+from evaluation.questions import load_questions
+from evaluation.ratings import write_ratings_csv
+from evaluation.report import show, write_report
+from evaluation.scoring import score_row
+from evaluation.server import api_key as server_api_key
+from evaluation.server import started_server
+from evaluation.store import save_run
+from retrieval.embedding import Embedder
+from retrieval.errors import RagtuneError
+
+
+def make_judge(settings) -> Judge:
+    ev = settings.evaluation
+    if not ev.judge_base_url or not ev.judge_model:
+        raise RagtuneError(
+            "--judge needs a judge endpoint: set RAGTUNE_EVALUATION__JUDGE_BASE_URL and "
+            "RAGTUNE_EVALUATION__JUDGE_MODEL (and RAGTUNE_EVALUATION__JUDGE_API_KEY if it needs one)"
+        )
+    return Judge(ev.judge_base_url, ev.judge_model, ev.judge_api_key)
+
+
+def ask_all(client: openai.OpenAI, settings, models: list[str], rag_modes: list[bool], questions, general) -> tuple:
+    """Rows for the held-out set (every model x RAG mode) and the general set (every model, RAG off)."""
+    served = runner.resolve_models(client, models)
+    combos, general_combos = runner.combinations(served, rag_modes), runner.combinations(served, [False])
+    ev = settings.evaluation
+    options = {"top_k": settings.retrieval.top_k, "max_tokens": ev.max_tokens, "concurrency": ev.concurrency}
+    rows = [{"set": "heldout", **r} for r in runner.run(client, combos, questions, **options)]
+    if general:
+        rows += [{"set": "general", **r}
+                 for r in runner.run(client, general_combos, general, desc="general check", **options)]
+    return [c.label for c in combos], [c.label for c in general_combos], rows
+
+
+def evaluate(
+    settings, questions_path: Path, models: list[str], rag_modes: list[bool], out: Path, *,
+    base_url: str | None = None, api_key: str | None = None, judge: bool = False, general_path: Path | None = None,
+    console: Console | None = None,
+) -> dict:
+    """Runs the evaluation and writes out/: results, report.md/html, charts, ratings.csv. Without base_url
+    a server is started with these settings for the duration."""
+    questions = load_questions(questions_path)
+    general = load_questions(general_path) if general_path else []
+    the_judge = make_judge(settings) if judge else None
+    server = nullcontext(base_url) if base_url else started_server(settings)
+    with server as url:
+        client = openai.OpenAI(base_url=url, api_key=api_key or server_api_key(settings), timeout=600, max_retries=0)
+        labels, general_labels, rows = ask_all(client, settings, models, rag_modes, questions, general)
+    checker = GroundednessChecker(Embedder(settings.retrieval.embedding_model),
+                                  settings.evaluation.groundedness_threshold)
+    for row in rows:
+        score_row(row, checker, settings.retrieval.top_k)
+        if the_judge:
+            row.update({f"judge_{k}": v for k, v in the_judge.score(row).items() if k in CRITERIA})
+    run = {
+        "questions": str(questions_path), "question_count": len(questions), "general": str(general_path or ""),
+        "base_url": base_url or "started for this run", "labels": labels, "general_labels": general_labels,
+        "top_k": settings.retrieval.top_k, "groundedness_threshold": settings.evaluation.groundedness_threshold,
+        "bootstrap_samples": settings.evaluation.bootstrap_samples, "seed": settings.evaluation.seed,
+        "created": datetime.now(UTC).isoformat(timespec="seconds"),
+    }
+    save_run(out, run, rows)
+    write_ratings_csv(rows, out / "ratings.csv")
+    report = write_report(out)
+    show(report, out, console)
+    return report

@@ -1,0 +1,100 @@
+"""Adds the metrics to result rows, averages them per combination, and compares combinations pairwise
+with paired bootstrap intervals."""
+
+from dataclasses import dataclass
+from itertools import combinations as pairs
+
+from evaluation import metrics
+from evaluation.bootstrap import paired_bootstrap
+from evaluation.groundedness import GroundednessChecker
+
+
+@dataclass(frozen=True)
+class Metric:
+    key: str
+    label: str
+    higher_is_better: bool | None  # None: neither (answer length)
+    digits: int = 3
+
+
+METRICS = [
+    Metric("rouge_l", "ROUGE-L", True),
+    Metric("chrf", "chrF", True, 1),
+    Metric("recall_at_k", "Recall@k", True),
+    Metric("mrr", "MRR", True),
+    Metric("groundedness", "Groundedness", True),
+    Metric("citation_correctness", "Citation correctness", True),
+    Metric("refusal_accuracy", "Refusal accuracy", True),
+    Metric("false_refusal", "False refusals", False),
+    Metric("answer_length", "Answer length (words)", None, 1),
+    Metric("latency_s", "Latency (s)", False, 2),
+    Metric("tokens_per_s", "Tokens/s", True, 1),
+    Metric("judge_correctness", "Judge correctness", True, 2),
+    Metric("judge_helpfulness", "Judge helpfulness", True, 2),
+    Metric("judge_style", "Judge style", True, 2),
+    Metric("human_rating", "Human rating", True, 2),
+]
+METRIC_BY_KEY = {m.key: m for m in METRICS}
+
+
+def score_row(row: dict, checker: GroundednessChecker | None, k: int) -> dict:
+    """The row with every metric that applies to it (None where one does not)."""
+    answer, reference, gold = row["answer"], row["reference_answer"], row.get("gold_sources") or []
+    sources = [c.get("source", "") for c in row["citations"]]
+    refused = metrics.is_refusal(answer)
+    rag_on = row["rag"] and row["answerable"]
+    seconds, tokens = row["latency_s"], row.get("completion_tokens")
+    row.update(
+        rouge_l=metrics.rouge_l(answer, reference) if reference else None,
+        chrf=metrics.chrf(answer, reference) if reference else None,
+        recall_at_k=metrics.recall_at_k(sources, gold, k) if rag_on else None,
+        mrr=metrics.reciprocal_rank(sources, gold) if rag_on else None,
+        citation_correctness=metrics.citation_correctness(answer, sources, gold) if rag_on else None,
+        groundedness=None,
+        refusal_accuracy=None if row["answerable"] else float(refused),
+        false_refusal=float(refused) if row["answerable"] else None,
+        answer_length=metrics.answer_length(answer),
+        tokens_per_s=tokens / seconds if tokens and seconds > 0 else None,
+    )
+    if checker and row["citations"] and not refused:
+        row["groundedness"] = checker.score(answer, [c.get("snippet", "") for c in row["citations"]])
+    return row
+
+
+def present_metrics(rows: list[dict]) -> list[Metric]:
+    """The metrics that have at least one value in these rows (judge and human ratings are optional)."""
+    return [m for m in METRICS if any(r.get(m.key) is not None for r in rows)]
+
+
+def summarize(rows: list[dict], labels: list[str]) -> dict[str, dict[str, float | None]]:
+    """Mean of each metric per combination, over the rows where it applies."""
+    table: dict[str, dict[str, float | None]] = {}
+    for label in labels:
+        mine = [r for r in rows if r["combination"] == label]
+        table[label] = {}
+        for metric in METRICS:
+            values = [r[metric.key] for r in mine if r.get(metric.key) is not None]
+            table[label][metric.key] = sum(values) / len(values) if values else None
+    return table
+
+
+def compare(rows: list[dict], labels: list[str], samples: int, seed: int) -> list[dict]:
+    """For every pair of combinations (b against a, in the given order) and metric: the mean paired
+    difference b - a over shared questions with its 95% bootstrap interval."""
+    by_key = {(r["combination"], r["question_id"]): r for r in rows}
+    questions = list(dict.fromkeys(r["question_id"] for r in rows))
+    deltas = []
+    for a, b in pairs(labels, 2):
+        for metric in present_metrics(rows):
+            paired = [
+                (by_key[a, q][metric.key], by_key[b, q][metric.key])
+                for q in questions
+                if (a, q) in by_key and (b, q) in by_key
+                and by_key[a, q].get(metric.key) is not None and by_key[b, q].get(metric.key) is not None
+            ]
+            if not paired:
+                continue
+            interval = paired_bootstrap([p[0] for p in paired], [p[1] for p in paired], samples, seed)
+            deltas.append({"a": a, "b": b, "metric": metric.key, "delta": interval.mean, "low": interval.low,
+                           "high": interval.high, "n": interval.n, "significant": interval.significant})
+    return deltas

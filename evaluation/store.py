@@ -1,0 +1,27 @@
+"""An evaluation run on disk: run.json (what was compared, how) and results.jsonl (one row per answer).
+Reports are rendered from these two files, so they can be re-rendered after human ratings come in."""
+
+import json
+from pathlib import Path
+
+from retrieval.errors import RagtuneError
+
+RUN_FILE = "run.json"
+RESULTS_FILE = "results.jsonl"
+
+
+def save_run(out: Path, run: dict, rows: list[dict]) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    (out / RUN_FILE).write_text(json.dumps(run, indent=2, ensure_ascii=False), encoding="utf-8")
+    lines = (json.dumps(row, ensure_ascii=False) for row in rows)
+    tmp = out / (RESULTS_FILE + ".tmp")
+    tmp.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    tmp.replace(out / RESULTS_FILE)
+
+
+def load_run(out: Path) -> tuple[dict, list[dict]]:
+    if not (out / RUN_FILE).is_file() or not (out / RESULTS_FILE).is_file():
+        raise RagtuneError(f"{out}: not an evaluation report folder (no {RUN_FILE} / {RESULTS_FILE})")
+    run = json.loads((out / RUN_FILE).read_text(encoding="utf-8"))
+    rows = [json.loads(line) for line in (out / RESULTS_FILE).read_text(encoding="utf-8").splitlines() if line]
+    return run, rows

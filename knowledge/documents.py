@@ -1,0 +1,57 @@
+"""A document ready to index: loaded, split into chunks, hashed. Knows files; the index does not."""
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from knowledge.loaders import Loaded
+from retrieval.splitting import Splitter
+from retrieval.text import tokenize
+
+
+def sha(text: str | bytes) -> str:
+    return hashlib.sha256(text.encode("utf-8") if isinstance(text, str) else text).hexdigest()
+
+
+def make_doc_id(collection: str, key: str) -> str:
+    return sha(f"{collection}\0{key}")[:12]
+
+
+@dataclass
+class Chunk:
+    text: str
+    title: str  # the document's title; for an FAQ pair, its question
+    embed_text: str  # what the embedder and BM25 see: the title, then the chunk
+    tokens: list[str]
+
+    @property
+    def embed_hash(self) -> str:
+        return sha(self.embed_text)
+
+
+@dataclass
+class PreparedDocument:
+    doc_id: str
+    collection: str
+    source: str
+    title: str
+    content_hash: str  # of the file's bytes and its metadata: unchanged means nothing to do
+    metadata: dict
+    chunks: list[Chunk] = field(default_factory=list)
+
+
+def content_hash(data: bytes, metadata: dict) -> str:
+    return sha(data + json.dumps(metadata, sort_keys=True, ensure_ascii=False).encode("utf-8"))
+
+
+def chunk_document(loaded: Loaded, title: str, splitter: Splitter) -> list[Chunk]:
+    if loaded.pairs:  # FAQ: each question with its answer is one chunk, titled by the question
+        pieces = [(f"{q}\n{a}", q, f"{q}\n{a}") for q, a in loaded.pairs]
+    else:
+        pieces = [(piece, title, f"{title}\n{piece}") for piece in splitter.split(loaded.text)]
+    return [Chunk(text, head, embed, tokenize(embed)) for text, head, embed in pieces]
+
+
+def file_key(path: Path) -> str:
+    return str(path.resolve())

@@ -1,0 +1,55 @@
+"""Tokens for BM25 (Chinese via rjieba, English words and product codes) and the script of a query."""
+
+import re
+
+import rjieba
+
+# Runs of CJK ideographs, or words/codes: letters and digits joined by - _ . / (NW-4471, 2.5, A/B).
+_WORD = r"[^\W_\u3400-\u9fff\uf900-\ufaff]+"
+_TOKEN = re.compile(rf"[\u3400-\u9fff\uf900-\ufaff]+|{_WORD}(?:[-_./]{_WORD})*")
+_HAN = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
+_CJK_STOPWORDS = set("的了是在和与及或也都就而之其这那有为以于")
+STOPWORDS = {
+    "a", "an", "and", "are", "as", "at", "be", "by", "can", "could", "do", "does", "did", "for", "from",
+    "has", "have", "how", "i", "if", "in", "into", "is", "it", "its", "me", "my", "no", "not", "of", "on",
+    "or", "our", "so", "than", "that", "the", "their", "them", "then", "there", "these", "they", "this",
+    "to", "was", "we", "were", "what", "when", "where", "which", "who", "why", "will", "with", "would",
+    "you", "your",
+}
+
+
+def tokenize(text: str) -> list[str]:
+    """Lowercased words and whole codes (plus their parts), jieba words (plus characters) for Chinese;
+    stopwords dropped."""
+    tokens: list[str] = []
+    for match in _TOKEN.finditer(text.lower()):
+        word = match.group()
+        if _HAN.match(word):  # jieba words, plus their characters so paraphrases (退 / 退货) still meet
+            words = [t for t in rjieba.cut(word) if t.strip() and t not in _CJK_STOPWORDS]
+            tokens.extend(words)
+            tokens.extend(ch for w in words if len(w) > 1 for ch in w if ch not in _CJK_STOPWORDS)
+        elif word not in STOPWORDS:
+            tokens.append(word)
+            parts = re.split(r"[-_./]", word)
+            if len(parts) > 1:
+                tokens.extend(p for p in parts if p not in STOPWORDS)
+    return tokens
+
+
+_SCRIPTS = [
+    ("zh", _HAN),
+    ("ja", re.compile(r"[\u3040-\u30ff]")),
+    ("ko", re.compile(r"[\uac00-\ud7af]")),
+    ("ru", re.compile(r"[\u0400-\u04ff]")),
+    ("ar", re.compile(r"[\u0600-\u06ff]")),
+]
+
+
+def query_language(text: str) -> str:
+    """The query's language as far as its script tells (kana beats Han: Japanese uses both); 'en' for Latin."""
+    letters = sum(ch.isalpha() for ch in text) or 1
+    found = {lang: len(pattern.findall(text)) / letters for lang, pattern in _SCRIPTS}
+    if found["ja"] > 0.1:
+        return "ja"
+    lang, share = max(found.items(), key=lambda item: item[1])
+    return lang if share > 0.3 else "en"

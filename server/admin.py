@@ -1,0 +1,158 @@
+"""Admin API (admin keys): documents in the knowledge base and the served adapters.
+
+Uploads are size- and type-limited; a client's file name is reduced to a bare name and only ever
+used to pick the loader (by extension) and as the document's title, never as a path.
+"""
+
+import asyncio
+import dataclasses
+import json
+import re
+from pathlib import Path, PurePosixPath
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, File, Form, Request, UploadFile
+
+from server.auth import admin_key
+from server.errors import ApiError
+from server.runtime import Runtime
+from server.schemas import RollbackRequest, SyncRequest, TextDocument
+
+router = APIRouter(prefix="/admin", dependencies=[Depends(admin_key)])
+
+
+def _rt(request: Request) -> Runtime:
+    return request.app.state.runtime
+
+
+def safe_file_name(name: str | None, allowed: list[str]) -> str:
+    bare = PurePosixPath((name or "").replace("\\", "/")).name
+    bare = re.sub(r"[^\w.\- ]", "_", bare).strip(" .") or "upload.txt"
+    suffix = PurePosixPath(bare).suffix.lower()
+    if suffix not in allowed:
+        raise ApiError(415, f"file '{bare}': type '{suffix or 'none'}' not accepted (accepted: {', '.join(allowed)})",
+                       param="file", code="unsupported_file_type")
+    return bare
+
+
+async def _read_upload(request: Request, file: UploadFile) -> tuple[str, bytes]:
+    server = _rt(request).settings.server
+    name = safe_file_name(file.filename, server.upload_types)
+    limit = server.max_upload_mb * 1024 * 1024
+    data = await file.read(limit + 1)
+    if len(data) > limit:
+        raise ApiError(413, f"file '{name}': larger than the upload limit of {server.max_upload_mb} MB",
+                       param="file", code="file_too_large")
+    return name, data
+
+
+def _metadata(raw: str | None) -> dict | None:
+    if not raw:
+        return None
+    try:
+        value = json.loads(raw)
+    except json.JSONDecodeError as err:
+        raise ApiError(400, f"metadata: not valid JSON: {err}", param="metadata") from err
+    if not isinstance(value, dict):
+        raise ApiError(400, "metadata: must be a JSON object", param="metadata")
+    return value
+
+
+def _plain(value):
+    """A knowledge-base report as JSON-ready data."""
+    if dataclasses.is_dataclass(value):
+        return dataclasses.asdict(value)
+    if hasattr(value, "model_dump"):
+        return value.model_dump()
+    return value
+
+
+async def _add(request: Request, name: str, data: bytes, collection, metadata, doc_id=None) -> dict:
+    kb = _rt(request).kb
+    doc = await asyncio.to_thread(kb.add_document, name, data, collection=collection, metadata=metadata,
+                                  doc_id=doc_id)
+    return {"document_id": doc, "version": kb.version}
+
+
+@router.get("/documents")
+async def documents(request: Request, collection: str | None = None) -> dict:
+    return {"data": await asyncio.to_thread(_rt(request).kb.documents, collection)}
+
+
+@router.post("/documents")
+async def upload_document(
+    request: Request, file: Annotated[UploadFile, File()],
+    collection: Annotated[str | None, Form()] = None, metadata: Annotated[str | None, Form()] = None,
+) -> dict:
+    name, data = await _read_upload(request, file)
+    return await _add(request, name, data, collection or _default_collection(request), _metadata(metadata))
+
+
+@router.post("/documents/text")
+async def add_text(request: Request, body: TextDocument) -> dict:
+    name = safe_file_name(f"{body.title}.txt", [".txt"])
+    metadata = {"title": body.title, **body.metadata}
+    return await _add(request, name, body.text.encode("utf-8"), body.collection or _default_collection(request),
+                      metadata)
+
+
+@router.put("/documents/{doc_id}")
+async def replace_document(
+    request: Request, doc_id: str, file: Annotated[UploadFile, File()],
+    collection: Annotated[str | None, Form()] = None, metadata: Annotated[str | None, Form()] = None,
+) -> dict:
+    name, data = await _read_upload(request, file)
+    return await _add(request, name, data, collection or _default_collection(request), _metadata(metadata), doc_id)
+
+
+@router.delete("/documents/{doc_id}")
+async def delete_document(request: Request, doc_id: str) -> dict:
+    kb = _rt(request).kb
+    await asyncio.to_thread(kb.remove, doc_id)
+    return {"deleted": doc_id, "version": kb.version}
+
+
+@router.post("/sync")
+async def sync(request: Request, body: SyncRequest) -> dict:
+    kb = _rt(request).kb
+    report = await asyncio.to_thread(kb.sync, Path(body.folder), collection=body.collection or _default_collection(request),
+                                  progress=False)
+    return {"report": _plain(report), "version": kb.version}
+
+
+@router.get("/versions")
+async def versions(request: Request) -> dict:
+    kb = _rt(request).kb
+    return {"live": kb.version, "data": await asyncio.to_thread(kb.versions)}
+
+
+@router.post("/rollback")
+async def rollback(request: Request, body: RollbackRequest) -> dict:
+    kb = _rt(request).kb
+    await asyncio.to_thread(kb.rollback, body.version)
+    return {"live": kb.version}
+
+
+@router.get("/adapters")
+async def adapters(request: Request) -> dict:
+    rt = _rt(request)
+    return {
+        "data": [info.model_dump() for info in rt.adapters.values()],
+        "refused": [{"name": name, "reason": why} for name, why in rt.refused.items()],
+    }
+
+
+@router.post("/adapters/{name}/load")
+async def load_adapter(request: Request, name: str) -> dict:
+    info = await _rt(request).load_adapter(name)
+    return {"loaded": name, "adapter": info.model_dump()}
+
+
+@router.delete("/adapters/{name}")
+async def unload_adapter(request: Request, name: str) -> dict:
+    await _rt(request).unload_adapter(name)
+    return {"unloaded": name}
+
+
+def _default_collection(request: Request) -> str:
+    return _rt(request).settings.knowledge.default_collection

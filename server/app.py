@@ -1,0 +1,61 @@
+"""The FastAPI app: OpenAI-compatible API, admin API, compare page, health and metrics."""
+
+import asyncio
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from fastapi import FastAPI, Request
+from fastapi.responses import FileResponse, JSONResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from server import admin, chat
+from server.errors import install_error_handlers
+from server.metrics import Metrics
+from server.runtime import Runtime
+
+STATIC = Path(__file__).parent / "static"
+
+
+def create_app(settings, announce=print) -> FastAPI:
+    """`settings` is ragtune's Settings; the engine and knowledge base open when the app starts."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        runtime = await asyncio.to_thread(Runtime.start, settings)
+        await runtime.load_all_adapters()
+        app.state.runtime = runtime
+        app.state.metrics = Metrics(runtime.engine.running)
+        announce(runtime.summary())
+        try:
+            yield
+        finally:
+            runtime.engine.shutdown()
+
+    app = FastAPI(title="ragtune", lifespan=lifespan)
+    app.state.settings = settings
+    install_error_handlers(app)
+    app.include_router(chat.router)
+    app.include_router(admin.router)
+
+    @app.get("/", include_in_schema=False)
+    async def compare_page() -> FileResponse:
+        return FileResponse(STATIC / "compare.html", media_type="text/html")
+
+    @app.get("/healthz")
+    async def healthz() -> dict:
+        return {"status": "ok"}
+
+    @app.get("/readyz")
+    async def readyz(request: Request):
+        runtime = getattr(request.app.state, "runtime", None)
+        checks = {"engine": runtime is not None, "knowledge_base": runtime is not None and runtime.kb is not None}
+        if runtime is not None:
+            checks["knowledge_base_version"] = runtime.kb.version
+        return JSONResponse({"ready": all(v is True for k, v in checks.items() if k != "knowledge_base_version"),
+                             **checks}, status_code=200 if runtime is not None else 503)
+
+    @app.get("/metrics")
+    async def metrics(request: Request) -> Response:
+        return Response(generate_latest(request.app.state.metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+    return app

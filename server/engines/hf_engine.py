@@ -1,0 +1,148 @@
+"""transformers + PEFT: the fallback engine where vLLM cannot be installed.
+
+Generation is serialised under one lock, and each request switches the adapter (or disables adapters)
+inside that lock, so concurrent requests never see each other's adapter. Text streams from a worker
+thread through TextIteratorStreamer; closing the stream early stops the generation.
+"""
+
+import asyncio
+import threading
+from collections.abc import AsyncIterator
+from contextlib import nullcontext
+from pathlib import Path
+
+import torch
+from transformers import (
+    AutoModelForCausalLM,
+    AutoTokenizer,
+    StoppingCriteria,
+    StoppingCriteriaList,
+    TextIteratorStreamer,
+)
+
+from retrieval.errors import RagtuneError
+from server.engines.base import Delta, Engine, SamplingParams
+from training.prompting import render_prompt
+
+
+class _Cancelled(StoppingCriteria):
+    def __init__(self, event: threading.Event):
+        self.event = event
+
+    def __call__(self, input_ids, scores, **kwargs) -> bool:
+        return self.event.is_set()
+
+
+def _first_stop(text: str, stops: list[str]) -> int | None:
+    found = [i for i in (text.find(s) for s in stops) if i >= 0]
+    return min(found) if found else None
+
+
+class HfEngine(Engine):
+    name = "transformers"
+
+    def __init__(self, model_path: str):
+        self.tokenizer = AutoTokenizer.from_pretrained(model_path)
+        self.model = AutoModelForCausalLM.from_pretrained(model_path, dtype=torch.float32).eval()
+        self._lock = threading.Lock()
+        self._adapters: list[str] = []
+        self._running = 0
+
+    async def generate(
+        self, messages: list[dict], params: SamplingParams, adapter: str | None
+    ) -> AsyncIterator[Delta]:
+        if adapter and adapter not in self._adapters:
+            raise RagtuneError(f"adapter '{adapter}' is not loaded")
+        inputs = self.tokenizer(render_prompt(messages, self.tokenizer), add_special_tokens=False, return_tensors="pt")
+        streamer = TextIteratorStreamer(self.tokenizer, skip_prompt=True, skip_special_tokens=True)
+        cancel, result = threading.Event(), {}
+        worker = threading.Thread(
+            target=self._generate_locked, args=(inputs, params, adapter, streamer, cancel, result), daemon=True
+        )
+        self._running += 1
+        worker.start()
+        try:
+            text, emitted, stopped = "", 0, False
+            while (piece := await asyncio.to_thread(next, streamer, None)) is not None:
+                text += piece
+                cut = _first_stop(text, params.stop)
+                if cut is not None:
+                    text, stopped = text[:cut], True
+                    cancel.set()
+                if len(text) > emitted:
+                    yield Delta(text[emitted:])
+                    emitted = len(text)
+                if stopped:
+                    break
+            await asyncio.to_thread(worker.join)
+            if "error" in result:
+                raise result["error"]
+            finish = "stop" if stopped else result["finish"]
+            yield Delta("", finish, inputs["input_ids"].shape[1], result["completion_tokens"])
+        finally:
+            cancel.set()  # a caller that left early stops the worker at its next token
+            self._running -= 1
+
+    def _generate_locked(self, inputs, params: SamplingParams, adapter, streamer, cancel, result: dict) -> None:
+        sampling = (
+            {"do_sample": True, "temperature": params.temperature, "top_p": params.top_p}
+            if params.temperature > 0
+            else {"do_sample": False}
+        )
+        try:
+            with self._lock:
+                if params.seed is not None:
+                    torch.manual_seed(params.seed)
+                with self._adapter_context(adapter), torch.inference_mode():
+                    output = self.model.generate(
+                        **inputs, max_new_tokens=params.max_tokens, streamer=streamer,
+                        stopping_criteria=StoppingCriteriaList([_Cancelled(cancel)]),
+                        pad_token_id=self.tokenizer.pad_token_id or self.tokenizer.eos_token_id, **sampling,
+                    )
+            produced = output.shape[1] - inputs["input_ids"].shape[1]
+            result["completion_tokens"] = produced
+            result["finish"] = "length" if produced >= params.max_tokens else "stop"
+        except Exception as err:  # noqa: BLE001 - re-raised in the caller's task
+            result["error"] = err
+            streamer.end()
+
+    def _adapter_context(self, adapter: str | None):
+        if not self._adapters:
+            return nullcontext()
+        if adapter is None:
+            return self.model.disable_adapter()
+        self.model.set_adapter(adapter)
+        return nullcontext()
+
+    def adapters(self) -> list[str]:
+        return list(self._adapters)
+
+    async def load_adapter(self, name: str, path: Path) -> None:
+        await asyncio.to_thread(self._load_locked, name, path)
+
+    def _load_locked(self, name: str, path: Path) -> None:
+        from peft import PeftModel
+
+        with self._lock:
+            try:
+                if self._adapters:
+                    self.model.load_adapter(str(path), adapter_name=name)
+                else:
+                    self.model = PeftModel.from_pretrained(self.model, str(path), adapter_name=name).eval()
+            except Exception as err:  # PEFT reports a bad adapter with many exception types
+                raise RagtuneError(f"adapter '{name}' at {path}: cannot be loaded: {err}") from err
+            self._adapters.append(name)
+
+    async def unload_adapter(self, name: str) -> None:
+        await asyncio.to_thread(self._unload_locked, name)
+
+    def _unload_locked(self, name: str) -> None:
+        with self._lock:
+            self._adapters.remove(name)
+            if self._adapters:
+                self.model.delete_adapter(name)
+            else:
+                self.model = self.model.unload()  # back to the plain base model
+
+    def running(self) -> int:
+        return self._running

@@ -1,0 +1,29 @@
+"""Prometheus metrics (one registry per app): requests, errors, latency, time to first token,
+tokens/s, retrieval latency, per model; plus cancelled streams and the engine's running requests."""
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+_FAST = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
+_SLOW = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0)
+
+
+class Metrics:
+    def __init__(self, engine_running=None):
+        self.registry = CollectorRegistry()
+        r = self.registry
+        self.requests = Counter("ragtune_requests", "Chat completion requests", ["model"], registry=r)
+        self.errors = Counter("ragtune_errors", "Error responses", ["model", "status"], registry=r)
+        self.latency = Histogram("ragtune_request_latency_seconds", "Whole request", ["model"], buckets=_SLOW,
+                                 registry=r)
+        self.ttft = Histogram("ragtune_time_to_first_token_seconds", "Time to first token", ["model"],
+                              buckets=_SLOW, registry=r)
+        self.tokens_per_second = Histogram("ragtune_tokens_per_second", "Completion tokens per second of one request",
+                                           ["model"], buckets=(1, 5, 10, 25, 50, 100, 250, 500, 1000), registry=r)
+        self.completion_tokens = Counter("ragtune_completion_tokens", "Generated tokens", ["model"], registry=r)
+        self.retrieval_latency = Histogram("ragtune_retrieval_latency_seconds", "Knowledge-base search", buckets=_FAST,
+                                           registry=r)
+        self.cancelled = Counter("ragtune_cancelled_streams", "Streams cancelled by a client disconnect", ["model"],
+                                 registry=r)
+        self.running = Gauge("ragtune_engine_running_requests", "Requests the engine is generating", registry=r)
+        if engine_running is not None:
+            self.running.set_function(engine_running)

@@ -1,0 +1,103 @@
+"""What one server process holds: the engine, the knowledge base and the served adapters."""
+
+import json
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from retrieval.errors import RagtuneError
+from server.engines import Engine, create_engine
+from server.errors import ApiError
+from training.adapters import AdapterInfo, check_adapter_base, read_adapter_info
+from training.base_model import model_fingerprint, prepare_chat_model
+
+if TYPE_CHECKING:  # the settings class lives in ragtune, which imports server
+    from ragtune.settings import Settings
+
+ADAPTER_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+
+
+def base_model_id(chat_model: str) -> str:
+    """The id clients send as `model` for the base model: the model's folder or hub name."""
+    return Path(chat_model).name if Path(chat_model).exists() else chat_model.rsplit("/", 1)[-1]
+
+
+@dataclass
+class Runtime:
+    settings: "Settings"
+    engine: Engine
+    kb: object  # knowledge.KnowledgeBase
+    model_path: str
+    model_id: str
+    adapters: dict[str, AdapterInfo] = field(default_factory=dict)
+    refused: dict[str, str] = field(default_factory=dict)  # adapter folder -> why it is not served
+
+    @classmethod
+    def start(cls, settings: "Settings") -> "Runtime":
+        from knowledge import KnowledgeBase
+
+        model_path = prepare_chat_model(settings.chat_model, settings.models_dir)
+        kb = KnowledgeBase.open(settings.kb_dir, settings.knowledge, settings.retrieval)
+        engine = create_engine(model_path, settings.engine)
+        return cls(settings, engine, kb, model_path, base_model_id(settings.chat_model))
+
+    def resolve_model(self, model: str) -> str | None:
+        """The adapter a `model` field names (None: the base model); unknown -> 404."""
+        if model in (self.model_id, self.settings.chat_model):
+            return None
+        if model in self.adapters:
+            return model
+        raise ApiError(404, f"The model '{model}' does not exist; GET /v1/models lists the served models",
+                       param="model", code="model_not_found")
+
+    def adapter_folder(self, name: str) -> Path:
+        """File names from clients are never used as paths: only a plain name inside adapters_dir."""
+        if not ADAPTER_NAME.match(name):
+            raise RagtuneError(f"adapter name '{name}': use letters, digits, '.', '_' or '-' (at most 64)")
+        return self.settings.adapters_dir / name
+
+    async def load_adapter(self, name: str) -> AdapterInfo:
+        folder = self.adapter_folder(name)
+        if name == self.model_id:
+            raise RagtuneError(f"adapter '{name}': the name is the base model's id")
+        info = read_adapter_info(folder)
+        check_adapter_base(info, model_fingerprint(self.model_path), self.model_id)
+        rank = json.loads((folder / "adapter_config.json").read_text(encoding="utf-8")).get("r", 0)
+        if rank > self.settings.engine.max_lora_rank:
+            raise RagtuneError(f"adapter '{name}': rank {rank} exceeds engine.max_lora_rank "
+                               f"{self.settings.engine.max_lora_rank}")
+        if name in self.adapters:
+            await self.engine.unload_adapter(name)
+            del self.adapters[name]
+        await self.engine.load_adapter(name, folder)
+        self.adapters[name] = info
+        self.refused.pop(name, None)
+        return info
+
+    async def load_all_adapters(self) -> None:
+        """Adapters under RAGTUNE_HOME/adapters at start; one that fails is reported, not fatal."""
+        folders = self.settings.adapters_dir
+        for folder in sorted(folders.iterdir()) if folders.exists() else []:
+            if folder.is_dir():
+                try:
+                    await self.load_adapter(folder.name)
+                except RagtuneError as err:
+                    self.refused[folder.name] = str(err)
+
+    async def unload_adapter(self, name: str) -> None:
+        if name not in self.adapters:
+            raise ApiError(404, f"adapter '{name}' is not loaded", param="name", code="adapter_not_found")
+        await self.engine.unload_adapter(name)
+        del self.adapters[name]
+
+    def summary(self) -> str:
+        adapters = ", ".join(self.adapters) or "none"
+        lines = [
+            f"engine: {self.engine.name}",
+            f"model: {self.model_id} ({self.model_path})",
+            f"adapters: {adapters}",
+            f"knowledge base: version {self.kb.version} in {self.settings.kb_dir}",
+        ]
+        lines += [f"adapter refused: {name}: {why}" for name, why in self.refused.items()]
+        return "\n".join(lines)

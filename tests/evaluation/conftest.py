@@ -1,0 +1,124 @@
+"""A tiny OpenAI-shaped chat server for evaluation tests: the model is the edge being replaced, the
+evaluation talks to it over real HTTP with the openai client, exactly as it talks to ragtune's server.
+
+Its behaviour is scripted so the tests know what the report must show: "demo" with RAG answers from the
+cited document and marks it [1]; "demo" without RAG refuses; "base" answers a pleasantry; questions that
+match no document get no citations; everyday (general) questions get the same right answer from both."""
+
+import json
+import threading
+import time
+from collections.abc import Iterator
+
+import httpx
+import pytest
+import uvicorn
+from fastapi import FastAPI
+
+from evaluation.server import free_port
+
+DOCS = [
+    {"file": "returns.md", "keywords": ["return"],
+     "text": "Northwind Gadgets accepts returns within 30 days of delivery with the original receipt."},
+    {"file": "warranty.md", "keywords": ["warranty"],
+     "text": "Every Northwind speaker has a two year warranty covering manufacturing defects."},
+    {"file": "shipping/zh.md", "keywords": ["发货"], "text": "北风小工具的订单通常在三个工作日内发货。"},
+]
+QUESTIONS = [
+    {"question": "How many days do I have to return a product?", "gold_sources": ["returns.md"],
+     "reference_answer": "You can return products within 30 days of delivery with the original receipt."},
+    {"question": "How long is the warranty on speakers?", "gold_sources": ["warranty.md"],
+     "reference_answer": "Speakers have a two year warranty covering manufacturing defects."},
+    {"question": "订单多久发货？", "gold_sources": ["shipping/zh.md"], "reference_answer": "订单通常在三个工作日内发货。"},
+    {"question": "Do you sell electric cars?", "answerable": False,
+     "reference_answer": "I'm sorry, I don't have that information."},
+]
+GENERAL = {"What is the capital of France?": "The capital of France is Paris."}
+GENERAL_QUESTIONS = [{"question": q, "reference_answer": a} for q, a in GENERAL.items()]
+REFUSAL = "I'm sorry, I don't have that information."
+PLEASANTRY = "Thank you for contacting Northwind Gadgets, we value your business."
+
+
+def citations_for(question: str, top_k: int) -> list[dict]:
+    hits = [d for d in DOCS if any(k in question.lower() for k in d["keywords"])][:top_k]
+    return [{"source": f"/srv/examples/knowledge/{d['file']}", "title": d["file"], "document_id": d["file"],
+             "chunk_id": f"{d['file']}#0", "score": 0.9, "snippet": d["text"]} for d in hits]
+
+
+def scripted_answer(model: str, question: str, citations: list[dict], rag: bool) -> str:
+    if question in GENERAL:
+        return GENERAL[question]
+    if model == "base":
+        return PLEASANTRY
+    if rag and citations:
+        return f"{citations[0]['snippet']} [1]"
+    return REFUSAL
+
+
+def judge_reply(user_turn: str) -> str:
+    good = "[1]" in user_turn.split("Assistant's answer:")[-1]
+    return json.dumps({"correctness": 5 if good else 2, "helpfulness": 4 if good else 2, "style": 4})
+
+
+def make_app() -> FastAPI:
+    app = FastAPI()
+
+    @app.get("/v1/models")
+    def models() -> dict:
+        return {"object": "list", "data": [
+            {"id": "base", "object": "model", "owned_by": "test"},
+            {"id": "demo", "object": "model", "owned_by": "test", "parent": "base"},
+        ]}
+
+    @app.post("/v1/chat/completions")
+    def chat(body: dict) -> dict:
+        messages = body["messages"]
+        rag = body.get("rag") or {}
+        question = messages[-1]["content"]
+        citations = []
+        if messages[0]["role"] == "system" and messages[0]["content"].startswith("You grade"):
+            answer = judge_reply(question)
+        else:
+            rag_on = rag.get("enabled", True)
+            citations = citations_for(question, rag.get("top_k", 5)) if rag_on else []
+            answer = scripted_answer(body["model"], question, citations, rag_on)
+        return {
+            "id": "chatcmpl-test", "object": "chat.completion", "created": int(time.time()), "model": body["model"],
+            "choices": [{"index": 0, "message": {"role": "assistant", "content": answer}, "finish_reason": "stop"}],
+            "usage": {"prompt_tokens": 10, "completion_tokens": len(answer.split()),
+                      "total_tokens": 10 + len(answer.split())},
+            "citations": citations,
+        }
+
+    return app
+
+
+@pytest.fixture(scope="session")
+def fake_server() -> Iterator[str]:
+    """Base URL (…/v1) of the scripted server, running in a thread for the session."""
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(make_app(), host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    url = f"http://127.0.0.1:{port}/v1"
+    for _ in range(100):
+        try:
+            httpx.get(f"{url}/models", timeout=1)
+            break
+        except httpx.HTTPError:
+            time.sleep(0.1)
+    yield url
+    server.should_exit = True
+    thread.join(timeout=10)
+
+
+def write_jsonl(path, records: list[dict]):
+    path.write_text("\n".join(json.dumps(r, ensure_ascii=False) for r in records) + "\n", encoding="utf-8")
+    return path
+
+
+@pytest.fixture(scope="session")
+def question_files(tmp_path_factory):
+    """(held-out questions, general questions) files for the scripted server."""
+    folder = tmp_path_factory.mktemp("questions")
+    return write_jsonl(folder / "questions.jsonl", QUESTIONS), write_jsonl(folder / "general.jsonl", GENERAL_QUESTIONS)

@@ -1,0 +1,154 @@
+"""A small run end to end against a scripted OpenAI-shaped server: every combination is asked, scored,
+compared with intervals, and reported (Markdown, HTML, one chart per metric, ratings CSV)."""
+
+import csv
+import json
+import shutil
+
+import pytest
+from rich.console import Console
+from typer.testing import CliRunner
+
+from evaluation.evaluate import evaluate
+from evaluation.ratings import import_ratings
+from ragtune.cli_eval import eval_app
+from ragtune.settings import Settings
+from retrieval.errors import RagtuneError
+
+LABELS = ["base", "base+RAG", "demo", "demo+RAG"]
+
+
+def judged_settings(tmp_path, fake_server) -> Settings:
+    return Settings(home=tmp_path / "home", evaluation={"judge_base_url": fake_server, "judge_model": "judge",
+                                                        "bootstrap_samples": 500})
+
+
+@pytest.fixture(scope="module")
+def report_dir(fake_server, question_files, tmp_path_factory):
+    """One evaluation of base and demo, RAG on and off, general check and judge; the printed output kept."""
+    tmp = tmp_path_factory.mktemp("eval")
+    console = Console(record=True, width=250)
+    questions, general = question_files
+    evaluate(judged_settings(tmp, fake_server), questions, ["base", "demo"], [True, False], tmp / "report",
+             base_url=fake_server, judge=True, general_path=general, console=console)
+    (tmp / "printed.txt").write_text(console.export_text())
+    return tmp / "report"
+
+
+def summary(report_dir) -> dict:
+    return json.loads((report_dir / "summary.json").read_text())
+
+
+def test_report_files_are_written(report_dir):
+    for name in ("report.md", "report.html", "ratings.csv", "results.jsonl", "summary.json"):
+        assert (report_dir / name).stat().st_size > 0
+    charts = {p.stem for p in (report_dir / "charts").glob("*.png")}
+    assert {"rouge_l", "chrf", "recall_at_k", "mrr", "groundedness", "citation_correctness", "refusal_accuracy",
+            "answer_length", "latency_s", "tokens_per_s", "judge_correctness"} <= charts
+    html = (report_dir / "report.html").read_text()
+    assert "<table>" in html and 'src="charts/rouge_l.png"' in html
+
+
+def test_every_combination_is_printed_and_summarised(report_dir):
+    printed = (report_dir.parent / "printed.txt").read_text()
+    for label in LABELS:
+        assert label in printed
+    assert list(summary(report_dir)["summary"]) == LABELS
+    rows = [json.loads(line) for line in (report_dir / "results.jsonl").read_text().splitlines()]
+    assert len([r for r in rows if r["set"] == "heldout"]) == 4 * 4
+
+
+def test_metrics_tell_the_combinations_apart(report_dir):
+    table = summary(report_dir)["summary"]
+    tuned, base = table["demo+RAG"], table["base+RAG"]
+    assert tuned["rouge_l"] > 0.5 > base["rouge_l"]
+    assert tuned["recall_at_k"] == base["recall_at_k"] == 1.0  # same retrieval for both models
+    assert tuned["citation_correctness"] == 1.0 and tuned["groundedness"] > 0.5
+    assert tuned["refusal_accuracy"] == 1.0 and base["refusal_accuracy"] == 0.0
+    assert table["demo"]["false_refusal"] == 1.0
+    assert table["base"]["recall_at_k"] is None  # no retrieval without RAG
+    assert tuned["judge_correctness"] > base["judge_correctness"]
+
+
+def test_deltas_carry_intervals_and_significance(report_dir):
+    deltas = summary(report_dir)["deltas"]
+    rouge = next(d for d in deltas if (d["a"], d["b"], d["metric"]) == ("base+RAG", "demo+RAG", "rouge_l"))
+    assert rouge["delta"] > 0 and rouge["low"] > 0 and rouge["significant"] and rouge["n"] == 4
+    recall = next(d for d in deltas if (d["a"], d["b"], d["metric"]) == ("base+RAG", "demo+RAG", "recall_at_k"))
+    assert recall["delta"] == 0 and not recall["significant"]
+
+
+def test_general_ability_delta_is_reported(report_dir):
+    result = summary(report_dir)
+    assert list(result["general_summary"]) == ["base", "demo"]
+    delta = next(d for d in result["general_deltas"] if d["metric"] == "rouge_l")
+    assert (delta["a"], delta["b"], delta["delta"]) == ("base", "demo", 0.0)
+    text = (report_dir / "report.md").read_text()
+    assert "General ability" in text and "demo holds up against base" in text
+
+
+def test_side_by_side_shows_the_most_different_answers_with_citations(report_dir):
+    text = (report_dir / "report.md").read_text()
+    section = text.split("## Where base+RAG and demo+RAG differ most")[1]
+    assert "Northwind Gadgets accepts returns within 30 days" in section
+    assert "/srv/examples/knowledge/returns.md" in section
+
+
+def test_human_ratings_fold_back_into_the_report(report_dir, tmp_path):
+    folder = tmp_path / "report"
+    shutil.copytree(report_dir, folder)
+    with (folder / "ratings.csv").open(newline="") as f:
+        records = list(csv.DictReader(f))
+    assert len(records) == 16
+    for record in records:
+        record["rating"] = "5" if record["combination"] == "demo+RAG" else "2"
+    with (folder / "ratings.csv").open("w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(records[0]))
+        writer.writeheader()
+        writer.writerows(records)
+    result = CliRunner().invoke(eval_app, ["import-ratings", str(folder / "ratings.csv"), "--report", str(folder)])
+    assert result.exit_code == 0, result.output
+    table = summary(folder)["summary"]
+    assert table["demo+RAG"]["human_rating"] == 5.0 and table["base"]["human_rating"] == 2.0
+    assert "Human rating" in (folder / "report.md").read_text()
+
+
+def test_a_bad_rating_names_the_line_and_changes_nothing(report_dir, tmp_path):
+    folder = tmp_path / "report"
+    shutil.copytree(report_dir, folder)
+    lines = (folder / "ratings.csv").read_text().splitlines()
+    lines[2] = lines[2][: lines[2].rindex(",,")] + ",nine,"
+    (folder / "ratings.csv").write_text("\n".join(lines) + "\n")
+    before = (folder / "results.jsonl").read_text()
+    with pytest.raises(RagtuneError, match=r"ratings.csv:3: rating must be a number from 1 to 5"):
+        import_ratings(folder / "ratings.csv", folder)
+    assert (folder / "results.jsonl").read_text() == before
+
+
+def test_cli_runs_against_a_running_server(fake_server, question_files, tmp_path, monkeypatch):
+    monkeypatch.setenv("RAGTUNE_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("RAGTUNE_EVALUATION__BOOTSTRAP_SAMPLES", "200")
+    questions, _ = question_files
+    result = CliRunner().invoke(eval_app, [
+        "--questions", str(questions), "--models", "demo", "--rag", "on",
+        "--base-url", fake_server, "--out", str(tmp_path / "out"),
+    ])
+    assert result.exit_code == 0, result.output
+    assert "demo+RAG" in result.output and (tmp_path / "out" / "report.html").is_file()
+
+
+def test_unknown_model_is_refused_with_the_served_list(fake_server, question_files, tmp_path):
+    with pytest.raises(RagtuneError, match="'nope' is not served .* served: base, demo"):
+        evaluate(Settings(home=tmp_path), question_files[0], ["nope"], [True], tmp_path / "out", base_url=fake_server)
+
+
+def test_bad_question_line_names_file_and_line(tmp_path):
+    bad = tmp_path / "questions.jsonl"
+    bad.write_text('{"question": "ok?", "reference_answer": "yes"}\n{"question": \n')
+    with pytest.raises(RagtuneError, match=r"questions.jsonl:2: not valid JSON"):
+        evaluate(Settings(home=tmp_path), bad, ["base"], [True], tmp_path / "out", base_url="http://127.0.0.1:9/v1")
+
+
+def test_cli_refuses_an_unknown_rag_mode(question_files, tmp_path):
+    result = CliRunner().invoke(eval_app, ["--questions", str(question_files[0]), "--rag", "maybe"])
+    assert isinstance(result.exception, RagtuneError) and "--rag: 'maybe'" in str(result.exception)

@@ -1,0 +1,48 @@
+"""The evaluation through ragtune's own server (`ragtune serve` started for the run) on the embedded models."""
+
+import json
+
+import pytest
+
+from evaluation.evaluate import evaluate
+from knowledge import KnowledgeBase
+from retrieval.errors import RagtuneError
+
+RETURNS = b"# Returns\n\nNorthwind Gadgets accepts returns within 30 days of delivery with the original receipt.\n"
+QUESTIONS = [
+    {"question": "Within how many days can I return an item to Northwind Gadgets?", "gold_sources": ["returns.md"],
+     "reference_answer": "You can return items within 30 days of delivery with the original receipt."},
+    {"question": "Do you sell electric cars?", "answerable": False,
+     "reference_answer": "I'm sorry, I don't have that information."},
+]
+
+
+@pytest.mark.slow
+def test_eval_through_the_real_server(settings, tmp_path):
+    settings.engine.kind = "transformers"  # starts fastest; one small model, no vLLM engine beside others
+    settings.evaluation.max_tokens = 40
+    settings.evaluation.bootstrap_samples = 200
+    KnowledgeBase.open(settings.kb_dir, settings.knowledge, settings.retrieval).add_document("returns.md", RETURNS)
+    questions = tmp_path / "questions.jsonl"
+    questions.write_text("\n".join(json.dumps(q) for q in QUESTIONS) + "\n")
+
+    evaluate(settings, questions, ["base"], [True, False], tmp_path / "report")
+
+    result = json.loads((tmp_path / "report" / "summary.json").read_text())
+    assert list(result["summary"]) == ["base", "base+RAG"]
+    assert result["summary"]["base+RAG"]["recall_at_k"] == 1.0  # the server retrieved and cited returns.md
+    assert result["summary"]["base"]["recall_at_k"] is None
+    assert result["summary"]["base"]["tokens_per_s"] > 0
+    rows = [json.loads(line) for line in (tmp_path / "report" / "results.jsonl").read_text().splitlines()]
+    assert all(r["answer"] for r in rows)
+    assert (tmp_path / "report" / "report.html").is_file()
+
+
+@pytest.mark.slow
+def test_a_server_that_cannot_start_is_reported_with_its_log(settings, tmp_path):
+    settings.chat_model = str(tmp_path / "no-such-model")
+    questions = tmp_path / "questions.jsonl"
+    questions.write_text(json.dumps(QUESTIONS[0]) + "\n")
+    with pytest.raises(RagtuneError, match=r"(?s)`ragtune serve` exited with code \d+ before answering:.*no-such-model"):
+        evaluate(settings, questions, ["base"], [True], tmp_path / "report")
+    assert not (tmp_path / "report").exists()

@@ -1,0 +1,158 @@
+"""Editors' view: add, sync, remove, versions, rollback, filters, uploads, concurrent writers."""
+
+from pathlib import Path
+
+import pytest
+from filelock import FileLock
+
+from retrieval.errors import RagtuneError
+
+RETURNS = "# Returns\n\nUnused items can be returned within 30 days of delivery for a full refund."
+SHIPPING = "# Shipping\n\nStandard shipping takes 3 to 5 business days; express shipping takes one day."
+WARRANTY = "# Warranty\n\nEvery gadget has a two year warranty against manufacturing defects."
+
+
+class CountingEmbedder:
+    """The real embedder, recording every text it is asked to embed."""
+
+    def __init__(self, embedder):
+        self.inner, self.texts = embedder, []
+        self.tokenizer, self.dimension = embedder.tokenizer, embedder.dimension
+
+    def encode(self, texts, **kwargs):
+        self.texts.extend(texts)
+        return self.inner.encode(texts, **kwargs)
+
+
+def write(folder: Path, files: dict[str, str]) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, text in files.items():
+        (folder / name).write_text(text, encoding="utf-8")
+    return folder
+
+
+def sources(hits) -> list[str]:
+    return [Path(h.source).name for h in hits]
+
+
+def test_sync_indexes_changes_by_hash_and_never_reembeds_unchanged(make_kb, tmp_path, embedder):
+    kb = make_kb()
+    kb._embedder = counting = CountingEmbedder(embedder)
+    docs = write(tmp_path / "docs", {"returns.md": RETURNS, "shipping.md": SHIPPING})
+    first = kb.sync(docs)
+    assert sorted(map(lambda p: Path(p).name, first.added)) == ["returns.md", "shipping.md"]
+    assert sources(kb.search("how many days to return an item", k=1)) == ["returns.md"]
+
+    counting.texts.clear()
+    write(docs, {"warranty.md": WARRANTY, "shipping.md": SHIPPING.replace("one day", "next morning")})
+    (docs / "returns.md").unlink()
+    second = kb.sync(docs)
+    assert [Path(p).name for p in second.added] == ["warranty.md"]
+    assert [Path(p).name for p in second.updated] == ["shipping.md"]
+    assert [Path(p).name for p in second.removed] == ["returns.md"]
+    assert all("Returns" not in t for t in counting.texts)  # nothing re-embedded for unchanged or removed docs
+    assert len(counting.texts) == second.chunks_embedded == 2
+    assert sorted(Path(d["source"]).name for d in kb.documents()) == ["shipping.md", "warranty.md"]
+    assert "next morning" in kb.search("how fast is express shipping", k=1)[0].text
+    assert "returns.md" not in sources(kb.search("how many days to return an item"))
+
+    counting.texts.clear()
+    third = kb.sync(docs)
+    assert third.version is None and len(third.unchanged) == 2 and counting.texts == []
+
+
+def test_rollback_brings_back_the_old_content_and_old_versions_are_pruned(make_kb, tmp_path):
+    kb = make_kb(knowledge={"keep_versions": 3})
+    docs = write(tmp_path / "docs", {"returns.md": RETURNS})
+    v1 = kb.sync(docs).version
+    write(docs, {"returns.md": RETURNS.replace("30 days", "14 days")})
+    v2 = kb.sync(docs).version
+    assert "14 days" in kb.search("return window days", k=1)[0].text
+    kb.rollback(v1)
+    assert kb.version == v1 and "30 days" in kb.search("return window days", k=1)[0].text
+    assert [v["live"] for v in kb.versions() if v["version"] == v1] == [True]
+    for days in (7, 10, 21):  # more changes than keep_versions
+        write(docs, {"returns.md": RETURNS.replace("30 days", f"{days} days")})
+        kb.sync(docs)
+    kept = [v["version"] for v in kb.versions()]
+    assert len(kept) == 3 and v2 not in kept
+    with pytest.raises(RagtuneError, match=f"version {v2} does not exist or was pruned"):
+        kb.rollback(v2)
+
+
+def test_a_running_reader_sees_a_newer_version_from_another_writer(make_kb, tmp_path):
+    reader, writer = make_kb("shared"), make_kb("shared")
+    writer.add_document("returns.md", RETURNS.encode())
+    assert sources(reader.search("return within how many days", k=1)) == ["returns.md"]
+    writer.add_document("warranty.md", WARRANTY.encode())
+    assert sources(reader.search("how long is the warranty", k=1)) == ["warranty.md"]
+
+
+def test_collections_and_metadata_filters(make_kb, tmp_path):
+    kb = make_kb()
+    kb.add_document("returns.md", RETURNS.encode(), collection="store", metadata={"tags": ["policy", "returns"]})
+    kb.add_document("returns-b2b.md", RETURNS.replace("30", "60").encode(), collection="business",
+                    metadata={"tags": ["policy"], "url": "https://example.com/b2b/returns"})
+    query = "return items within how many days"
+    assert {h.collection for h in kb.search(query)} == {"store", "business"}
+    assert [h.collection for h in kb.search(query, collection="business")] == ["business"]
+    hit = kb.search(query, filters={"url": "https://example.com/b2b/returns"})[0]
+    assert hit.source == "https://example.com/b2b/returns" and "60 days" in hit.text
+    assert [h.doc_id for h in kb.search(query, filters={"tags": "returns"})] == [kb.search(query, collection="store")[0].doc_id]
+    assert kb.search(query, filters={"title": "Returns"}) and kb.search(query, filters={"tags": "nope"}) == []
+
+
+def test_hits_carry_what_a_citation_needs(make_kb, tmp_path):
+    kb = make_kb()
+    doc_id = kb.add_document("returns.md", RETURNS.encode(), metadata={"tags": ["policy"]})
+    hit = kb.search("can I return an unused item", k=1)[0]
+    assert (hit.doc_id, hit.title, hit.source, hit.position, hit.collection) == (
+        doc_id, "Returns", "returns.md", 0, "default")
+    assert hit.chunk_id and "30 days" in hit.text and hit.metadata["tags"] == ["policy"]
+    assert hit.dense_score > 0.3 and hit.sparse_score > 0 and hit.score > 0
+
+
+def test_upload_never_uses_the_name_as_a_path_and_doc_id_replaces(make_kb, tmp_path):
+    kb = make_kb()
+    doc_id = kb.add_document("../../escape.md", RETURNS.encode())
+    assert not (tmp_path.parent / "escape.md").exists()
+    assert kb.documents()[0]["source"] == "escape.md"
+    assert kb.add_document("new-name.md", WARRANTY.encode(), doc_id=doc_id) == doc_id
+    assert [d["title"] for d in kb.documents()] == ["Warranty"]
+    kb.remove(doc_id)
+    assert kb.documents() == [] and kb.search("warranty years") == []
+    with pytest.raises(RagtuneError, match="no document 'nope'"):
+        kb.remove("nope")
+    with pytest.raises(RagtuneError, match="unsupported file type"):
+        kb.add_document("slides.pptx", b"x")
+
+
+def test_corrupt_file_is_reported_and_the_rest_indexed(make_kb, tmp_path):
+    kb = make_kb()
+    docs = write(tmp_path / "docs", {"returns.md": RETURNS, "shipping.md": SHIPPING})
+    (docs / "broken.pdf").write_bytes(b"%PDF-1.4 garbage")
+    (docs / "image.png").write_bytes(b"\x89PNG")
+    report = kb.add_paths([docs, tmp_path / "missing.md"], progress=False)
+    assert len(report.added) == 2 and kb.version == 1
+    failed = dict(report.failed)
+    assert "cannot read pdf" in failed[str(docs / "broken.pdf")]
+    assert failed[str(tmp_path / "missing.md")] == "no such file or folder"
+    assert report.skipped == [str(docs / "image.png")]
+
+
+def test_queries_that_cannot_be_answered_are_clear_errors(make_kb):
+    kb = make_kb(max_query_chars=100)
+    with pytest.raises(RagtuneError, match="query is empty"):
+        kb.search("   ")
+    with pytest.raises(RagtuneError, match="limit is 100"):
+        kb.search("why " * 50)
+
+
+def test_second_writer_gets_a_clear_message_and_readers_are_not_blocked(make_kb, tmp_path):
+    kb = make_kb(knowledge={"lock_timeout_s": 0.2})
+    kb.add_document("returns.md", RETURNS.encode())
+    with FileLock(tmp_path / "kb" / "write.lock"):  # another process is writing
+        assert sources(kb.search("return an item", k=1)) == ["returns.md"]
+        with pytest.raises(RagtuneError, match="another process is changing it"):
+            kb.add_document("warranty.md", WARRANTY.encode())
+    assert kb.version == 1 and [d["title"] for d in kb.documents()] == ["Returns"]

@@ -1,0 +1,69 @@
+"""Writing a trained adapter: PEFT files, ragtune_adapter.json and a loss-curve PNG, swapped in atomically
+so a reader (the server) never sees a half-written adapter and a failed run never loses the old one."""
+
+import hashlib
+import json
+import os
+import shutil
+from datetime import UTC, datetime
+from pathlib import Path
+
+from retrieval.errors import RagtuneError
+from training.adapters import AdapterInfo, write_adapter_info
+
+LOSS_CURVE = "loss_curve.png"
+
+
+def check_writable(dest: Path, overwrite: bool) -> None:
+    if dest.exists() and not overwrite:
+        raise RagtuneError(f"{dest}: already exists; choose another name or pass --overwrite")
+
+
+def data_fingerprint(*sample_lists) -> str:
+    digest = hashlib.sha256()
+    for samples in sample_lists:
+        for sample in samples:
+            record = sample.__dict__ if hasattr(sample, "__dict__") else sample
+            digest.update(json.dumps(record, ensure_ascii=False, sort_keys=True, default=str).encode())
+    return digest.hexdigest()[:16]
+
+
+def save_model_folder(model, dest: Path, overwrite: bool, info: AdapterInfo | None, log_history: list[dict],
+                      tokenizer=None) -> Path:
+    """Save to a temp folder beside dest, then swap it in."""
+    check_writable(dest, overwrite)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    tmp = dest.with_name(f".{dest.name}.tmp{os.getpid()}")
+    shutil.rmtree(tmp, ignore_errors=True)
+    model.save_pretrained(tmp, safe_serialization=True)
+    if tokenizer is not None:
+        tokenizer.save_pretrained(tmp)
+    if info is not None:
+        info.created = datetime.now(UTC).isoformat(timespec="seconds")
+        write_adapter_info(tmp, info)
+    if log_history:
+        plot_loss_curve(log_history, tmp / LOSS_CURVE, title=dest.name)
+    old = dest.with_name(f".{dest.name}.old{os.getpid()}")
+    if dest.exists():
+        os.replace(dest, old)
+    os.replace(tmp, dest)
+    shutil.rmtree(old, ignore_errors=True)
+    return dest
+
+
+def plot_loss_curve(log_history: list[dict], out: Path, title: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, axes = plt.subplots(figsize=(6, 3.5))
+    for key, label in (("loss", "train"), ("eval_loss", "validation")):
+        points = [(e["step"], e[key]) for e in log_history if key in e]
+        if points:
+            axes.plot(*zip(*points), marker="o" if key == "eval_loss" else None, label=label)
+    axes.set(xlabel="step", ylabel="loss", title=title)
+    axes.legend()
+    figure.tight_layout()
+    figure.savefig(out, dpi=100)
+    plt.close(figure)

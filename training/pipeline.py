@@ -1,0 +1,31 @@
+"""From a data file to train/validation samples: load, clean (with report), augment, split."""
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from training.augment import paraphrase_questions, substitute_entities
+from training.cleaning import CleaningOptions, CleaningReport, clean
+from training.config import TrainingSettings
+from training.data import Conversation, load_conversations
+from training.split import split
+
+
+@dataclass
+class PreparedData:
+    train: list[Conversation]
+    val: list[Conversation]
+    report: CleaningReport
+    augmented: int
+
+
+def prepare_data(
+    path: Path,
+    cfg: TrainingSettings,
+    entities: dict[str, list[str]] | None = None,
+    templates: list[str] | None = None,
+) -> PreparedData:
+    samples, report = clean(load_conversations(path), CleaningOptions(mask_pii=cfg.mask_pii, keep=tuple(cfg.pii_keep)))
+    extra = substitute_entities(samples, entities, seed=cfg.seed) if entities else []
+    extra += paraphrase_questions(samples, templates, seed=cfg.seed) if templates else []
+    train, val = split(samples + extra, cfg.val_ratio, cfg.seed)
+    return PreparedData(train, val, report, len(extra))

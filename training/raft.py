@@ -1,0 +1,62 @@
+"""Retrieval-aware tuning (after RAFT, Zhang et al. 2024): each sample gets the sources the server would
+retrieve for its question, the gold chunk among distractors; in a set share of samples the gold chunk is
+left out and the answer to learn is a polite "not in my sources". Retrieval is passed in as a function
+(e.g. KnowledgeBase.search) returning hits with text, title, source and doc_id."""
+
+import random
+import re
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import replace
+from pathlib import PurePath
+
+from training.data import Conversation
+from training.prompting import Source
+
+DECLINE_EN = "I'm sorry, but my sources don't contain that information, so I can't answer it reliably."
+DECLINE_ZH = "抱歉，我的资料中没有这方面的信息，无法可靠地回答这个问题。"
+_CJK = re.compile(r"[\u4e00-\u9fff]")
+
+
+def decline_answer(question: str) -> str:
+    return DECLINE_ZH if _CJK.search(question) else DECLINE_EN
+
+
+def with_sources(
+    samples: list[Conversation],
+    retrieve: Callable[[str], list],
+    *,
+    k: int,
+    decline_share: float,
+    seed: int,
+) -> tuple[list[tuple[Conversation, list[Source]]], Counter]:
+    """(sample, sources) pairs and counts: with_gold, declined, no_gold (gold not retrieved or not labelled:
+    kept with the sources retrieval gave, as the server would)."""
+    rng, counts, pairs = random.Random(seed), Counter(), []
+    for sample in samples:
+        hits = retrieve(sample.last_user())
+        gold = [h for h in hits if _is_gold(h, sample.gold_sources)]
+        distractors = [h for h in hits if not _is_gold(h, sample.gold_sources)]
+        if not gold:
+            counts["no_gold"] += 1
+            pairs.append((sample, [_source(h) for h in hits[:k]]))
+        elif rng.random() < decline_share:
+            counts["declined"] += 1
+            messages = [*sample.messages[:-1], {"role": "assistant", "content": decline_answer(sample.last_user())}]
+            pairs.append((replace(sample, messages=messages), [_source(h) for h in distractors[:k]]))
+        else:
+            counts["with_gold"] += 1
+            chosen = [gold[0], *distractors[: k - 1]]
+            rng.shuffle(chosen)  # the gold chunk is not always first
+            pairs.append((sample, [_source(h) for h in chosen]))
+    return pairs, counts
+
+
+def _is_gold(hit, gold_sources: list[str]) -> bool:
+    """A gold id names a document: its id, its source path/url, or that path's file name (or tail)."""
+    ids = {getattr(hit, "doc_id", ""), hit.source, PurePath(hit.source).name}
+    return any(g in ids or (g and hit.source.endswith("/" + g.lstrip("/"))) for g in gold_sources)
+
+
+def _source(hit) -> Source:
+    return Source(text=hit.text, title=hit.title, source=hit.source)
