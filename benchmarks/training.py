@@ -37,9 +37,20 @@ def run_ragtune(data: Path, n: int, home: Path) -> dict:
     from training.sft import train_sft
 
     settings = Settings(home=home, chat_model=os.environ.get("BENCH_MODEL", "SmolLM2-135M-Instruct"))
-    settings = settings.model_copy(update={"training": settings.training.model_copy(update=dict(
-        epochs=1.0, max_seq_len=MAX_LEN, batch_size=BATCH, lora_r=RANK, learning_rate=LR, logging_steps=1000,
-    ))})
+    settings = settings.model_copy(
+        update={
+            "training": settings.training.model_copy(
+                update={
+                    "epochs": 1.0,
+                    "max_seq_len": MAX_LEN,
+                    "batch_size": BATCH,
+                    "lora_r": RANK,
+                    "learning_rate": LR,
+                    "logging_steps": 1000,
+                }
+            )
+        }
+    )
     result = train_sft(samples(data, n), [], settings=settings, name="bench", progress=False)
     return {"tokens": result.tokens_per_epoch, "seconds": result.train_runtime, "steps": result.global_step}
 
@@ -49,7 +60,13 @@ def run_baseline(data: Path, n: int, home: Path) -> dict:
     import torch
     from datasets import Dataset
     from peft import LoraConfig, get_peft_model
-    from transformers import AutoModelForCausalLM, AutoTokenizer, Trainer, TrainingArguments, default_data_collator
+    from transformers import (
+        AutoModelForCausalLM,
+        AutoTokenizer,
+        Trainer,
+        TrainingArguments,
+        default_data_collator,
+    )
 
     from training.base_model import prepare_chat_model
     from training.modeling import TARGET_MODULES
@@ -58,17 +75,41 @@ def run_baseline(data: Path, n: int, home: Path) -> dict:
     tokenizer = AutoTokenizer.from_pretrained(model_path)
     texts = [tokenizer.apply_chat_template(s.messages, tokenize=False) for s in samples(data, n)]
     enc = tokenizer(texts, padding="max_length", truncation=True, max_length=MAX_LEN)
-    labels = [[t if m else -100 for t, m in zip(ids, mask)] for ids, mask in zip(enc["input_ids"], enc["attention_mask"])]
+    labels = [
+        [t if m else -100 for t, m in zip(ids, mask)]
+        for ids, mask in zip(enc["input_ids"], enc["attention_mask"])
+    ]
     dataset = Dataset.from_dict({**enc, "labels": labels})
     model = AutoModelForCausalLM.from_pretrained(model_path, dtype=torch.float32)
-    model = get_peft_model(model, LoraConfig(r=RANK, lora_alpha=2 * RANK, lora_dropout=0.05, task_type="CAUSAL_LM",
-                                             target_modules=TARGET_MODULES[model.config.model_type]))
-    args = TrainingArguments(output_dir=str(home / "baseline"), per_device_train_batch_size=BATCH, num_train_epochs=1,
-                             learning_rate=LR, lr_scheduler_type="cosine", report_to="none", save_strategy="no",
-                             logging_steps=1000, disable_tqdm=True)
-    output = Trainer(model=model, args=args, train_dataset=dataset, data_collator=default_data_collator).train()
-    return {"tokens": int(sum(map(sum, enc["attention_mask"]))), "seconds": output.metrics["train_runtime"],
-            "steps": output.global_step}
+    model = get_peft_model(
+        model,
+        LoraConfig(
+            r=RANK,
+            lora_alpha=2 * RANK,
+            lora_dropout=0.05,
+            task_type="CAUSAL_LM",
+            target_modules=TARGET_MODULES[model.config.model_type],
+        ),
+    )
+    args = TrainingArguments(
+        output_dir=str(home / "baseline"),
+        per_device_train_batch_size=BATCH,
+        num_train_epochs=1,
+        learning_rate=LR,
+        lr_scheduler_type="cosine",
+        report_to="none",
+        save_strategy="no",
+        logging_steps=1000,
+        disable_tqdm=True,
+    )
+    output = Trainer(
+        model=model, args=args, train_dataset=dataset, data_collator=default_data_collator
+    ).train()
+    return {
+        "tokens": int(sum(map(sum, enc["attention_mask"]))),
+        "seconds": output.metrics["train_runtime"],
+        "steps": output.global_step,
+    }
 
 
 def child(which: str, data: Path, n: int, models: Path) -> None:
@@ -81,18 +122,36 @@ def child(which: str, data: Path, n: int, models: Path) -> None:
 
 
 def measure(which: str, data: Path, n: int, models: Path) -> dict:
-    out = subprocess.run([sys.executable, __file__, "--child", which, "--data", str(data), "--samples", str(n),
-                          "--models", str(models)], capture_output=True, text=True, cwd=REPO)
+    out = subprocess.run(
+        [
+            sys.executable,
+            __file__,
+            "--child",
+            which,
+            "--data",
+            str(data),
+            "--samples",
+            str(n),
+            "--models",
+            str(models),
+        ],
+        check=False,
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+    )
     line = next((x for x in out.stdout.splitlines() if x.startswith("RESULT ")), None)
     if out.returncode or line is None:
         sys.exit(f"{which} run failed:\n{out.stderr[-3000:]}")
-    figures = json.loads(line[len("RESULT "):])
+    figures = json.loads(line[len("RESULT ") :])
     figures["tokens_per_s"] = figures["tokens"] / figures["seconds"]
     return figures
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--data", type=Path, default=REPO / "examples/training/conversations.jsonl")
     parser.add_argument("--samples", type=int, default=96)
     parser.add_argument("--models", type=Path, default=REPO / ".ragtune" / "models")
@@ -104,16 +163,23 @@ def main() -> None:
     from training.base_model import prepare_chat_model
 
     prepare_chat_model(Settings().chat_model, args.models)
-    print(f"SFT, {args.samples} samples of {args.data.name}, 1 epoch, batch {BATCH}, LoRA r={RANK}, "
-          f"max_len {MAX_LEN}, torch threads {os.cpu_count()}")
+    print(
+        f"SFT, {args.samples} samples of {args.data.name}, 1 epoch, batch {BATCH}, LoRA r={RANK}, "
+        f"max_len {MAX_LEN}, torch threads {os.cpu_count()}"
+    )
     results = {name: measure(name, args.data, args.samples, args.models) for name in ("baseline", "ragtune")}
     for name, r in results.items():
-        print(f"{name:9s} {r['tokens']:7d} real tokens  {r['steps']:3d} steps  {r['seconds']:7.1f} s  "
-              f"{r['tokens_per_s']:7.1f} tokens/s  peak RSS {r['peak_rss_mib']:7.0f} MiB")
+        print(
+            f"{name:9s} {r['tokens']:7d} real tokens  {r['steps']:3d} steps  {r['seconds']:7.1f} s  "
+            f"{r['tokens_per_s']:7.1f} tokens/s  peak RSS {r['peak_rss_mib']:7.0f} MiB"
+        )
     speed = results["ragtune"]["tokens_per_s"] / results["baseline"]["tokens_per_s"]
     memory = results["ragtune"]["peak_rss_mib"] / results["baseline"]["peak_rss_mib"]
     verdict = "met" if speed >= 1.3 and memory <= 1.0 else "NOT met"
-    print(f"ragtune vs baseline: {speed:.2f}x tokens/s, {memory:.2f}x peak RSS (target >=1.3x at <=1.0x: {verdict})")
+    print(
+        f"ragtune vs baseline: {speed:.2f}x tokens/s, {memory:.2f}x peak RSS (target >=1.3x at <=1.0x: "
+        f"{verdict})"
+    )
 
 
 if __name__ == "__main__":

@@ -7,17 +7,18 @@ from pathlib import Path
 
 import openai
 from rich.console import Console
+from tqdm import tqdm
 
 from evaluation import runner
 from evaluation.groundedness import GroundednessChecker
-from evaluation.judge import CRITERIA, Judge
+from evaluation.judge import Judge
 from evaluation.questions import load_questions
 from evaluation.ratings import write_ratings_csv
 from evaluation.report import show, write_report
 from evaluation.scoring import score_row
 from evaluation.server import api_key as server_api_key
 from evaluation.server import started_server
-from evaluation.store import save_run
+from evaluation.store import archive_previous, save_run
 from retrieval.embedding import Embedder
 from retrieval.errors import RagtuneError
 
@@ -55,16 +56,12 @@ def evaluate(
     questions = load_questions(questions_path)
     general = load_questions(general_path) if general_path else []
     the_judge = make_judge(settings) if judge else None
+    checker = GroundednessChecker(Embedder(settings.retrieval.embedding_model),
+                                  settings.evaluation.groundedness_threshold)
     server = nullcontext(base_url) if base_url else started_server(settings)
     with server as url:
         client = openai.OpenAI(base_url=url, api_key=api_key or server_api_key(settings), timeout=600, max_retries=0)
         labels, general_labels, rows = ask_all(client, settings, models, rag_modes, questions, general)
-    checker = GroundednessChecker(Embedder(settings.retrieval.embedding_model),
-                                  settings.evaluation.groundedness_threshold)
-    for row in rows:
-        score_row(row, checker, settings.retrieval.top_k)
-        if the_judge:
-            row.update({f"judge_{k}": v for k, v in the_judge.score(row).items() if k in CRITERIA})
     run = {
         "questions": str(questions_path), "question_count": len(questions), "general": str(general_path or ""),
         "base_url": base_url or "started for this run", "labels": labels, "general_labels": general_labels,
@@ -72,8 +69,16 @@ def evaluate(
         "bootstrap_samples": settings.evaluation.bootstrap_samples, "seed": settings.evaluation.seed,
         "created": datetime.now(UTC).isoformat(timespec="seconds"),
     }
+    moved = archive_previous(out)
+    if moved:
+        (console or Console()).print(f"the previous run in {out} was moved to {moved}")
+    save_run(out, run, rows)  # the answers are kept even if scoring or the judge fails
+    for row in tqdm(rows, desc="scoring", unit="answer"):
+        score_row(row, checker, settings.retrieval.top_k)
+        if the_judge:
+            row.update({f"judge_{k}": v for k, v in the_judge.score(row).items()})
     save_run(out, run, rows)
-    write_ratings_csv(rows, out / "ratings.csv")
+    write_ratings_csv(rows, out, settings.evaluation.seed)
     report = write_report(out)
     show(report, out, console)
     return report

@@ -1,5 +1,7 @@
 """Groundedness: the share of an answer's sentences supported by the context it cites.
 
+The cited context is the `snippet` of each citation the server returned (ragtune's server sends the first
+240 characters of each cited chunk, so support found further into a chunk is missed: a lower bound).
 The check is an embedding similarity, documented so its numbers can be read: every answer sentence
 and every sentence (and whole snippet) of the cited context is embedded with the embedder (by default the
 embedded all-MiniLM-L6-v2, normalised vectors); a sentence counts as supported when its best cosine

@@ -1,34 +1,42 @@
-"""Human rating: a CSV with one row per answer to fill in (rating 1-5), and folding it back into the run."""
+"""Human rating, blind: ratings.csv lists every held-out answer in shuffled order under an opaque item id
+(which combination wrote it is kept aside in ratings_key.json); import folds the 1-5 ratings back in."""
 
 import csv
+import json
+import random
 from pathlib import Path
 
 from evaluation.store import load_run, save_run
 from retrieval.errors import RagtuneError
 
-COLUMNS = ["question_id", "combination", "question", "reference_answer", "answer", "citations", "rating", "comment"]
+COLUMNS = ["item", "question", "reference_answer", "answer", "citations", "rating", "comment"]
+KEY_FILE = "ratings_key.json"
 
 
-def write_ratings_csv(rows: list[dict], path: Path) -> None:
-    with path.open("w", newline="", encoding="utf-8") as f:
+def write_ratings_csv(rows: list[dict], out: Path, seed: int = 0) -> None:
+    answers = [r for r in rows if r.get("set", "heldout") == "heldout"]
+    random.Random(seed).shuffle(answers)
+    key = {}
+    with (out / "ratings.csv").open("w", newline="", encoding="utf-8") as f:
         writer = csv.DictWriter(f, fieldnames=COLUMNS)
         writer.writeheader()
-        for row in rows:
-            if row.get("set", "heldout") != "heldout":
-                continue
+        for number, row in enumerate(answers, start=1):
+            item = f"a{number:04d}"
+            key[item] = [row["combination"], row["question_id"]]
             cited = "; ".join(c.get("title") or c.get("source", "") for c in row["citations"])
-            writer.writerow({**{k: row.get(k, "") for k in COLUMNS[:5]}, "citations": cited, "rating": "",
-                             "comment": ""})
+            writer.writerow({"item": item, "question": row["question"], "reference_answer": row["reference_answer"],
+                             "answer": row["answer"], "citations": cited, "rating": "", "comment": ""})
+    (out / KEY_FILE).write_text(json.dumps(key, indent=1), encoding="utf-8")
 
 
-def read_ratings(path: Path) -> dict[tuple[str, str], float]:
-    """(combination, question_id) -> rating; empty ratings are skipped, bad ones name file and line."""
+def read_ratings(path: Path) -> dict[str, float]:
+    """item -> rating; empty ratings are skipped, bad ones name file and line."""
     if not path.is_file():
         raise RagtuneError(f"{path}: ratings file not found")
     ratings = {}
     with path.open(newline="", encoding="utf-8") as f:
         reader = csv.DictReader(f)
-        missing = {"question_id", "combination", "rating"} - set(reader.fieldnames or [])
+        missing = {"item", "rating"} - set(reader.fieldnames or [])
         if missing:
             raise RagtuneError(f"{path}: missing column(s) {', '.join(sorted(missing))}")
         for line, record in enumerate(reader, start=2):
@@ -41,21 +49,23 @@ def read_ratings(path: Path) -> dict[tuple[str, str], float]:
                 value = 0.0
             if not 1 <= value <= 5:
                 raise RagtuneError(f"{path}:{line}: rating must be a number from 1 to 5, got {text!r}")
-            ratings[record["combination"], record["question_id"]] = value
+            ratings[record["item"]] = value
     return ratings
 
 
 def import_ratings(csv_path: Path, out: Path) -> int:
-    """Stores the ratings in the run's rows as human_rating; returns how many were folded in. Unknown
-    (combination, question) pairs raise before anything is written."""
+    """Stores the ratings in the run's rows as human_rating; returns how many were folded in. An item
+    the report does not know raises before anything is written."""
     run, rows = load_run(out)
+    if not (out / KEY_FILE).is_file():
+        raise RagtuneError(f"{out}: no {KEY_FILE}; ratings can only be imported into the report that wrote the CSV")
+    key = json.loads((out / KEY_FILE).read_text(encoding="utf-8"))
     ratings = read_ratings(csv_path)
-    index = {(r["combination"], r["question_id"]): r for r in rows if r.get("set", "heldout") == "heldout"}
-    unknown = [key for key in ratings if key not in index]
+    unknown = [item for item in ratings if item not in key]
     if unknown:
-        combination, question = unknown[0]
-        raise RagtuneError(f"{csv_path}: no answer of '{combination}' to question '{question}' in {out}")
-    for key, value in ratings.items():
-        index[key]["human_rating"] = value
+        raise RagtuneError(f"{csv_path}: item '{unknown[0]}' is not an answer in {out}")
+    index = {(r["combination"], r["question_id"]): r for r in rows if r.get("set", "heldout") == "heldout"}
+    for item, value in ratings.items():
+        index[tuple(key[item])]["human_rating"] = value
     save_run(out, run, rows)
     return len(ratings)

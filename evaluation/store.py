@@ -25,3 +25,19 @@ def load_run(out: Path) -> tuple[dict, list[dict]]:
     run = json.loads((out / RUN_FILE).read_text(encoding="utf-8"))
     rows = [json.loads(line) for line in (out / RESULTS_FILE).read_text(encoding="utf-8").splitlines() if line]
     return run, rows
+
+
+def archive_previous(out: Path) -> Path | None:
+    """A folder that already holds a run (maybe with human ratings) is moved aside, never overwritten;
+    returns where it went."""
+    if not (out / RUN_FILE).is_file():
+        return None
+    created = json.loads((out / RUN_FILE).read_text(encoding="utf-8")).get("created", "")
+    stamp = "".join(ch for ch in created[:19] if ch.isdigit()) or "previous"
+    target = out.with_name(f"{out.name}-{stamp}")
+    counter = 1
+    while target.exists():
+        target = out.with_name(f"{out.name}-{stamp}-{counter}")
+        counter += 1
+    out.rename(target)
+    return target

@@ -379,8 +379,8 @@ SCENARIOS: list[Scenario] = [
     Scenario("product", E, [
         "How long does the SkyLens Mini fly on one battery?",
         "What's the flight time of the SkyLens Mini?",
-    ], "Up to 31 minutes per battery in calm conditions. Extra Intelligent Batteries (NW-8809) are $59 each "
-       "and take about 70 minutes to charge.", wrong="About 15 minutes."),
+    ], "Up to 31 minutes per battery in calm conditions, and a battery takes about 70 minutes to charge.",
+       wrong="About 15 minutes."),
     Scenario("product", E, [
         "Can the VoltDock charge my phone and earbuds at the same time?",
         "What can I charge on the VoltDock?",

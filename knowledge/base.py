@@ -1,4 +1,5 @@
-"""The knowledge base as editors and the server see it: documents in, versions out, hybrid search over the live one."""
+"""The knowledge base as editors and the server see it: documents in, versions out, hybrid search over
+the live one."""
 
 import json
 import sqlite3
@@ -51,8 +52,13 @@ class LiveIndex:
 
 
 class KnowledgeBase:
-    def __init__(self, kb_dir: Path, knowledge: KnowledgeSettings, retrieval: RetrievalSettings,
-                 embedder: Embedder | None = None):
+    def __init__(
+        self,
+        kb_dir: Path,
+        knowledge: KnowledgeSettings,
+        retrieval: RetrievalSettings,
+        embedder: Embedder | None = None,
+    ):
         self.settings, self.retrieval = knowledge, retrieval
         self.store = Store(Path(kb_dir), knowledge.lock_timeout_s)
         self._embedder = embedder
@@ -62,8 +68,13 @@ class KnowledgeBase:
         self._reload = threading.Lock()
 
     @classmethod
-    def open(cls, kb_dir: Path, knowledge: KnowledgeSettings, retrieval: RetrievalSettings,
-             embedder: Embedder | None = None) -> "KnowledgeBase":
+    def open(
+        cls,
+        kb_dir: Path,
+        knowledge: KnowledgeSettings,
+        retrieval: RetrievalSettings,
+        embedder: Embedder | None = None,
+    ) -> "KnowledgeBase":
         return cls(kb_dir, knowledge, retrieval, embedder)
 
     @property
@@ -75,7 +86,9 @@ class KnowledgeBase:
     @property
     def splitter(self) -> Splitter:
         if self._splitter is None:
-            self._splitter = Splitter(self.embedder.tokenizer, self.retrieval.chunk_tokens, self.retrieval.chunk_overlap)
+            self._splitter = Splitter(
+                self.embedder.tokenizer, self.retrieval.chunk_tokens, self.retrieval.chunk_overlap
+            )
         return self._splitter
 
     @property
@@ -92,12 +105,22 @@ class KnowledgeBase:
                     return None
                 folder = self.store.folder(version)
                 info = json.loads((folder / "info.json").read_text())
-                self._live = LiveIndex(version, folder, DenseIndex.load(folder / "dense.faiss", info["index_type"]),
-                                       SparseIndex.load(folder / "sparse"))
+                self._live = LiveIndex(
+                    version,
+                    folder,
+                    DenseIndex.load(folder / "dense.faiss", info["index_type"]),
+                    SparseIndex.load(folder / "sparse"),
+                )
         return self._live
 
-    def search(self, query: str, k: int | None = None, collection: str | None = None,
-               filters: dict | None = None, mode: str = "hybrid") -> list[Hit]:
+    def search(
+        self,
+        query: str,
+        k: int | None = None,
+        collection: str | None = None,
+        filters: dict | None = None,
+        mode: str = "hybrid",
+    ) -> list[Hit]:
         """Ranked chunks of the live version; [] when nothing in the knowledge base is relevant enough."""
         k = k or self.retrieval.top_k
         check_query(query, self.retrieval)
@@ -109,7 +132,9 @@ class KnowledgeBase:
             if allowed is not None and not len(allowed):
                 return []
             pool = k * 3 if self.retrieval.reranker_model else k
-            found = hybrid_search(query, self.embedder, live.dense, live.sparse, self.retrieval, pool, allowed, mode)
+            found = hybrid_search(
+                query, self.embedder, live.dense, live.sparse, self.retrieval, pool, allowed, mode
+            )
             hits = self._hits(db, found)
         if self.retrieval.reranker_model and hits:
             self._reranker = self._reranker or Reranker(self.retrieval.reranker_model)
@@ -119,7 +144,9 @@ class KnowledgeBase:
         return hits[:k]
 
     @staticmethod
-    def _allowed_ids(db: sqlite3.Connection, collection: str | None, filters: dict | None) -> np.ndarray | None:
+    def _allowed_ids(
+        db: sqlite3.Connection, collection: str | None, filters: dict | None
+    ) -> np.ndarray | None:
         if collection is None and not filters:
             return None
         docs = []
@@ -140,14 +167,18 @@ class KnowledgeBase:
         if not found:
             return []
         marks = ",".join("?" * len(found))
-        rows = {row[0]: row for row in db.execute(
-            "SELECT c.id, c.doc_id, c.text, d.source, c.title, c.position, d.collection, d.metadata "
-            f"FROM chunks c JOIN documents d ON c.doc_id = d.doc_id WHERE c.id IN ({marks})",
-            [c.id for c in found],
-        )}
+        rows = {
+            row[0]: row
+            for row in db.execute(
+                "SELECT c.id, c.doc_id, c.text, d.source, c.title, c.position, d.collection, d.metadata "
+                f"FROM chunks c JOIN documents d ON c.doc_id = d.doc_id WHERE c.id IN ({marks})",
+                [c.id for c in found],
+            )
+        }
         return [
             Hit(str(c.id), r[1], r[2], r[3], r[4], r[5], r[6], json.loads(r[7]), c.dense, c.sparse, c.score)
-            for c in found if (r := rows.get(c.id))
+            for c in found
+            if (r := rows.get(c.id))
         ]
 
     def documents(self, collection: str | None = None) -> list[dict]:
@@ -157,21 +188,29 @@ class KnowledgeBase:
         with live.meta() as db:
             db.row_factory = sqlite3.Row
             rows = db.execute(
-                "SELECT d.*, (SELECT COUNT(*) FROM chunks c WHERE c.doc_id = d.doc_id) AS chunks FROM documents d "
-                "WHERE ?1 IS NULL OR collection = ?1 ORDER BY collection, source", (collection,)
+                "SELECT d.*, (SELECT COUNT(*) FROM chunks c WHERE c.doc_id = d.doc_id) AS chunks "
+                "FROM documents d WHERE ?1 IS NULL OR collection = ?1 ORDER BY collection, source",
+                (collection,),
             ).fetchall()
         return [{**dict(r), "metadata": json.loads(r["metadata"])} for r in rows]
 
     def versions(self) -> list[dict]:
         live = self.version
         with self.store.catalog() as db:
-            rows = db.execute("SELECT version, created_at, note, documents, chunks FROM versions ORDER BY version")
+            rows = db.execute(
+                "SELECT version, created_at, note, documents, chunks FROM versions ORDER BY version"
+            )
             logged = {r[0]: r for r in rows}
         kept = sorted(int(p.name[1:]) for p in self.store.versions_dir.glob("v*") if p.name[1:].isdigit())
         return [
-            {"version": v, "created_at": logged[v][1] if v in logged else None, "note": logged.get(v, (0, 0, ""))[2],
-             "documents": logged[v][3] if v in logged else None, "chunks": logged[v][4] if v in logged else None,
-             "live": v == live}
+            {
+                "version": v,
+                "created_at": logged[v][1] if v in logged else None,
+                "note": logged.get(v, (0, 0, ""))[2],
+                "documents": logged[v][3] if v in logged else None,
+                "chunks": logged[v][4] if v in logged else None,
+                "live": v == live,
+            }
             for v in kept
         ]
 
@@ -188,22 +227,37 @@ class KnowledgeBase:
         if doc_id not in known:
             by_source = [d for d in known.values() if d["source"] in (doc_id, file_key(Path(doc_id)))]
             if not by_source:
-                raise RagtuneError(f"remove: no document {doc_id!r} in the knowledge base (see `ragtune kb list`)")
+                raise RagtuneError(
+                    f"remove: no document {doc_id!r} in the knowledge base (see `ragtune kb list`)"
+                )
             doc_id = by_source[0]["doc_id"]
         self._commit([], [doc_id], f"remove {known[doc_id]['source']}", progress=False)
 
-    def add_document(self, filename: str, data: bytes, collection: str | None = None,
-                     metadata: dict | None = None, doc_id: str | None = None) -> str:
+    def add_document(
+        self,
+        filename: str,
+        data: bytes,
+        collection: str | None = None,
+        metadata: dict | None = None,
+        doc_id: str | None = None,
+    ) -> str:
         """Index uploaded bytes; the type comes from the extension, the name is never used as a path."""
         collection = collection or self.settings.default_collection
         name = Path(filename).name
         metadata = dict(metadata or {})
-        doc = self._prepare(name, data, collection, metadata, doc_id or make_doc_id(collection, f"upload:{name}"))
+        doc = self._prepare(
+            name, data, collection, metadata, doc_id or make_doc_id(collection, f"upload:{name}")
+        )
         self._commit([doc], [], f"add {name}", progress=False)
         return doc.doc_id
 
-    def add_paths(self, paths: list[Path], collection: str | None = None, progress: bool = True,
-                  metadata: dict | None = None) -> IngestReport:
+    def add_paths(
+        self,
+        paths: list[Path],
+        collection: str | None = None,
+        progress: bool = True,
+        metadata: dict | None = None,
+    ) -> IngestReport:
         """Index files and folders; a file that cannot be read is reported and skipped, the rest go in."""
         collection = collection or self.settings.default_collection
         report = IngestReport()
@@ -221,8 +275,11 @@ class KnowledgeBase:
         files = self._expand([folder], report)
         present = {file_key(f) for f in files}
         root = file_key(folder).rstrip("/") + "/"
-        gone = [d for d in self.documents(collection)
-                if d["metadata"].get("path", "").startswith(root) and d["metadata"]["path"] not in present]
+        gone = [
+            d
+            for d in self.documents(collection)
+            if d["metadata"].get("path", "").startswith(root) and d["metadata"]["path"] not in present
+        ]
         report.removed = [d["source"] for d in gone]
         self._ingest(files, collection, {}, report, [d["doc_id"] for d in gone], progress, f"sync {folder}")
         return report
@@ -245,14 +302,24 @@ class KnowledgeBase:
         report.skipped = [str(p) for p in report.skipped]
         return files
 
-    def _ingest(self, files: list[Path], collection: str, metadata: dict, report: IngestReport,
-                removals: list[str], progress: bool, note: str) -> None:
+    def _ingest(
+        self,
+        files: list[Path],
+        collection: str,
+        metadata: dict,
+        report: IngestReport,
+        removals: list[str],
+        progress: bool,
+        note: str,
+    ) -> None:
         existing = {d["doc_id"]: d for d in self.documents()}
         upserts = []
         for path in tqdm(files, desc="reading", unit="file", disable=not progress or len(files) < 2):
             try:
                 if path.stat().st_size > self.settings.max_file_mb * 2**20:
-                    raise RagtuneError(f"{path}: larger than {self.settings.max_file_mb} MB (knowledge.max_file_mb)")
+                    raise RagtuneError(
+                        f"{path}: larger than {self.settings.max_file_mb} MB (knowledge.max_file_mb)"
+                    )
                 data = path.read_bytes()
                 meta = {**metadata, "path": file_key(path)}
                 doc_id = make_doc_id(collection, file_key(path))
@@ -268,7 +335,9 @@ class KnowledgeBase:
         if upserts or removals:
             report.version, report.chunks_embedded = self._commit(upserts, removals, note, progress)
 
-    def _prepare(self, name: str, data: bytes, collection: str, metadata: dict, doc_id: str) -> PreparedDocument:
+    def _prepare(
+        self, name: str, data: bytes, collection: str, metadata: dict, doc_id: str
+    ) -> PreparedDocument:
         loaded = load(name, data)
         title = metadata.get("title") or loaded.title
         source = metadata.get("url") or metadata.get("path") or Path(name).name
@@ -278,8 +347,9 @@ class KnowledgeBase:
             raise RagtuneError(f"{name}: no text found")
         return doc
 
-    def _commit(self, upserts: list[PreparedDocument], removals: list[str], note: str,
-                progress: bool) -> tuple[int, int]:
+    def _commit(
+        self, upserts: list[PreparedDocument], removals: list[str], note: str, progress: bool
+    ) -> tuple[int, int]:
         """Write the next version beside the live one and switch to it; returns (version, chunks embedded)."""
         with self.store.writer():
             work = self.store.new_workspace()
@@ -287,24 +357,47 @@ class KnowledgeBase:
             with db:
                 gone = [doc.doc_id for doc in upserts] + removals
                 marks = ",".join("?" * len(gone))
-                removed_ids = np.array([r[0] for r in db.execute(
-                    f"SELECT id FROM chunks WHERE doc_id IN ({marks})", gone)], dtype=np.int64)
-                added_at = dict(db.execute(f"SELECT doc_id, added_at FROM documents WHERE doc_id IN ({marks})", gone))
+                removed_ids = np.array(
+                    [r[0] for r in db.execute(f"SELECT id FROM chunks WHERE doc_id IN ({marks})", gone)],
+                    dtype=np.int64,
+                )
+                added_at = dict(
+                    db.execute(f"SELECT doc_id, added_at FROM documents WHERE doc_id IN ({marks})", gone)
+                )
                 db.execute(f"DELETE FROM chunks WHERE doc_id IN ({marks})", gone)
                 db.execute(f"DELETE FROM documents WHERE doc_id IN ({marks})", gone)
                 new_chunks = [(doc, pos, chunk) for doc in upserts for pos, chunk in enumerate(doc.chunks)]
                 new_ids = self.store.allocate_ids(len(new_chunks))
                 now = time.time()
-                db.executemany("INSERT INTO documents VALUES (?, ?, ?, ?, ?, ?, ?, ?)", [
-                    (d.doc_id, d.collection, d.source, d.title, d.content_hash,
-                     json.dumps(d.metadata, ensure_ascii=False), added_at.get(d.doc_id, now), now) for d in upserts])
-                db.executemany("INSERT INTO chunks VALUES (?, ?, ?, ?, ?, ?, ?)", [
-                    (int(cid), doc.doc_id, pos, c.text, c.title, c.embed_hash, " ".join(c.tokens))
-                    for cid, (doc, pos, c) in zip(new_ids, new_chunks)])
+                db.executemany(
+                    "INSERT INTO documents VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                    [
+                        (
+                            d.doc_id,
+                            d.collection,
+                            d.source,
+                            d.title,
+                            d.content_hash,
+                            json.dumps(d.metadata, ensure_ascii=False),
+                            added_at.get(d.doc_id, now),
+                            now,
+                        )
+                        for d in upserts
+                    ],
+                )
+                db.executemany(
+                    "INSERT INTO chunks VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    [
+                        (int(cid), doc.doc_id, pos, c.text, c.title, c.embed_hash, " ".join(c.tokens))
+                        for cid, (doc, pos, c) in zip(new_ids, new_chunks)
+                    ],
+                )
             hashes = [c.embed_hash for _, _, c in new_chunks]
             vectors, embedded = self._vectors(hashes, [c.embed_text for _, _, c in new_chunks], progress)
             self._build_indexes(db, work, removed_ids, new_ids, vectors)
-            documents, chunks = db.execute("SELECT (SELECT COUNT(*) FROM documents), COUNT(*) FROM chunks").fetchone()
+            documents, chunks = db.execute(
+                "SELECT (SELECT COUNT(*) FROM documents), COUNT(*) FROM chunks"
+            ).fetchone()
             db.close()
             version = self.store.publish(work, note, documents, chunks, self.settings.keep_versions)
         return version, embedded
@@ -326,10 +419,16 @@ class KnowledgeBase:
         out = np.stack([cached[h] for h in hashes]) if hashes else np.zeros((0, dim), dtype=np.float32)
         return out, len(missing)
 
-    def _build_indexes(self, db: sqlite3.Connection, work: Path, removed_ids: np.ndarray, new_ids: np.ndarray,
-                       vectors: np.ndarray) -> None:
-        """Dense: the live flat index minus removed plus added chunks; rebuilt from cached vectors when HNSW, on
-        a first version or a changed setting. Sparse: rebuilt from the stored tokens (no re-tokenising)."""
+    def _build_indexes(
+        self,
+        db: sqlite3.Connection,
+        work: Path,
+        removed_ids: np.ndarray,
+        new_ids: np.ndarray,
+        vectors: np.ndarray,
+    ) -> None:
+        """Dense: the live flat index minus removed plus added chunks; rebuilt from cached vectors when HNSW,
+        on a first version or a changed setting. Sparse: rebuilt from the stored tokens (no re-tokenising)."""
         r = self.retrieval
         info = {"index_type": r.index_type, "model": r.embedding_model, "dimension": self.embedder.dimension}
         base = self.store.folder(self.store.live_version())
@@ -340,18 +439,24 @@ class KnowledgeBase:
             dense.add(new_ids, vectors)
         else:
             rows = db.execute("SELECT id, embed_hash FROM chunks ORDER BY id").fetchall()
-            cached = self.store.cached_vectors(r.embedding_model, [h for _, h in rows], self.embedder.dimension)
+            cached = self.store.cached_vectors(
+                r.embedding_model, [h for _, h in rows], self.embedder.dimension
+            )
             missing = [h for _, h in rows if h not in cached]
             if missing:  # the model changed since these chunks were embedded
                 texts = dict(db.execute("SELECT embed_hash, title || char(10) || text FROM chunks"))
                 vecs, _ = self._vectors(missing, [texts[h] for h in missing], progress=True)
                 cached.update(zip(missing, vecs))
-            dense = DenseIndex.create(self.embedder.dimension, r.index_type, r.hnsw_m)
-            dense.add(np.array([i for i, _ in rows], dtype=np.int64),
-                      np.stack([cached[h] for _, h in rows]) if rows else np.zeros((0, self.embedder.dimension)))
+            dense = DenseIndex.create(self.embedder.dimension, r.index_type, r.hnsw_m, r.hnsw_ef_construction)
+            dense.add(
+                np.array([i for i, _ in rows], dtype=np.int64),
+                np.stack([cached[h] for _, h in rows]) if rows else np.zeros((0, self.embedder.dimension)),
+            )
         dense.save(work / "dense.faiss")
         rows = db.execute("SELECT id, tokens FROM chunks ORDER BY id").fetchall()
-        SparseIndex.build([i for i, _ in rows], [t.split(" ") if t else [] for _, t in rows]).save(work / "sparse")
+        SparseIndex.build([i for i, _ in rows], [t.split(" ") if t else [] for _, t in rows]).save(
+            work / "sparse"
+        )
         (work / "info.json").write_text(json.dumps(info))
 
 

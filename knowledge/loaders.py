@@ -47,7 +47,9 @@ def load_html(data: bytes, name: str) -> Loaded:
     for tag in soup(["script", "style", "nav", "noscript"]):
         tag.decompose()
     heading = soup.find("h1")
-    title = (soup.title.get_text(strip=True) if soup.title else "") or (heading.get_text(strip=True) if heading else "")
+    title = (soup.title.get_text(strip=True) if soup.title else "") or (
+        heading.get_text(strip=True) if heading else ""
+    )
     body = soup.body or soup
     return Loaded(title or Path(name).stem, body.get_text("\n", strip=True))
 
@@ -76,7 +78,11 @@ def load_docx(data: bytes, name: str) -> Loaded:
 
 
 def _faq_pair(row: dict, where: str) -> tuple[str, str]:
-    if not isinstance(row, dict) or not str(row.get("question", "")).strip() or not str(row.get("answer", "")).strip():
+    if (
+        not isinstance(row, dict)
+        or not str(row.get("question", "")).strip()
+        or not str(row.get("answer", "")).strip()
+    ):
         raise ValueError(f"{where}: needs non-empty 'question' and 'answer'")
     return str(row["question"]).strip(), str(row["answer"]).strip()
 
@@ -100,8 +106,15 @@ def load_faq_csv(data: bytes, name: str) -> Loaded:
 
 
 LOADERS = {
-    ".md": load_markdown, ".markdown": load_markdown, ".txt": load_text, ".html": load_html, ".htm": load_html,
-    ".pdf": load_pdf, ".docx": load_docx, ".jsonl": load_faq_jsonl, ".csv": load_faq_csv,
+    ".md": load_markdown,
+    ".markdown": load_markdown,
+    ".txt": load_text,
+    ".html": load_html,
+    ".htm": load_html,
+    ".pdf": load_pdf,
+    ".docx": load_docx,
+    ".jsonl": load_faq_jsonl,
+    ".csv": load_faq_csv,
 }
 
 
@@ -113,7 +126,9 @@ def load(name: str, data: bytes) -> Loaded:
     """Parse one file; RagtuneError names the file and why it could not be read."""
     suffix = Path(name).suffix.lower()
     if suffix not in LOADERS:
-        raise RagtuneError(f"{name}: unsupported file type {suffix or '(none)'!r} (supported: {', '.join(LOADERS)})")
+        raise RagtuneError(
+            f"{name}: unsupported file type {suffix or '(none)'!r} (supported: {', '.join(LOADERS)})"
+        )
     try:
         loaded = LOADERS[suffix](data, name)
     except RagtuneError:

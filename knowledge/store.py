@@ -91,8 +91,9 @@ class Store:
             lock.acquire(timeout=self.lock_timeout_s)
         except Timeout:
             raise RagtuneError(
-                f"knowledge base {self.root}: another process is changing it (lock {self.root / 'write.lock'}); "
-                f"gave up after waiting {self.lock_timeout_s:g}s (knowledge.lock_timeout_s). Try again when it is done."
+                f"knowledge base {self.root}: another process is changing it "
+                f"(lock {self.root / 'write.lock'}); gave up after waiting {self.lock_timeout_s:g}s "
+                "(knowledge.lock_timeout_s). Try again when it is done."
             ) from None
         try:
             for stale in self.root.glob("tmp-*"):  # left by a writer that was killed: never went live
@@ -121,7 +122,9 @@ class Store:
         os.replace(work, self.folder(version))
         self.set_live(version)
         with self.catalog() as db:
-            db.execute("INSERT INTO versions VALUES (?, ?, ?, ?, ?)", (version, time.time(), note, documents, chunks))
+            db.execute(
+                "INSERT INTO versions VALUES (?, ?, ?, ?, ?)", (version, time.time(), note, documents, chunks)
+            )
         self.prune(keep)
         return version
 
@@ -147,7 +150,8 @@ class Store:
                 batch = hashes[start : start + 500]
                 marks = ",".join("?" * len(batch))
                 rows = db.execute(
-                    f"SELECT hash, vector FROM embeddings WHERE model = ? AND hash IN ({marks})", (model, *batch)
+                    f"SELECT hash, vector FROM embeddings WHERE model = ? AND hash IN ({marks})",
+                    (model, *batch),
                 )
                 found.update((h, np.frombuffer(v, dtype=np.float32, count=dimension)) for h, v in rows)
         return found

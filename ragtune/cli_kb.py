@@ -38,11 +38,17 @@ def show_report(report: IngestReport) -> None:
 
 @kb_app.command()
 def add(
-    paths: Annotated[list[Path], typer.Argument(help="Files or folders (md, txt, html, pdf, docx, FAQ jsonl/csv).")],
+    paths: Annotated[
+        list[Path], typer.Argument(help="Files or folders (md, txt, html, pdf, docx, FAQ jsonl/csv).")
+    ],
     collection: Annotated[str | None, typer.Option(help="Collection (product line, tenant).")] = None,
-    title: Annotated[str | None, typer.Option(help="Title to use instead of the one found in the file.")] = None,
+    title: Annotated[
+        str | None, typer.Option(help="Title to use instead of the one found in the file.")
+    ] = None,
     url: Annotated[str | None, typer.Option(help="URL to cite instead of the file path.")] = None,
-    tag: Annotated[list[str] | None, typer.Option(help="Tag, usable as a search filter (repeatable).")] = None,
+    tag: Annotated[
+        list[str] | None, typer.Option(help="Tag, usable as a search filter (repeatable).")
+    ] = None,
 ) -> None:
     """Add or update documents (unchanged files are skipped)."""
     metadata = {key: value for key, value in {"title": title, "url": url, "tags": tag or []}.items() if value}
@@ -55,7 +61,9 @@ def list_documents(collection: str | None = typer.Option(None, help="Only this c
     table = Table("doc", "collection", "title", "source", "chunks", "updated")
     for doc in open_kb().documents(collection):
         updated = datetime.fromtimestamp(doc["updated_at"]).strftime("%Y-%m-%d %H:%M")
-        table.add_row(doc["doc_id"], doc["collection"], doc["title"], doc["source"], str(doc["chunks"]), updated)
+        table.add_row(
+            doc["doc_id"], doc["collection"], doc["title"], doc["source"], str(doc["chunks"]), updated
+        )
     console.print(table)
 
 
@@ -103,7 +111,9 @@ def search(
         scores = f"score {hit.score:.4f}  dense {_fmt(hit.dense_score)}  bm25 {_fmt(hit.sparse_score)}"
         if hit.rerank_score is not None:
             scores += f"  rerank {hit.rerank_score:.3f}"
-        console.print(f"[bold]{rank}. {hit.title}[/bold]  {hit.source} #{hit.position}  ({scores})", highlight=False)
+        console.print(
+            f"[bold]{rank}. {hit.title}[/bold]  {hit.source} #{hit.position}  ({scores})", highlight=False
+        )
         snippet = " ".join(hit.text.split())
         console.print(f"   {snippet[:300]}{'…' if len(snippet) > 300 else ''}", highlight=False)
 
@@ -117,14 +127,24 @@ def versions() -> None:
     """List the kept versions; the live one is marked."""
     table = Table("version", "live", "created", "documents", "chunks", "change")
     for v in open_kb().versions():
-        created = datetime.fromtimestamp(v["created_at"]).strftime("%Y-%m-%d %H:%M:%S") if v["created_at"] else ""
-        table.add_row(str(v["version"]), "*" if v["live"] else "", created, str(v["documents"]), str(v["chunks"]),
-                      v["note"])
+        created = (
+            datetime.fromtimestamp(v["created_at"]).strftime("%Y-%m-%d %H:%M:%S") if v["created_at"] else ""
+        )
+        table.add_row(
+            str(v["version"]),
+            "*" if v["live"] else "",
+            created,
+            str(v["documents"]),
+            str(v["chunks"]),
+            v["note"],
+        )
     console.print(table)
 
 
 @kb_app.command()
-def rollback(version: int = typer.Argument(..., help="Version to make live again (see `kb versions`).")) -> None:
+def rollback(
+    version: int = typer.Argument(..., help="Version to make live again (see `kb versions`)."),
+) -> None:
     """Make an earlier version live again."""
     kb = open_kb()
     kb.rollback(version)

@@ -20,8 +20,9 @@ def serve(
     console = Console(highlight=False)
     bind = host or settings.server.host
     if not settings.server.client_keys and bind != LOCALHOST:
-        console.print(f"no client key configured (RAGTUNE_SERVER__CLIENT_KEYS): binding to {LOCALHOST} only, "
-                      f"not {bind}")
+        console.print(
+            f"no client key configured (RAGTUNE_SERVER__CLIENT_KEYS): binding to {LOCALHOST} only, not {bind}"
+        )
         bind = LOCALHOST
     port = port or settings.server.port
     if engine:

@@ -23,12 +23,17 @@ console = Console()
 DEMO_ADAPTER = "demo"
 DEMO_DATA = Path("examples/training/conversations.jsonl")
 DEMO_SAMPLES = 240  # keeps `make serve`'s first run to minutes on 2 CPU cores
-DEMO_PUBLIC_CONTACTS = ["support@northwindgadgets.example", "press@northwindgadgets.example"]  # not personal data
+DEMO_PUBLIC_CONTACTS = [
+    "support@northwindgadgets.example",
+    "press@northwindgadgets.example",
+]  # not personal data
 
 Entities = Annotated[
     Path | None, typer.Option(help="JSON file {kind: [names]} for entity substitution (augmentation)")
 ]
-Templates = Annotated[Path | None, typer.Option(help="text file, one paraphrase template per line with {question}")]
+Templates = Annotated[
+    Path | None, typer.Option(help="text file, one paraphrase template per line with {question}")
+]
 Overwrite = Annotated[bool, typer.Option(help="replace an existing adapter of that name")]
 
 
@@ -44,18 +49,32 @@ def train_sft_command(
     data: Annotated[Path, typer.Option(help="training file: .jsonl, .json, .csv or Q/A .txt")],
     name: Annotated[str, typer.Option(help="adapter name (RAGTUNE_HOME/adapters/NAME)")],
     base: Annotated[str | None, typer.Option(help="base model: embedded id, local folder or hub id")] = None,
-    epochs: float | None = None, max_steps: int | None = None, learning_rate: float | None = None,
-    rank: int | None = None, max_seq_len: int | None = None,
-    raft: Annotated[bool, typer.Option(help="retrieval-aware: sources from the knowledge base in each prompt")] = False,
+    epochs: float | None = None,
+    max_steps: int | None = None,
+    learning_rate: float | None = None,
+    rank: int | None = None,
+    max_seq_len: int | None = None,
+    raft: Annotated[
+        bool, typer.Option(help="retrieval-aware: sources from the knowledge base in each prompt")
+    ] = False,
     collection: Annotated[str | None, typer.Option(help="knowledge-base collection for --raft")] = None,
-    per_style: Annotated[bool, typer.Option(help="one adapter NAME-STYLE per style label instead of style tags")] = False,
+    per_style: Annotated[
+        bool, typer.Option(help="one adapter NAME-STYLE per style label instead of style tags")
+    ] = False,
     resume: Annotated[bool, typer.Option(help="continue the last checkpoint of this run")] = False,
     overwrite: Overwrite = False,
-    entities: Entities = None, templates: Templates = None,
+    entities: Entities = None,
+    templates: Templates = None,
 ) -> None:
     """Train a LoRA adapter with supervised fine-tuning."""
-    settings = _with_overrides(Settings(), epochs=epochs, max_steps=max_steps, learning_rate=learning_rate,
-                               lora_r=rank, max_seq_len=max_seq_len)
+    settings = _with_overrides(
+        Settings(),
+        epochs=epochs,
+        max_steps=max_steps,
+        learning_rate=learning_rate,
+        lora_r=rank,
+        max_seq_len=max_seq_len,
+    )
     prepared = _prepare(data, settings, entities, templates)
     print_report(prepared)
     retrieve = _kb_retriever(settings, collection) if raft else None
@@ -69,7 +88,9 @@ def train_sft_command(
         pick = [replace(s, style=None) for s in prepared.train if s.style == style]
         pick_val = [replace(s, style=None) for s in prepared.val if s.style == style]
         result = _train(pick, pick_val, settings, f"{name}-{style}", base, retrieve, resume, overwrite)
-        write_adapter_info(result.output_dir, read_adapter_info(result.output_dir).model_copy(update={"styles": [style]}))
+        write_adapter_info(
+            result.output_dir, read_adapter_info(result.output_dir).model_copy(update={"styles": [style]})
+        )
 
 
 @train_app.command("dpo")
@@ -97,8 +118,16 @@ def adapters_list() -> None:
     settings = Settings()
     table = Table("name", "method", "base model", "rank", "styles", "val loss", "perplexity", "created")
     for info in list_adapters(settings.adapters_dir):
-        table.add_row(info.name, info.method, info.base_model, str(info.rank), ",".join(info.styles),
-                      _number(info.validation_loss), _number(info.perplexity), info.created)
+        table.add_row(
+            info.name,
+            info.method,
+            info.base_model,
+            str(info.rank),
+            ",".join(info.styles),
+            _number(info.validation_loss),
+            _number(info.perplexity),
+            info.created,
+        )
     console.print(table if table.row_count else f"no adapters in {settings.adapters_dir}")
 
 
@@ -119,8 +148,9 @@ def ensure_demo(data: Annotated[Path, typer.Option(help="the demo conversations"
     if (settings.adapters_dir / DEMO_ADAPTER).exists():
         console.print(f"demo adapter present in {settings.adapters_dir / DEMO_ADAPTER}")
         return
-    settings = _with_overrides(settings, epochs=1.0, max_seq_len=384, lora_r=8, learning_rate=5e-4,
-                               pii_keep=DEMO_PUBLIC_CONTACTS)
+    settings = _with_overrides(
+        settings, epochs=1.0, max_seq_len=384, lora_r=8, learning_rate=5e-4, pii_keep=DEMO_PUBLIC_CONTACTS
+    )
     prepared = _prepare(data, settings, None, None)
     console.print(f"training the demo adapter on {min(DEMO_SAMPLES, len(prepared.train))} conversations ...")
     _train(prepared.train[:DEMO_SAMPLES], prepared.val[:32], settings, DEMO_ADAPTER, None, None, False, False)
@@ -130,7 +160,11 @@ def print_report(prepared: PreparedData) -> None:
     report: CleaningReport = prepared.report
     table = Table("", "samples", title="training data")
     table.add_row("read", str(report.before))
-    for label, counter in (("removed", report.removed), ("cleaned", report.modified), ("masked", report.masked)):
+    for label, counter in (
+        ("removed", report.removed),
+        ("cleaned", report.modified),
+        ("masked", report.masked),
+    ):
         for reason, count in sorted(counter.items()):
             if count:
                 table.add_row(f"{label}: {reason}", str(count))
@@ -146,20 +180,36 @@ def print_report(prepared: PreparedData) -> None:
 
 def _prepare(data: Path, settings: Settings, entities: Path | None, templates: Path | None) -> PreparedData:
     entity_lists = _read_json(entities) if entities else None
-    template_lines = [t for t in templates.read_text(encoding="utf-8").splitlines() if t.strip()] if templates else None
+    template_lines = (
+        [t for t in templates.read_text(encoding="utf-8").splitlines() if t.strip()] if templates else None
+    )
     return prepare_data(data, settings.training, entity_lists, template_lines)
 
 
 def _train(train, val, settings, name, base, retrieve, resume, overwrite):
     from training.sft import train_sft
 
-    result = train_sft(train, val, settings=settings, name=name, base=base, retrieve=retrieve, resume=resume,
-                       overwrite=overwrite)
+    result = train_sft(
+        train,
+        val,
+        settings=settings,
+        name=name,
+        base=base,
+        retrieve=retrieve,
+        resume=resume,
+        overwrite=overwrite,
+    )
     info = result.info
-    summary = f"train loss {_number(info.train_loss)}, val loss {_number(info.validation_loss)}" if info else ""
-    console.print(f"[green]'{name}' written[/green] to {result.output_dir} after {result.global_step} steps; {summary}")
+    summary = (
+        f"train loss {_number(info.train_loss)}, val loss {_number(info.validation_loss)}" if info else ""
+    )
+    console.print(
+        f"[green]'{name}' written[/green] to {result.output_dir} after {result.global_step} steps; {summary}"
+    )
     if result.skipped_too_long:
-        console.print(f"[yellow]{result.skipped_too_long} samples longer than max_seq_len were left out[/yellow]")
+        console.print(
+            f"[yellow]{result.skipped_too_long} samples longer than max_seq_len were left out[/yellow]"
+        )
     return result
 
 

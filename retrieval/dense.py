@@ -16,14 +16,18 @@ class DenseIndex:
         self.index_type = index_type
 
     @classmethod
-    def create(cls, dimension: int, index_type: str = "flat", hnsw_m: int = 32) -> "DenseIndex":
+    def create(
+        cls, dimension: int, index_type: str = "flat", hnsw_m: int = 32, ef_construction: int = 40
+    ) -> "DenseIndex":
         if index_type == "flat":
             inner = faiss.IndexFlatIP(dimension)
         elif index_type == "hnsw":
             inner = faiss.IndexHNSWFlat(dimension, hnsw_m, faiss.METRIC_INNER_PRODUCT)
-            inner.hnsw.efConstruction = 80
+            inner.hnsw.efConstruction = ef_construction
         else:
-            raise RagtuneError(f"retrieval.index_type: unknown index type {index_type!r} (use one of {INDEX_TYPES})")
+            raise RagtuneError(
+                f"retrieval.index_type: unknown index type {index_type!r} (use one of {INDEX_TYPES})"
+            )
         return cls(faiss.IndexIDMap2(inner), index_type)
 
     def __len__(self) -> int:
@@ -31,7 +35,9 @@ class DenseIndex:
 
     def add(self, ids: np.ndarray, vectors: np.ndarray) -> None:
         if len(ids):
-            self.index.add_with_ids(np.ascontiguousarray(vectors, dtype=np.float32), np.asarray(ids, dtype=np.int64))
+            self.index.add_with_ids(
+                np.ascontiguousarray(vectors, dtype=np.float32), np.asarray(ids, dtype=np.int64)
+            )
 
     def can_remove(self) -> bool:
         return self.index_type == "flat"  # HNSW graphs cannot drop nodes: the caller rebuilds from vectors
@@ -43,7 +49,7 @@ class DenseIndex:
     def search(
         self, vector: np.ndarray, k: int, allowed: np.ndarray | None = None, ef_search: int = 128
     ) -> list[tuple[int, float]]:
-        """(id, cosine) best first; `allowed` restricts the search to those ids (collection/metadata filters)."""
+        """(id, cosine) best first; `allowed` restricts the search to those ids (collection, metadata)."""
         if not len(self) or k <= 0:
             return []
         params = None
@@ -52,7 +58,9 @@ class DenseIndex:
             params = faiss.SearchParametersHNSW(efSearch=max(ef_search, k), sel=selector)
         elif selector is not None:
             params = faiss.SearchParameters(sel=selector)
-        scores, ids = self.index.search(vector.reshape(1, -1).astype(np.float32), min(k, len(self)), params=params)
+        scores, ids = self.index.search(
+            vector.reshape(1, -1).astype(np.float32), min(k, len(self)), params=params
+        )
         return [(int(i), float(s)) for i, s in zip(ids[0], scores[0]) if i >= 0]
 
     def save(self, path: Path) -> None:

@@ -41,10 +41,16 @@ def dense_weight(query: str, settings: RetrievalSettings) -> float:
 
 
 def hybrid_search(
-    query: str, embedder: Embedder, dense: DenseIndex, sparse: SparseIndex, settings: RetrievalSettings,
-    k: int, allowed: np.ndarray | None = None, mode: str = "hybrid",
+    query: str,
+    embedder: Embedder,
+    dense: DenseIndex,
+    sparse: SparseIndex,
+    settings: RetrievalSettings,
+    k: int,
+    allowed: np.ndarray | None = None,
+    mode: str = "hybrid",
 ) -> list[Candidate]:
-    """Best-first candidates that some signal vouches for. mode: hybrid, or dense / sparse alone (comparisons).
+    """Best-first candidates that some signal vouches for. mode: hybrid, or dense / sparse alone (to compare).
 
     Reciprocal-rank fusion, with each signal's share weighted by its trust in the query's language and its
     confidence on this query (its best score against its floor), and each chunk's share by its own score in
@@ -57,7 +63,7 @@ def hybrid_search(
     sparse_floor = settings.min_sparse_score if language_weight == 1.0 else settings.min_sparse_score_foreign
     dense_found = sparse_found = []
     if mode != "sparse":
-        vector = embedder.encode([query])[0]
+        vector = embedder.encode_query(query)
         dense_found = dense.search(vector, settings.candidates, allowed, settings.hnsw_ef_search)
     if mode != "dense":
         sparse_found = sparse.search(tokenize(query), settings.candidates, allowed)

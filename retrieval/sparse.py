@@ -31,17 +31,22 @@ class SparseIndex:
     def search(
         self, query_tokens: list[str], k: int, allowed: np.ndarray | None = None
     ) -> list[tuple[int, float, float]]:
-        """(id, BM25 score, confidence) best first. Confidence = score over the query's own weight (what a chunk
-        holding each query term once would score, unknown terms included): matching one common word is weak."""
+        """(id, BM25 score, confidence) best first. Confidence = score over the query's own weight (what a
+        chunk holding each query term once would score, unknown terms included): one common word is weak."""
         if self.bm25 is None or not query_tokens:
             return []
         scores = self.bm25.get_scores(query_tokens)
         if allowed is not None:
             scores = np.where(np.isin(self.ids, allowed), scores, 0.0)
-        top = np.argsort(-scores)[:k]
+        top = np.argpartition(-scores, k - 1)[:k] if k < len(scores) else np.arange(len(scores))
+        top = top[np.argsort(-scores[top])]
         # a lucene-BM25 term found once in an average-length chunk scores idf / (1 + k1)
         weight = sum(self.idf(t) for t in set(query_tokens)) / (1 + self.bm25.k1) or 1.0
-        return [(int(self.ids[i]), float(scores[i]), min(1.0, float(scores[i]) / weight)) for i in top if scores[i] > 0]
+        return [
+            (int(self.ids[i]), float(scores[i]), min(1.0, float(scores[i]) / weight))
+            for i in top
+            if scores[i] > 0
+        ]
 
     def save(self, folder: Path) -> None:
         folder.mkdir(parents=True, exist_ok=True)

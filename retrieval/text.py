@@ -9,6 +9,7 @@ _WORD = r"[^\W_\u3400-\u9fff\uf900-\ufaff]+"
 _TOKEN = re.compile(rf"[\u3400-\u9fff\uf900-\ufaff]+|{_WORD}(?:[-_./]{_WORD})*")
 _HAN = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
 _CJK_STOPWORDS = set("的了是在和与及或也都就而之其这那有为以于")
+# fmt: off
 STOPWORDS = {
     "a", "an", "and", "are", "as", "at", "be", "by", "can", "could", "do", "does", "did", "for", "from",
     "has", "have", "how", "i", "if", "in", "into", "is", "it", "its", "me", "my", "no", "not", "of", "on",
@@ -16,6 +17,7 @@ STOPWORDS = {
     "to", "was", "we", "were", "what", "when", "where", "which", "who", "why", "will", "with", "would",
     "you", "your",
 }
+# fmt: on
 
 
 def tokenize(text: str) -> list[str]:
@@ -46,7 +48,7 @@ _SCRIPTS = [
 
 
 def query_language(text: str) -> str:
-    """The query's language as far as its script tells (kana beats Han: Japanese uses both); 'en' for Latin."""
+    """The query's language as its script tells ('en' for Latin); kana beats Han (Japanese has both)."""
     letters = sum(ch.isalpha() for ch in text) or 1
     found = {lang: len(pattern.findall(text)) / letters for lang, pattern in _SCRIPTS}
     if found["ja"] > 0.1:

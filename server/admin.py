@@ -30,8 +30,12 @@ def safe_file_name(name: str | None, allowed: list[str]) -> str:
     bare = re.sub(r"[^\w.\- ]", "_", bare).strip(" .") or "upload.txt"
     suffix = PurePosixPath(bare).suffix.lower()
     if suffix not in allowed:
-        raise ApiError(415, f"file '{bare}': type '{suffix or 'none'}' not accepted (accepted: {', '.join(allowed)})",
-                       param="file", code="unsupported_file_type")
+        raise ApiError(
+            415,
+            f"file '{bare}': type '{suffix or 'none'}' not accepted (accepted: {', '.join(allowed)})",
+            param="file",
+            code="unsupported_file_type",
+        )
     return bare
 
 
@@ -41,8 +45,12 @@ async def _read_upload(request: Request, file: UploadFile) -> tuple[str, bytes]:
     limit = server.max_upload_mb * 1024 * 1024
     data = await file.read(limit + 1)
     if len(data) > limit:
-        raise ApiError(413, f"file '{name}': larger than the upload limit of {server.max_upload_mb} MB",
-                       param="file", code="file_too_large")
+        raise ApiError(
+            413,
+            f"file '{name}': larger than the upload limit of {server.max_upload_mb} MB",
+            param="file",
+            code="file_too_large",
+        )
     return name, data
 
 
@@ -69,8 +77,9 @@ def _plain(value):
 
 async def _add(request: Request, name: str, data: bytes, collection, metadata, doc_id=None) -> dict:
     kb = _rt(request).kb
-    doc = await asyncio.to_thread(kb.add_document, name, data, collection=collection, metadata=metadata,
-                                  doc_id=doc_id)
+    doc = await asyncio.to_thread(
+        kb.add_document, name, data, collection=collection, metadata=metadata, doc_id=doc_id
+    )
     return {"document_id": doc, "version": kb.version}
 
 
@@ -81,8 +90,10 @@ async def documents(request: Request, collection: str | None = None) -> dict:
 
 @router.post("/documents")
 async def upload_document(
-    request: Request, file: Annotated[UploadFile, File()],
-    collection: Annotated[str | None, Form()] = None, metadata: Annotated[str | None, Form()] = None,
+    request: Request,
+    file: Annotated[UploadFile, File()],
+    collection: Annotated[str | None, Form()] = None,
+    metadata: Annotated[str | None, Form()] = None,
 ) -> dict:
     name, data = await _read_upload(request, file)
     return await _add(request, name, data, collection or _default_collection(request), _metadata(metadata))
@@ -92,17 +103,23 @@ async def upload_document(
 async def add_text(request: Request, body: TextDocument) -> dict:
     name = safe_file_name(f"{body.title}.txt", [".txt"])
     metadata = {"title": body.title, **body.metadata}
-    return await _add(request, name, body.text.encode("utf-8"), body.collection or _default_collection(request),
-                      metadata)
+    return await _add(
+        request, name, body.text.encode("utf-8"), body.collection or _default_collection(request), metadata
+    )
 
 
 @router.put("/documents/{doc_id}")
 async def replace_document(
-    request: Request, doc_id: str, file: Annotated[UploadFile, File()],
-    collection: Annotated[str | None, Form()] = None, metadata: Annotated[str | None, Form()] = None,
+    request: Request,
+    doc_id: str,
+    file: Annotated[UploadFile, File()],
+    collection: Annotated[str | None, Form()] = None,
+    metadata: Annotated[str | None, Form()] = None,
 ) -> dict:
     name, data = await _read_upload(request, file)
-    return await _add(request, name, data, collection or _default_collection(request), _metadata(metadata), doc_id)
+    return await _add(
+        request, name, data, collection or _default_collection(request), _metadata(metadata), doc_id
+    )
 
 
 @router.delete("/documents/{doc_id}")
@@ -115,8 +132,9 @@ async def delete_document(request: Request, doc_id: str) -> dict:
 @router.post("/sync")
 async def sync(request: Request, body: SyncRequest) -> dict:
     kb = _rt(request).kb
-    report = await asyncio.to_thread(kb.sync, Path(body.folder), collection=body.collection or _default_collection(request),
-                                  progress=False)
+    report = await asyncio.to_thread(
+        kb.sync, Path(body.folder), collection=body.collection or _default_collection(request), progress=False
+    )
     return {"report": _plain(report), "version": kb.version}
 
 

@@ -48,8 +48,10 @@ async def chat_completions(body: ChatCompletionRequest, request: Request):
     request.state.model = body.model
     prepared = await prepare(rt, body, request.app.state.metrics)
     request.app.state.metrics.requests.labels(body.model).inc()
-    deltas = _fallback(prepared.fallback) if prepared.fallback is not None else rt.engine.generate(
-        prepared.messages, prepared.params, prepared.adapter
+    deltas = (
+        _fallback(prepared.fallback)
+        if prepared.fallback is not None
+        else rt.engine.generate(prepared.messages, prepared.params, prepared.adapter)
     )
     recorder = Recorder(request.app.state.metrics, body.model)
     if body.stream:
@@ -77,18 +79,35 @@ async def prepare(rt: Runtime, body: ChatCompletionRequest, metrics) -> Prepared
     conversation = body.conversation()
     hits = None
     if body.rag.enabled:
-        query = rag.retrieval_query(conversation, settings.server.rag_history_turns, settings.retrieval.max_query_chars)
+        query = rag.retrieval_query(
+            conversation, settings.server.rag_history_turns, settings.retrieval.max_query_chars
+        )
         hits = await rag.retrieve(rt.kb, query, body.rag, settings.retrieval.top_k, metrics)
     max_tokens = body.max_completion_tokens or body.max_tokens or settings.server.default_max_tokens
     budget = settings.engine.max_model_len - max_tokens
     if budget <= 0:
-        raise ApiError(400, f"max_tokens {max_tokens} leaves no room for the prompt in the model's context "
-                            f"of {settings.engine.max_model_len} tokens", param="max_tokens")
+        raise ApiError(
+            400,
+            f"max_tokens {max_tokens} leaves no room for the prompt in the model's context "
+            f"of {settings.engine.max_model_len} tokens",
+            param="max_tokens",
+        )
     sources = rag.to_sources(hits) if hits is not None else None
-    messages = build_messages(conversation, sources, tokenizer=rt.engine.tokenizer, system_prompt=system_prompt,
-                              max_prompt_tokens=budget)
-    params = SamplingParams(max_tokens=max_tokens, temperature=body.temperature, top_p=body.top_p,
-                            stop=body.stop_list(), seed=body.seed)
+    messages = build_messages(
+        conversation,
+        sources,
+        tokenizer=rt.engine.tokenizer,
+        system_prompt=system_prompt,
+        max_prompt_tokens=budget,
+    )
+    params = SamplingParams(
+        max_tokens=max_tokens,
+        min_tokens=min(body.min_tokens, max_tokens),
+        temperature=body.temperature,
+        top_p=body.top_p,
+        stop=body.stop_list(),
+        seed=body.seed,
+    )
     fallback = settings.server.fallback_answer if hits == [] else None
     cites = rag.citations(hits, messages[0]["content"]) if hits else []
     return Prepared(messages, params, adapter, cites, fallback)
@@ -116,15 +135,22 @@ class Recorder:
         self.metrics.latency.labels(self.model).observe(ended - self.started)
         self.metrics.completion_tokens.labels(self.model).inc(last.completion_tokens)
         if self.first is not None and ended > self.first and last.completion_tokens > 1:
-            self.metrics.tokens_per_second.labels(self.model).observe((last.completion_tokens - 1) / (ended - self.first))
+            self.metrics.tokens_per_second.labels(self.model).observe(
+                (last.completion_tokens - 1) / (ended - self.first)
+            )
 
 
 def _usage(last: Delta) -> dict:
-    return Usage(prompt_tokens=last.prompt_tokens, completion_tokens=last.completion_tokens,
-                 total_tokens=last.prompt_tokens + last.completion_tokens).model_dump()
+    return Usage(
+        prompt_tokens=last.prompt_tokens,
+        completion_tokens=last.completion_tokens,
+        total_tokens=last.prompt_tokens + last.completion_tokens,
+    ).model_dump()
 
 
-async def complete(deltas: AsyncIterator[Delta], model: str, cites: list[Citation], recorder: Recorder) -> dict:
+async def complete(
+    deltas: AsyncIterator[Delta], model: str, cites: list[Citation], recorder: Recorder
+) -> dict:
     parts, last = [], None
     async with aclosing(deltas) as stream:
         async for delta in stream:
@@ -134,9 +160,18 @@ async def complete(deltas: AsyncIterator[Delta], model: str, cites: list[Citatio
             last = delta
     recorder.done(last)
     return {
-        "id": completion_id(), "object": "chat.completion", "created": now(), "model": model,
-        "choices": [{"index": 0, "message": {"role": "assistant", "content": "".join(parts)},
-                     "finish_reason": last.finish_reason, "logprobs": None}],
+        "id": completion_id(),
+        "object": "chat.completion",
+        "created": now(),
+        "model": model,
+        "choices": [
+            {
+                "index": 0,
+                "message": {"role": "assistant", "content": "".join(parts)},
+                "finish_reason": last.finish_reason,
+                "logprobs": None,
+            }
+        ],
         "usage": _usage(last),
         "citations": [c.model_dump() for c in cites],
     }
@@ -150,8 +185,14 @@ async def stream_chunks(
 
     def chunk(delta: dict, finish: str | None = None, **extra) -> str:
         choice = {"index": 0, "delta": delta, "finish_reason": finish, "logprobs": None}
-        body = {"id": cid, "object": "chat.completion.chunk", "created": created, "model": model,
-                "choices": [choice], **extra}
+        body = {
+            "id": cid,
+            "object": "chat.completion.chunk",
+            "created": created,
+            "model": model,
+            "choices": [choice],
+            **extra,
+        }
         if include_usage:
             body.setdefault("usage", None)
         return f"data: {json.dumps(body)}\n\n"
@@ -167,11 +208,20 @@ async def stream_chunks(
                 last = delta
         yield chunk({}, last.finish_reason)
         if include_usage:
-            body = {"id": cid, "object": "chat.completion.chunk", "created": created, "model": model,
-                    "choices": [], "usage": _usage(last)}
+            body = {
+                "id": cid,
+                "object": "chat.completion.chunk",
+                "created": created,
+                "model": model,
+                "choices": [],
+                "usage": _usage(last),
+            }
             yield f"data: {json.dumps(body)}\n\n"
         recorder.done(last)
-    except asyncio.CancelledError:  # the client went away: closing `deltas` aborted the generation
+    except (
+        asyncio.CancelledError,
+        GeneratorExit,
+    ):  # the client went away: closing `deltas` aborted the generation
         recorder.metrics.cancelled.labels(model).inc()
         raise
     except Exception as err:  # noqa: BLE001 - headers are sent: report in the stream, in OpenAI's error shape

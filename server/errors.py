@@ -7,8 +7,14 @@ from starlette.exceptions import HTTPException
 
 from retrieval.errors import RagtuneError
 
-_TYPES = {400: "invalid_request_error", 401: "authentication_error", 403: "permission_error",
-          404: "not_found_error", 413: "invalid_request_error", 415: "invalid_request_error"}
+_TYPES = {
+    400: "invalid_request_error",
+    401: "authentication_error",
+    403: "permission_error",
+    404: "not_found_error",
+    413: "invalid_request_error",
+    415: "invalid_request_error",
+}
 
 
 class ApiError(Exception):
@@ -38,6 +44,13 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
     async def invalid_body(request: Request, err: RequestValidationError):
         first = err.errors()[0]
+        if first.get("type") == "json_invalid":
+            return _respond(
+                request,
+                400,
+                f"the request body is not valid JSON: {first.get('ctx', {}).get('error', '')}",
+                code="json_invalid",
+            )
         loc = [str(part) for part in first.get("loc", ()) if part != "body"]
         param = ".".join(loc) or None
         message = f"{param}: {first.get('msg')}" if param else str(first.get("msg"))

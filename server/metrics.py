@@ -13,17 +13,30 @@ class Metrics:
         r = self.registry
         self.requests = Counter("ragtune_requests", "Chat completion requests", ["model"], registry=r)
         self.errors = Counter("ragtune_errors", "Error responses", ["model", "status"], registry=r)
-        self.latency = Histogram("ragtune_request_latency_seconds", "Whole request", ["model"], buckets=_SLOW,
-                                 registry=r)
-        self.ttft = Histogram("ragtune_time_to_first_token_seconds", "Time to first token", ["model"],
-                              buckets=_SLOW, registry=r)
-        self.tokens_per_second = Histogram("ragtune_tokens_per_second", "Completion tokens per second of one request",
-                                           ["model"], buckets=(1, 5, 10, 25, 50, 100, 250, 500, 1000), registry=r)
-        self.completion_tokens = Counter("ragtune_completion_tokens", "Generated tokens", ["model"], registry=r)
-        self.retrieval_latency = Histogram("ragtune_retrieval_latency_seconds", "Knowledge-base search", buckets=_FAST,
-                                           registry=r)
-        self.cancelled = Counter("ragtune_cancelled_streams", "Streams cancelled by a client disconnect", ["model"],
-                                 registry=r)
-        self.running = Gauge("ragtune_engine_running_requests", "Requests the engine is generating", registry=r)
+        self.latency = Histogram(
+            "ragtune_request_latency_seconds", "Whole request", ["model"], buckets=_SLOW, registry=r
+        )
+        self.ttft = Histogram(
+            "ragtune_time_to_first_token_seconds", "Time to first token", ["model"], buckets=_SLOW, registry=r
+        )
+        self.tokens_per_second = Histogram(
+            "ragtune_tokens_per_second",
+            "Completion tokens per second of one request",
+            ["model"],
+            buckets=(1, 5, 10, 25, 50, 100, 250, 500, 1000),
+            registry=r,
+        )
+        self.completion_tokens = Counter(
+            "ragtune_completion_tokens", "Generated tokens", ["model"], registry=r
+        )
+        self.retrieval_latency = Histogram(
+            "ragtune_retrieval_latency_seconds", "Knowledge-base search", buckets=_FAST, registry=r
+        )
+        self.cancelled = Counter(
+            "ragtune_cancelled_streams", "Streams cancelled by a client disconnect", ["model"], registry=r
+        )
+        self.running = Gauge(
+            "ragtune_engine_running_requests", "Requests the engine is generating", registry=r
+        )
         if engine_running is not None:
             self.running.set_function(engine_running)

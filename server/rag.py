@@ -15,7 +15,7 @@ def retrieval_query(conversation: list[dict], history_turns: int, max_chars: int
     """The last user turn, preceded by up to `history_turns` earlier user turns (follow-up questions
     like "and how long does it take?" need them); cut to max_chars from the start."""
     user_turns = [m["content"] for m in conversation if m["role"] == "user"]
-    query = "\n".join(user_turns[-(history_turns + 1):])
+    query = "\n".join(user_turns[-(history_turns + 1) :])
     return query[-max_chars:]
 
 
@@ -37,7 +37,13 @@ def citations(hits: list[Hit], system_content: str) -> list[Citation]:
     sources = to_sources(hits)
     kept = next((k for k in range(len(hits), 0, -1) if format_sources(sources[:k]) in system_content), 0)
     return [
-        Citation(source=h.source, title=h.title, document_id=h.doc_id, chunk_id=h.chunk_id,
-                 score=round(float(h.score), 4), snippet=h.text[:SNIPPET_CHARS])
+        Citation(
+            source=h.source,
+            title=h.title,
+            document_id=h.doc_id,
+            chunk_id=h.chunk_id,
+            score=round(float(h.score), 4),
+            snippet=h.text[:SNIPPET_CHARS],
+        )
         for h in hits[:kept]
     ]

@@ -48,8 +48,12 @@ class Runtime:
             return None
         if model in self.adapters:
             return model
-        raise ApiError(404, f"The model '{model}' does not exist; GET /v1/models lists the served models",
-                       param="model", code="model_not_found")
+        raise ApiError(
+            404,
+            f"The model '{model}' does not exist; GET /v1/models lists the served models",
+            param="model",
+            code="model_not_found",
+        )
 
     def adapter_folder(self, name: str) -> Path:
         """File names from clients are never used as paths: only a plain name inside adapters_dir."""
@@ -65,8 +69,10 @@ class Runtime:
         check_adapter_base(info, model_fingerprint(self.model_path), self.model_id)
         rank = json.loads((folder / "adapter_config.json").read_text(encoding="utf-8")).get("r", 0)
         if rank > self.settings.engine.max_lora_rank:
-            raise RagtuneError(f"adapter '{name}': rank {rank} exceeds engine.max_lora_rank "
-                               f"{self.settings.engine.max_lora_rank}")
+            raise RagtuneError(
+                f"adapter '{name}': rank {rank} exceeds engine.max_lora_rank "
+                f"{self.settings.engine.max_lora_rank}"
+            )
         if name in self.adapters:
             await self.engine.unload_adapter(name)
             del self.adapters[name]

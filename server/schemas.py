@@ -40,6 +40,7 @@ class ChatCompletionRequest(BaseModel):
     max_tokens: int | None = Field(default=None, ge=1)
     max_completion_tokens: int | None = Field(default=None, ge=1)
     stop: str | list[str] | None = None
+    min_tokens: int = Field(default=0, ge=0)  # vLLM's extension: no end of sequence before this many
     seed: int | None = None
     n: int = 1
     stream: bool = False
@@ -59,7 +60,10 @@ class ChatCompletionRequest(BaseModel):
 
     def conversation(self) -> list[dict]:
         """Messages as plain dicts; OpenAI's "developer" role is a system turn."""
-        return [{"role": "system" if m.role == "developer" else m.role, "content": m.text()} for m in self.messages]
+        return [
+            {"role": "system" if m.role == "developer" else m.role, "content": m.text()}
+            for m in self.messages
+        ]
 
 
 class Citation(BaseModel):

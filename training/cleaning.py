@@ -16,7 +16,9 @@ _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\u200b-\u200d\ufeff]")
 _SPACES = re.compile(r"[ \t\u00a0\u3000]+")
 _BLANK_LINES = re.compile(r"\n\s*\n\s*\n+")
 _EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
-_ID_CARD = re.compile(r"(?<![\dA-Za-z])[1-9]\d{5}(?:18|19|20)\d{2}(?:0[1-9]|1[0-2])(?:0[1-9]|[12]\d|3[01])\d{3}[\dXx](?![\dA-Za-z])")
+_ID_CARD = re.compile(
+    r"(?<![\dA-Za-z])[1-9]\d{5}(?:18|19|20)\d{2}(?:0[1-9]|1[0-2])(?:0[1-9]|[12]\d|3[01])\d{3}[\dXx](?![\dA-Za-z])"
+)
 _CARD = re.compile(r"(?<!\d)\d(?:[ -]?\d){12,18}(?!\d)")
 _CN_MOBILE = re.compile(r"(?<!\d)(?:\+?86[ -]?)?1[3-9]\d(?:[ -]?\d{4}){2}(?!\d)")
 # International (+CC ...), bracketed area code, or Chinese landline (010-12345678).
@@ -48,7 +50,9 @@ class CleaningReport:
     warnings: list[str] = field(default_factory=list)
 
 
-def clean(samples: list[Conversation], options: CleaningOptions | None = None) -> tuple[list[Conversation], CleaningReport]:
+def clean(
+    samples: list[Conversation], options: CleaningOptions | None = None
+) -> tuple[list[Conversation], CleaningReport]:
     options = options or CleaningOptions()
     report = CleaningReport(before=len(samples))
     kept = []
@@ -77,7 +81,9 @@ def normalise_text(text: str) -> tuple[str, set[str]]:
     if stripped != text:
         reasons.add("control_chars")
     text = stripped
-    squeezed = _BLANK_LINES.sub("\n\n", "\n".join(_SPACES.sub(" ", line).strip() for line in text.split("\n"))).strip()
+    squeezed = _BLANK_LINES.sub(
+        "\n\n", "\n".join(_SPACES.sub(" ", line).strip() for line in text.split("\n"))
+    ).strip()
     if squeezed != text:
         reasons.add("whitespace")
     return squeezed, reasons
@@ -144,7 +150,9 @@ def _length_problem(sample: Conversation, options: CleaningOptions) -> str | Non
     return None
 
 
-def _drop_duplicates(samples: list[Conversation], threshold: float, report: CleaningReport) -> list[Conversation]:
+def _drop_duplicates(
+    samples: list[Conversation], threshold: float, report: CleaningReport
+) -> list[Conversation]:
     seen, unique = set(), []
     for sample in samples:
         key = re.sub(r"\s+", "", sample.text().lower())
@@ -163,7 +171,7 @@ def _squeeze(text: str) -> str:
 
 
 def _shingles(text: str) -> set[str]:
-    return {text[i:i + 3] for i in range(max(1, len(text) - 2))}
+    return {text[i : i + 3] for i in range(max(1, len(text) - 2))}
 
 
 def near_duplicates(samples: list[list[str]], threshold: float, bands: int = 16, rows: int = 4) -> set[int]:
@@ -182,7 +190,7 @@ def near_duplicates(samples: list[list[str]], threshold: float, bands: int = 16,
         signature = ((np.outer(hashes, a) + b) % prime).min(axis=0)
         candidates = set()
         for band in range(bands):
-            key = (band, *signature[band * rows:(band + 1) * rows].tolist())
+            key = (band, *signature[band * rows : (band + 1) * rows].tolist())
             candidates.update(buckets.setdefault(key, []))
             buckets[key].append(index)
         if any(j not in duplicates and _same_turns(turns[index], turns[j], threshold) for j in candidates):

@@ -15,11 +15,23 @@ ROLES = {"system", "user", "assistant"}
 _ROLE_ALIASES = {"human": "user", "gpt": "assistant", "bot": "assistant", "model": "assistant"}
 # Speaker labels in transcripts ("用户：…", "Customer: …") and in Q/A text blocks ("问：…", "Q: …").
 _SPEAKERS = {
-    "用户": "user", "客户": "user", "顾客": "user", "问": "user", "user": "user", "customer": "user", "q": "user",
-    "客服": "assistant", "助手": "assistant", "答": "assistant", "assistant": "assistant", "agent": "assistant",
+    "用户": "user",
+    "客户": "user",
+    "顾客": "user",
+    "问": "user",
+    "user": "user",
+    "customer": "user",
+    "q": "user",
+    "客服": "assistant",
+    "助手": "assistant",
+    "答": "assistant",
+    "assistant": "assistant",
+    "agent": "assistant",
     "a": "assistant",
 }
-_SPEAKER_LINE = re.compile(r"^\s*(" + "|".join(map(re.escape, _SPEAKERS)) + r")\s*[:：]\s*(.*)$", re.IGNORECASE)
+_SPEAKER_LINE = re.compile(
+    r"^\s*(" + "|".join(map(re.escape, _SPEAKERS)) + r")\s*[:：]\s*(.*)$", re.IGNORECASE
+)
 
 
 @dataclass
@@ -63,9 +75,13 @@ def load_preferences(path: Path) -> list[PreferencePair]:
     pairs = []
     for where, record in read_records(path):
         if not isinstance(record, dict) or "chosen" not in record or "rejected" not in record:
-            raise RagtuneError(f"{where}: a preference pair needs 'prompt' or 'messages', 'chosen' and 'rejected'")
+            raise RagtuneError(
+                f"{where}: a preference pair needs 'prompt' or 'messages', 'chosen' and 'rejected'"
+            )
         prompt = _prompt_of(record, where)
-        pairs.append(PreferencePair(prompt, _text(record, "chosen", where), _text(record, "rejected", where), where))
+        pairs.append(
+            PreferencePair(prompt, _text(record, "chosen", where), _text(record, "rejected", where), where)
+        )
     if not pairs:
         raise RagtuneError(f"{path}: no preference pairs found")
     return pairs
@@ -99,7 +115,9 @@ def _jsonl_records(path: Path, content: str) -> list[tuple[str, object]]:
             try:
                 records.append((f"{path}:{number}", json.loads(line)))
             except json.JSONDecodeError as err:
-                raise RagtuneError(f"{path}:{number}: not valid JSON: {err.msg} (column {err.colno})") from err
+                raise RagtuneError(
+                    f"{path}:{number}: not valid JSON: {err.msg} (column {err.colno})"
+                ) from err
     return records
 
 
@@ -132,7 +150,9 @@ def _csv_records(path: Path, content: str) -> list[tuple[str, object]]:
                 try:
                     record[key] = json.loads(record[key])
                 except json.JSONDecodeError as err:
-                    raise RagtuneError(f"{path}:{reader.line_num}: column '{key}' is not valid JSON: {err.msg}") from err
+                    raise RagtuneError(
+                        f"{path}:{reader.line_num}: column '{key}' is not valid JSON: {err.msg}"
+                    ) from err
         records.append((f"{path}:{reader.line_num}", record))
     return records
 
@@ -158,21 +178,30 @@ def parse_record(record: object, where: str) -> list[Conversation]:
             raise RagtuneError(f"{where}: 'conversations' must be a list of objects with 'messages'")
         return [_with_labels(item, parse_messages(item, where), where) for item in record["conversations"]]
     if "chosen" in record:
-        messages = [*_prompt_of(record, where), {"role": "assistant", "content": _text(record, "chosen", where)}]
+        messages = [
+            *_prompt_of(record, where),
+            {"role": "assistant", "content": _text(record, "chosen", where)},
+        ]
     elif "messages" in record:
         messages = parse_messages(record, where)
     elif "instruction" in record:
         user = _text(record, "instruction", where)
         extra = record.get("input") or ""
-        messages = [{"role": "user", "content": f"{user}\n\n{extra}" if extra else user},
-                    {"role": "assistant", "content": _text(record, "output", where)}]
+        messages = [
+            {"role": "user", "content": f"{user}\n\n{extra}" if extra else user},
+            {"role": "assistant", "content": _text(record, "output", where)},
+        ]
     elif "context" in record:
-        messages = [*parse_transcript(_text(record, "context", where), where, final_speaker="user"),
-                    {"role": "assistant", "content": _text(record, "response", where)}]
+        messages = [
+            *parse_transcript(_text(record, "context", where), where, final_speaker="user"),
+            {"role": "assistant", "content": _text(record, "response", where)},
+        ]
     elif "prompt" in record:
         answer_key = "completion" if "completion" in record else "response"
-        messages = [{"role": "user", "content": _text(record, "prompt", where)},
-                    {"role": "assistant", "content": _text(record, answer_key, where)}]
+        messages = [
+            {"role": "user", "content": _text(record, "prompt", where)},
+            {"role": "assistant", "content": _text(record, answer_key, where)},
+        ]
     elif "text" in record:
         messages = parse_transcript(_text(record, "text", where), where, final_speaker="assistant")
     else:
@@ -195,7 +224,9 @@ def parse_messages(record: dict, where: str) -> list[dict]:
         role = _ROLE_ALIASES.get(role, role)
         content = item.get("content", item.get("value"))
         if role not in ROLES:
-            raise RagtuneError(f"{where}: message {number} has role {role!r}; expected system, user or assistant")
+            raise RagtuneError(
+                f"{where}: message {number} has role {role!r}; expected system, user or assistant"
+            )
         if not isinstance(content, str):
             raise RagtuneError(f"{where}: message {number} needs a text 'content'")
         messages.append({"role": role, "content": content})
@@ -247,5 +278,6 @@ def _with_labels(record: dict, messages: list[dict], where: str) -> Conversation
     for key, value in labels.items():
         if value is not None and not isinstance(value, str):
             raise RagtuneError(f"{where}: '{key}' must be text")
-    return Conversation(messages, labels["intent"] or None, labels["style"] or None, gold,
-                        str(record.get("id", "")), where)
+    return Conversation(
+        messages, labels["intent"] or None, labels["style"] or None, gold, str(record.get("id", "")), where
+    )

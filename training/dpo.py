@@ -11,8 +11,15 @@ from training.output import check_writable, data_fingerprint, save_model_folder
 from training.prompting import build_messages
 
 
-def train_dpo(pairs: list[PreferencePair], *, settings, from_adapter: str, name: str, overwrite: bool = False,
-              progress: bool = True) -> AdapterInfo:
+def train_dpo(
+    pairs: list[PreferencePair],
+    *,
+    settings,
+    from_adapter: str,
+    name: str,
+    overwrite: bool = False,
+    progress: bool = True,
+) -> AdapterInfo:
     from datasets import Dataset
     from peft import PeftModel
     from trl import DPOConfig, DPOTrainer
@@ -33,20 +40,42 @@ def train_dpo(pairs: list[PreferencePair], *, settings, from_adapter: str, name:
     checkpoints = settings.home / "checkpoints" / name
     shutil.rmtree(checkpoints, ignore_errors=True)
     args = DPOConfig(
-        output_dir=str(checkpoints), per_device_train_batch_size=min(cfg.batch_size, 4),
-        gradient_accumulation_steps=cfg.grad_accum, learning_rate=cfg.dpo_learning_rate, beta=cfg.dpo_beta,
-        num_train_epochs=1, max_steps=cfg.max_steps or -1, lr_scheduler_type="cosine", warmup_steps=cfg.warmup_ratio,
-        logging_steps=cfg.logging_steps, save_strategy="no", report_to="none", seed=cfg.seed,
-        max_length=cfg.max_seq_len, disable_tqdm=not progress, **mixed_precision(),
+        output_dir=str(checkpoints),
+        per_device_train_batch_size=min(cfg.batch_size, 4),
+        gradient_accumulation_steps=cfg.grad_accum,
+        learning_rate=cfg.dpo_learning_rate,
+        beta=cfg.dpo_beta,
+        num_train_epochs=1,
+        max_steps=cfg.max_steps or -1,
+        lr_scheduler_type="cosine",
+        warmup_steps=cfg.warmup_ratio,
+        logging_steps=cfg.logging_steps,
+        save_strategy="no",
+        report_to="none",
+        seed=cfg.seed,
+        max_length=cfg.max_seq_len,
+        disable_tqdm=not progress,
+        **mixed_precision(),
     )
-    trainer = DPOTrainer(model=model, args=args, train_dataset=Dataset.from_list(rows), processing_class=tokenizer)
+    trainer = DPOTrainer(
+        model=model, args=args, train_dataset=Dataset.from_list(rows), processing_class=tokenizer
+    )
     output = trainer.train()
     info = AdapterInfo(
-        name=name, base_model=parent.base_model, base_fingerprint=parent.base_fingerprint, method="dpo",
-        rank=parent.rank, data_fingerprint=data_fingerprint(pairs),
-        settings={**parent.settings, "dpo_from": from_adapter, "dpo_beta": cfg.dpo_beta,
-                  "dpo_learning_rate": cfg.dpo_learning_rate},
-        train_loss=output.training_loss, styles=parent.styles,
+        name=name,
+        base_model=parent.base_model,
+        base_fingerprint=parent.base_fingerprint,
+        method="dpo",
+        rank=parent.rank,
+        data_fingerprint=data_fingerprint(pairs),
+        settings={
+            **parent.settings,
+            "dpo_from": from_adapter,
+            "dpo_beta": cfg.dpo_beta,
+            "dpo_learning_rate": cfg.dpo_learning_rate,
+        },
+        train_loss=output.training_loss,
+        styles=parent.styles,
     )
     if "ref" in model.peft_config:
         model.delete_adapter("ref")  # TRL's frozen reference copy is not part of the result
@@ -56,7 +85,15 @@ def train_dpo(pairs: list[PreferencePair], *, settings, from_adapter: str, name:
 
 def _row(pair: PreferencePair, tokenizer, system_prompt: str, max_len: int) -> dict:
     """The prompt exactly as the server builds it (RAG off), chosen and rejected as assistant turns."""
-    prompt = build_messages(pair.prompt, None, tokenizer=tokenizer, system_prompt=system_prompt,
-                            max_prompt_tokens=max(16, max_len // 2))
-    return {"prompt": prompt, "chosen": [{"role": "assistant", "content": pair.chosen}],
-            "rejected": [{"role": "assistant", "content": pair.rejected}]}
+    prompt = build_messages(
+        pair.prompt,
+        None,
+        tokenizer=tokenizer,
+        system_prompt=system_prompt,
+        max_prompt_tokens=max(16, max_len // 2),
+    )
+    return {
+        "prompt": prompt,
+        "chosen": [{"role": "assistant", "content": pair.chosen}],
+        "rejected": [{"role": "assistant", "content": pair.rejected}],
+    }

@@ -20,8 +20,11 @@ def encode(
     does not fit in max_len. Sources (RAFT) go into the system turn exactly as the server puts them."""
     try:
         messages = build_messages(
-            sample.messages, sources, tokenizer=tokenizer,
-            system_prompt=styled_system_prompt(system_prompt, sample.style), max_prompt_tokens=max_len,
+            sample.messages,
+            sources,
+            tokenizer=tokenizer,
+            system_prompt=styled_system_prompt(system_prompt, sample.style),
+            max_prompt_tokens=max_len,
         )
     except RagtuneError:
         return None
@@ -54,7 +57,7 @@ def render_with_answer_spans(messages: list[dict], tokenizer) -> tuple[str, list
                 f"{tokenizer.name_or_path}: the chat template rewrites earlier turns, so assistant tokens "
                 "cannot be located; train on single-turn samples"
             )
-        spans.append((len(prompt), len(prompt) + len(upto[len(prompt):].rstrip())))
+        spans.append((len(prompt), len(prompt) + len(upto[len(prompt) :].rstrip())))
     return text, spans
 
 
@@ -90,4 +93,7 @@ class PackedCollator:
             batch["input_ids"].append(row["input_ids"] + [self.pad_token_id] * gap)
             batch["labels"].append(row["labels"] + [IGNORE] * gap)
             batch["position_ids"].append(row["position_ids"] + list(range(gap)))
-        return {**{key: torch.tensor(value, dtype=torch.long) for key, value in batch.items()}, "use_cache": False}
+        return {
+            **{key: torch.tensor(value, dtype=torch.long) for key, value in batch.items()},
+            "use_cache": False,
+        }

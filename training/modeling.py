@@ -34,17 +34,23 @@ def load_for_training(model_path: str, finetune: str):
         raise RagtuneError(f"training.finetune: unknown method '{finetune}' (lora, qlora or full)")
     if finetune != "lora" and not torch.cuda.is_available():
         raise RagtuneError(
-            f"training.finetune={finetune} needs a CUDA GPU and none is available; use finetune=lora on this machine"
+            f"training.finetune={finetune} needs a CUDA GPU and none is available; "
+            "use finetune=lora on this machine"
         )
     kwargs = {"dtype": torch.float32}
     if finetune == "qlora":
         from transformers import BitsAndBytesConfig
 
         compute = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-        kwargs = {"quantization_config": BitsAndBytesConfig(
-            load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_compute_dtype=compute,
-            bnb_4bit_use_double_quant=True,
-        ), "device_map": {"": 0}}
+        kwargs = {
+            "quantization_config": BitsAndBytesConfig(
+                load_in_4bit=True,
+                bnb_4bit_quant_type="nf4",
+                bnb_4bit_compute_dtype=compute,
+                bnb_4bit_use_double_quant=True,
+            ),
+            "device_map": {"": 0},
+        }
     try:
         model = AutoModelForCausalLM.from_pretrained(model_path, **kwargs)
     except (OSError, ValueError) as err:

@@ -28,8 +28,9 @@ def data_fingerprint(*sample_lists) -> str:
     return digest.hexdigest()[:16]
 
 
-def save_model_folder(model, dest: Path, overwrite: bool, info: AdapterInfo | None, log_history: list[dict],
-                      tokenizer=None) -> Path:
+def save_model_folder(
+    model, dest: Path, overwrite: bool, info: AdapterInfo | None, log_history: list[dict], tokenizer=None
+) -> Path:
     """Save to a temp folder beside dest, then swap it in."""
     check_writable(dest, overwrite)
     dest.parent.mkdir(parents=True, exist_ok=True)

@@ -24,7 +24,9 @@ def prepare_data(
     entities: dict[str, list[str]] | None = None,
     templates: list[str] | None = None,
 ) -> PreparedData:
-    samples, report = clean(load_conversations(path), CleaningOptions(mask_pii=cfg.mask_pii, keep=tuple(cfg.pii_keep)))
+    samples, report = clean(
+        load_conversations(path), CleaningOptions(mask_pii=cfg.mask_pii, keep=tuple(cfg.pii_keep))
+    )
     extra = substitute_entities(samples, entities, seed=cfg.seed) if entities else []
     extra += paraphrase_questions(samples, templates, seed=cfg.seed) if templates else []
     train, val = split(samples + extra, cfg.val_ratio, cfg.seed)

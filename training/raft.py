@@ -42,7 +42,10 @@ def with_sources(
             pairs.append((sample, [_source(h) for h in hits[:k]]))
         elif rng.random() < decline_share:
             counts["declined"] += 1
-            messages = [*sample.messages[:-1], {"role": "assistant", "content": decline_answer(sample.last_user())}]
+            messages = [
+                *sample.messages[:-1],
+                {"role": "assistant", "content": decline_answer(sample.last_user())},
+            ]
             pairs.append((replace(sample, messages=messages), [_source(h) for h in distractors[:k]]))
         else:
             counts["with_gold"] += 1

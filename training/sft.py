@@ -73,56 +73,107 @@ def train_sft(
     if not full:
         from peft import LoraConfig, get_peft_model
 
-        model = get_peft_model(model, LoraConfig(
-            r=cfg.lora_r, lora_alpha=cfg.lora_alpha, lora_dropout=cfg.lora_dropout, task_type="CAUSAL_LM",
-            target_modules=target_modules(model, cfg.target_modules),
-        ))
+        model = get_peft_model(
+            model,
+            LoraConfig(
+                r=cfg.lora_r,
+                lora_alpha=cfg.lora_alpha,
+                lora_dropout=cfg.lora_dropout,
+                task_type="CAUSAL_LM",
+                target_modules=target_modules(model, cfg.target_modules),
+            ),
+        )
     steps_per_epoch = math.ceil(len(train_rows) / (cfg.batch_size * cfg.grad_accum))
     total_steps = cfg.max_steps or math.ceil(steps_per_epoch * cfg.epochs)
     eval_steps = cfg.eval_steps or max(1, total_steps // 5)
     args = TrainingArguments(
-        output_dir=str(checkpoints), per_device_train_batch_size=cfg.batch_size,
-        per_device_eval_batch_size=cfg.batch_size, gradient_accumulation_steps=cfg.grad_accum,
-        learning_rate=cfg.learning_rate, lr_scheduler_type="cosine", warmup_steps=cfg.warmup_ratio,
-        num_train_epochs=cfg.epochs, max_steps=cfg.max_steps or -1, logging_steps=cfg.logging_steps,
-        eval_strategy="steps" if val_rows else "no", eval_steps=eval_steps, save_strategy="steps",
-        save_steps=eval_steps, save_total_limit=2, load_best_model_at_end=bool(val_rows),
-        metric_for_best_model="eval_loss", greater_is_better=False, seed=cfg.seed, data_seed=cfg.seed,
-        report_to="none", disable_tqdm=not progress, remove_unused_columns=False,
-        train_sampling_strategy="random" if cfg.packing else "group_by_length", **mixed_precision(),
+        output_dir=str(checkpoints),
+        per_device_train_batch_size=cfg.batch_size,
+        per_device_eval_batch_size=cfg.batch_size,
+        gradient_accumulation_steps=cfg.grad_accum,
+        learning_rate=cfg.learning_rate,
+        lr_scheduler_type="cosine",
+        warmup_steps=cfg.warmup_ratio,
+        num_train_epochs=cfg.epochs,
+        max_steps=cfg.max_steps or -1,
+        logging_steps=cfg.logging_steps,
+        eval_strategy="steps" if val_rows else "no",
+        eval_steps=eval_steps,
+        save_strategy="steps",
+        save_steps=eval_steps,
+        save_total_limit=2,
+        load_best_model_at_end=bool(val_rows),
+        metric_for_best_model="eval_loss",
+        greater_is_better=False,
+        seed=cfg.seed,
+        data_seed=cfg.seed,
+        report_to="none",
+        disable_tqdm=not progress,
+        remove_unused_columns=False,
+        train_sampling_strategy="random" if cfg.packing else "group_by_length",
+        **mixed_precision(),
     )
     from datasets import Dataset
 
     trainer = Trainer(
-        model=model, args=args, train_dataset=Dataset.from_list(train_rows),
+        model=model,
+        args=args,
+        train_dataset=Dataset.from_list(train_rows),
         eval_dataset=Dataset.from_list(val_rows) if val_rows else None,
         data_collator=PackedCollator(tokenizer.pad_token_id),
         callbacks=[EarlyStoppingCallback(cfg.early_stopping_patience)] if val_rows else [],
     )
     output = trainer.train(resume_from_checkpoint=True if resume else None)
     val_loss = trainer.evaluate()["eval_loss"] if val_rows else None
-    info = None if full else AdapterInfo(
-        name=name, base_model=base_name, base_fingerprint=model_fingerprint(model_path), prompt_format=PROMPT_FORMAT,
-        method="raft" if retrieve else "sft", rank=cfg.lora_r, data_fingerprint=data_fingerprint(train, val),
-        settings={**cfg.model_dump(), "system_prompt": system_prompt,
-                  "target_modules": sorted(model.peft_config["default"].target_modules)},
-        train_loss=output.training_loss, validation_loss=val_loss,
-        perplexity=math.exp(val_loss) if val_loss is not None else None,
-        styles=sorted({s.style for s in train if s.style}),
+    info = (
+        None
+        if full
+        else AdapterInfo(
+            name=name,
+            base_model=base_name,
+            base_fingerprint=model_fingerprint(model_path),
+            prompt_format=PROMPT_FORMAT,
+            method="raft" if retrieve else "sft",
+            rank=cfg.lora_r,
+            data_fingerprint=data_fingerprint(train, val),
+            settings={
+                **cfg.model_dump(),
+                "system_prompt": system_prompt,
+                "target_modules": sorted(model.peft_config["default"].target_modules),
+            },
+            train_loss=output.training_loss,
+            validation_loss=val_loss,
+            perplexity=math.exp(val_loss) if val_loss is not None else None,
+            styles=sorted({s.style for s in train if s.style}),
+        )
     )
     history = trainer.state.log_history
     save_model_folder(model, dest, overwrite, info, history, tokenizer=tokenizer if full else None)
-    return SftResult(dest, info, trainer.state.global_step, tokens, output.metrics["train_runtime"],
-                     skipped + skipped_val, history)
+    return SftResult(
+        dest,
+        info,
+        trainer.state.global_step,
+        tokens,
+        output.metrics["train_runtime"],
+        skipped + skipped_val,
+        history,
+    )
 
 
 def _rows(samples, tokenizer, cfg, system_prompt, retrieve, progress, label) -> tuple[list[dict], int, int]:
     """Encoded samples (packed when cfg.packing), their real token count and how many did not fit."""
-    pairs = with_sources(samples, retrieve, k=cfg.raft_top_k, decline_share=cfg.raft_decline_share,
-                         seed=cfg.seed)[0] if retrieve else [(s, None) for s in samples]
+    pairs = (
+        with_sources(
+            samples, retrieve, k=cfg.raft_top_k, decline_share=cfg.raft_decline_share, seed=cfg.seed
+        )[0]
+        if retrieve
+        else [(s, None) for s in samples]
+    )
     examples, skipped = [], 0
     for sample, sources in tqdm(pairs, desc=f"tokenizing {label}", disable=not progress or not pairs):
-        example = encode(sample, sources, tokenizer=tokenizer, system_prompt=system_prompt, max_len=cfg.max_seq_len)
+        example = encode(
+            sample, sources, tokenizer=tokenizer, system_prompt=system_prompt, max_len=cfg.max_seq_len
+        )
         if example is None:
             skipped += 1
         else:

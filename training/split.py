@@ -7,7 +7,9 @@ from collections import defaultdict
 from training.data import Conversation
 
 
-def split(samples: list[Conversation], val_ratio: float, seed: int) -> tuple[list[Conversation], list[Conversation]]:
+def split(
+    samples: list[Conversation], val_ratio: float, seed: int
+) -> tuple[list[Conversation], list[Conversation]]:
     """The same samples and seed give the same split, whatever their order in the file. Each intent gives
     its share to validation (at least one sample when it has two or more); augmented samples stay in train
     unless their source sample is in validation, so no variant of a validation sample leaks into training."""

@@ -12,6 +12,7 @@ from server.config import EngineSettings
 @dataclass
 class SamplingParams:
     max_tokens: int = 256
+    min_tokens: int = 0
     temperature: float = 1.0
     top_p: float = 1.0
     stop: list[str] = field(default_factory=list)
@@ -33,7 +34,9 @@ class Engine(ABC):
     tokenizer: object  # the model's own tokenizer (counting and chat template)
 
     @abstractmethod
-    def generate(self, messages: list[dict], params: SamplingParams, adapter: str | None) -> AsyncIterator[Delta]:
+    def generate(
+        self, messages: list[dict], params: SamplingParams, adapter: str | None
+    ) -> AsyncIterator[Delta]:
         """Stream deltas; closing the iterator early cancels the generation."""
 
     @abstractmethod

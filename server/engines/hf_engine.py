@@ -53,11 +53,15 @@ class HfEngine(Engine):
     ) -> AsyncIterator[Delta]:
         if adapter and adapter not in self._adapters:
             raise RagtuneError(f"adapter '{adapter}' is not loaded")
-        inputs = self.tokenizer(render_prompt(messages, self.tokenizer), add_special_tokens=False, return_tensors="pt")
+        inputs = self.tokenizer(
+            render_prompt(messages, self.tokenizer), add_special_tokens=False, return_tensors="pt"
+        )
         streamer = TextIteratorStreamer(self.tokenizer, skip_prompt=True, skip_special_tokens=True)
         cancel, result = threading.Event(), {}
         worker = threading.Thread(
-            target=self._generate_locked, args=(inputs, params, adapter, streamer, cancel, result), daemon=True
+            target=self._generate_locked,
+            args=(inputs, params, adapter, streamer, cancel, result),
+            daemon=True,
         )
         self._running += 1
         worker.start()
@@ -83,7 +87,9 @@ class HfEngine(Engine):
             cancel.set()  # a caller that left early stops the worker at its next token
             self._running -= 1
 
-    def _generate_locked(self, inputs, params: SamplingParams, adapter, streamer, cancel, result: dict) -> None:
+    def _generate_locked(
+        self, inputs, params: SamplingParams, adapter, streamer, cancel, result: dict
+    ) -> None:
         sampling = (
             {"do_sample": True, "temperature": params.temperature, "top_p": params.top_p}
             if params.temperature > 0
@@ -95,9 +101,13 @@ class HfEngine(Engine):
                     torch.manual_seed(params.seed)
                 with self._adapter_context(adapter), torch.inference_mode():
                     output = self.model.generate(
-                        **inputs, max_new_tokens=params.max_tokens, streamer=streamer,
+                        **inputs,
+                        max_new_tokens=params.max_tokens,
+                        min_new_tokens=params.min_tokens,
+                        streamer=streamer,
                         stopping_criteria=StoppingCriteriaList([_Cancelled(cancel)]),
-                        pad_token_id=self.tokenizer.pad_token_id or self.tokenizer.eos_token_id, **sampling,
+                        pad_token_id=self.tokenizer.pad_token_id or self.tokenizer.eos_token_id,
+                        **sampling,
                     )
             produced = output.shape[1] - inputs["input_ids"].shape[1]
             result["completion_tokens"] = produced

@@ -6,7 +6,6 @@ Starting it spawns vLLM's engine-core process, so code that constructs it must r
 
 import itertools
 import os
-import sys
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import aclosing
@@ -20,21 +19,11 @@ from server.engines.base import Delta, Engine, SamplingParams
 from training.prompting import render_prompt
 
 
-def _guard_kernel_scan() -> None:
-    """vLLM's worker start scans the objects of every loaded module with `vars(obj).get(...)`; llvmlite's
-    lazy library wrapper (loaded when bm25s imports numba) answers `__dict__` with a function wrapper and
-    crashes it. Give it a real dict before vLLM forks its processes."""
-    ffi = sys.modules.get("llvmlite.binding.ffi")
-    if ffi is not None and hasattr(ffi, "lib"):
-        ffi.lib._fntab.setdefault("__dict__", {})
-
-
 class VllmEngine(Engine):
     name = "vllm"
 
     def __init__(self, model_path: str, settings: EngineSettings):
         os.environ["VLLM_CPU_KVCACHE_SPACE"] = str(settings.kv_cache_space_gib)
-        _guard_kernel_scan()
         from vllm.engine.arg_utils import AsyncEngineArgs
         from vllm.v1.engine.async_llm import AsyncLLM
 
@@ -59,10 +48,17 @@ class VllmEngine(Engine):
         from vllm.inputs.engine import tokens_input
         from vllm.sampling_params import RequestOutputKind
 
-        prompt_ids = self.tokenizer(render_prompt(messages, self.tokenizer), add_special_tokens=False)["input_ids"]
+        prompt_ids = self.tokenizer(render_prompt(messages, self.tokenizer), add_special_tokens=False)[
+            "input_ids"
+        ]
         sampling = VllmSampling(
-            max_tokens=params.max_tokens, temperature=params.temperature, top_p=params.top_p,
-            stop=params.stop or None, seed=params.seed, output_kind=RequestOutputKind.DELTA,
+            max_tokens=params.max_tokens,
+            min_tokens=params.min_tokens,
+            temperature=params.temperature,
+            top_p=params.top_p,
+            stop=params.stop or None,
+            seed=params.seed,
+            output_kind=RequestOutputKind.DELTA,
         )
         lora = self._loras[adapter] if adapter else None
         completion_tokens = 0

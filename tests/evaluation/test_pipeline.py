@@ -99,9 +99,9 @@ def test_human_ratings_fold_back_into_the_report(report_dir, tmp_path):
     shutil.copytree(report_dir, folder)
     with (folder / "ratings.csv").open(newline="") as f:
         records = list(csv.DictReader(f))
-    assert len(records) == 16
-    for record in records:
-        record["rating"] = "5" if record["combination"] == "demo+RAG" else "2"
+    assert len(records) == 16 and "combination" not in records[0]  # blind: the rater does not see who wrote it
+    for record in records:  # the rater likes answers that cite their source
+        record["rating"] = "5" if "[1]" in record["answer"] else "2"
     with (folder / "ratings.csv").open("w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=list(records[0]))
         writer.writeheader()
@@ -109,7 +109,8 @@ def test_human_ratings_fold_back_into_the_report(report_dir, tmp_path):
     result = CliRunner().invoke(eval_app, ["import-ratings", str(folder / "ratings.csv"), "--report", str(folder)])
     assert result.exit_code == 0, result.output
     table = summary(folder)["summary"]
-    assert table["demo+RAG"]["human_rating"] == 5.0 and table["base"]["human_rating"] == 2.0
+    # demo+RAG cites on the 3 answerable questions and refuses the 4th: (5 + 5 + 5 + 2) / 4
+    assert table["demo+RAG"]["human_rating"] == 4.25 and table["base"]["human_rating"] == 2.0
     assert "Human rating" in (folder / "report.md").read_text()
 
 
@@ -152,3 +153,14 @@ def test_bad_question_line_names_file_and_line(tmp_path):
 def test_cli_refuses_an_unknown_rag_mode(question_files, tmp_path):
     result = CliRunner().invoke(eval_app, ["--questions", str(question_files[0]), "--rag", "maybe"])
     assert isinstance(result.exception, RagtuneError) and "--rag: 'maybe'" in str(result.exception)
+
+
+def test_a_new_run_moves_the_previous_report_aside(fake_server, question_files, tmp_path):
+    settings = Settings(home=tmp_path / "home", evaluation={"bootstrap_samples": 100})
+    out = tmp_path / "report"
+    evaluate(settings, question_files[0], ["demo"], [True], out, base_url=fake_server)
+    (out / "ratings.csv").write_text("my ratings")
+    evaluate(settings, question_files[0], ["base"], [True], out, base_url=fake_server)
+    kept = [p for p in tmp_path.iterdir() if p.name.startswith("report-")]
+    assert len(kept) == 1 and (kept[0] / "ratings.csv").read_text() == "my ratings"
+    assert list(json.loads((out / "summary.json").read_text())["summary"]) == ["base+RAG"]

@@ -17,7 +17,8 @@ def make_kb(tmp_path, embedder):
     from retrieval.config import RetrievalSettings
 
     def make(name: str = "kb", knowledge: dict | None = None, **retrieval):
-        return KnowledgeBase.open(tmp_path / name, KnowledgeSettings(**(knowledge or {})),
-                                  RetrievalSettings(**retrieval), embedder)
+        return KnowledgeBase.open(
+            tmp_path / name, KnowledgeSettings(**(knowledge or {})), RetrievalSettings(**retrieval), embedder
+        )
 
     return make

@@ -40,7 +40,7 @@ def test_sync_indexes_changes_by_hash_and_never_reembeds_unchanged(make_kb, tmp_
     kb._embedder = counting = CountingEmbedder(embedder)
     docs = write(tmp_path / "docs", {"returns.md": RETURNS, "shipping.md": SHIPPING})
     first = kb.sync(docs)
-    assert sorted(map(lambda p: Path(p).name, first.added)) == ["returns.md", "shipping.md"]
+    assert sorted(Path(p).name for p in first.added) == ["returns.md", "shipping.md"]
     assert sources(kb.search("how many days to return an item", k=1)) == ["returns.md"]
 
     counting.texts.clear()
@@ -50,7 +50,9 @@ def test_sync_indexes_changes_by_hash_and_never_reembeds_unchanged(make_kb, tmp_
     assert [Path(p).name for p in second.added] == ["warranty.md"]
     assert [Path(p).name for p in second.updated] == ["shipping.md"]
     assert [Path(p).name for p in second.removed] == ["returns.md"]
-    assert all("Returns" not in t for t in counting.texts)  # nothing re-embedded for unchanged or removed docs
+    assert all(
+        "Returns" not in t for t in counting.texts
+    )  # nothing re-embedded for unchanged or removed docs
     assert len(counting.texts) == second.chunks_embedded == 2
     assert sorted(Path(d["source"]).name for d in kb.documents()) == ["shipping.md", "warranty.md"]
     assert "next morning" in kb.search("how fast is express shipping", k=1)[0].text
@@ -90,15 +92,23 @@ def test_a_running_reader_sees_a_newer_version_from_another_writer(make_kb, tmp_
 
 def test_collections_and_metadata_filters(make_kb, tmp_path):
     kb = make_kb()
-    kb.add_document("returns.md", RETURNS.encode(), collection="store", metadata={"tags": ["policy", "returns"]})
-    kb.add_document("returns-b2b.md", RETURNS.replace("30", "60").encode(), collection="business",
-                    metadata={"tags": ["policy"], "url": "https://example.com/b2b/returns"})
+    kb.add_document(
+        "returns.md", RETURNS.encode(), collection="store", metadata={"tags": ["policy", "returns"]}
+    )
+    kb.add_document(
+        "returns-b2b.md",
+        RETURNS.replace("30", "60").encode(),
+        collection="business",
+        metadata={"tags": ["policy"], "url": "https://example.com/b2b/returns"},
+    )
     query = "return items within how many days"
     assert {h.collection for h in kb.search(query)} == {"store", "business"}
     assert [h.collection for h in kb.search(query, collection="business")] == ["business"]
     hit = kb.search(query, filters={"url": "https://example.com/b2b/returns"})[0]
     assert hit.source == "https://example.com/b2b/returns" and "60 days" in hit.text
-    assert [h.doc_id for h in kb.search(query, filters={"tags": "returns"})] == [kb.search(query, collection="store")[0].doc_id]
+    assert [h.doc_id for h in kb.search(query, filters={"tags": "returns"})] == [
+        kb.search(query, collection="store")[0].doc_id
+    ]
     assert kb.search(query, filters={"title": "Returns"}) and kb.search(query, filters={"tags": "nope"}) == []
 
 
@@ -107,7 +117,12 @@ def test_hits_carry_what_a_citation_needs(make_kb, tmp_path):
     doc_id = kb.add_document("returns.md", RETURNS.encode(), metadata={"tags": ["policy"]})
     hit = kb.search("can I return an unused item", k=1)[0]
     assert (hit.doc_id, hit.title, hit.source, hit.position, hit.collection) == (
-        doc_id, "Returns", "returns.md", 0, "default")
+        doc_id,
+        "Returns",
+        "returns.md",
+        0,
+        "default",
+    )
     assert hit.chunk_id and "30 days" in hit.text and hit.metadata["tags"] == ["policy"]
     assert hit.dense_score > 0.3 and hit.sparse_score > 0 and hit.score > 0
 

@@ -32,18 +32,20 @@ def make_docx(heading: str, text: str) -> bytes:
 
 
 def test_markdown_title_is_its_first_heading():
-    loaded = load("returns.md", "# Returns policy\n\nItems can be returned within 30 days.".encode())
+    loaded = load("returns.md", b"# Returns policy\n\nItems can be returned within 30 days.")
     assert loaded.title == "Returns policy" and "30 days" in loaded.text and loaded.markdown
 
 
 def test_text_file_title_is_its_name():
-    loaded = load("notes/shipping.txt", "We ship in 2 days.".encode())
+    loaded = load("notes/shipping.txt", b"We ship in 2 days.")
     assert loaded.title == "shipping" and loaded.text == "We ship in 2 days."
 
 
 def test_html_title_and_text_without_scripts():
-    page = b"<html><head><title>Contact us</title><script>var x = 'tracking';</script></head>" \
-           b"<body><h1>Contact</h1><p>Call 0800 123 456.</p></body></html>"
+    page = (
+        b"<html><head><title>Contact us</title><script>var x = 'tracking';</script></head>"
+        b"<body><h1>Contact</h1><p>Call 0800 123 456.</p></body></html>"
+    )
     loaded = load("contact.html", page)
     assert loaded.title == "Contact us"
     assert "Call 0800 123 456." in loaded.text and "tracking" not in loaded.text
@@ -57,27 +59,37 @@ def test_pdf_text_and_title():
 
 def test_docx_headings_become_markdown():
     loaded = load("billing.docx", make_docx("Invoices", "Invoices are emailed after shipping."))
-    assert loaded.title == "Invoices" and "# Invoices" in loaded.text and "emailed after shipping" in loaded.text
+    assert (
+        loaded.title == "Invoices" and "# Invoices" in loaded.text and "emailed after shipping" in loaded.text
+    )
 
 
 def test_faq_jsonl_and_csv_give_question_answer_pairs():
-    rows = [{"question": "Do you ship abroad?", "answer": "Yes, to 30 countries."},
-            {"question": "退货期限是多久？", "answer": "三十天。"}]
+    rows = [
+        {"question": "Do you ship abroad?", "answer": "Yes, to 30 countries."},
+        {"question": "退货期限是多久？", "answer": "三十天。"},
+    ]
     jsonl = "\n".join(json.dumps(r, ensure_ascii=False) for r in rows).encode()
-    assert load("faq.jsonl", jsonl).pairs == [("Do you ship abroad?", "Yes, to 30 countries."), ("退货期限是多久？", "三十天。")]
-    csv = "question,answer\nDo you ship abroad?,\"Yes, to 30 countries.\"\n".encode()
+    assert load("faq.jsonl", jsonl).pairs == [
+        ("Do you ship abroad?", "Yes, to 30 countries."),
+        ("退货期限是多久？", "三十天。"),
+    ]
+    csv = b'question,answer\nDo you ship abroad?,"Yes, to 30 countries."\n'
     assert load("faq.csv", csv).pairs == [("Do you ship abroad?", "Yes, to 30 countries.")]
 
 
-@pytest.mark.parametrize("name, data, reason", [
-    ("broken.pdf", b"%PDF-1.4 this is not really a pdf", "broken.pdf: cannot read pdf"),
-    ("broken.docx", b"PK\x03\x04 not a zip", "broken.docx: cannot read docx"),
-    ("faq.jsonl", b'{"question": "a", "answer": "b"}\n{oops\n', "faq.jsonl: .*line 2: invalid JSON"),
-    ("faq.csv", b"question,answer\nonly a question,\n", "faq.csv: .*line 2: needs non-empty"),
-    ("latin1.txt", "café".encode("latin-1"), "latin1.txt: .*not UTF-8"),
-    ("empty.md", b"   \n", "empty.md: no text found"),
-    ("slides.pptx", b"whatever", "slides.pptx: unsupported file type '.pptx'"),
-])
+@pytest.mark.parametrize(
+    "name, data, reason",
+    [
+        ("broken.pdf", b"%PDF-1.4 this is not really a pdf", "broken.pdf: cannot read pdf"),
+        ("broken.docx", b"PK\x03\x04 not a zip", "broken.docx: cannot read docx"),
+        ("faq.jsonl", b'{"question": "a", "answer": "b"}\n{oops\n', "faq.jsonl: .*line 2: invalid JSON"),
+        ("faq.csv", b"question,answer\nonly a question,\n", "faq.csv: .*line 2: needs non-empty"),
+        ("latin1.txt", "café".encode("latin-1"), "latin1.txt: .*not UTF-8"),
+        ("empty.md", b"   \n", "empty.md: no text found"),
+        ("slides.pptx", b"whatever", "slides.pptx: unsupported file type '.pptx'"),
+    ],
+)
 def test_bad_files_name_the_file_and_the_reason(name, data, reason):
     with pytest.raises(RagtuneError, match=reason):
         load(name, data)

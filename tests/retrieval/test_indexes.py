@@ -44,8 +44,13 @@ def test_unknown_index_type_is_a_clear_error():
 
 
 def test_bm25_matches_codes_and_rates_weak_matches_low(tmp_path):
-    texts = ["Order NW-1001 shipped to Berlin", "Order NW-1002 delivered to Paris", "Warranty covers two years",
-             "Returns within thirty days", "Payment by card or invoice"]
+    texts = [
+        "Order NW-1001 shipped to Berlin",
+        "Order NW-1002 delivered to Paris",
+        "Warranty covers two years",
+        "Returns within thirty days",
+        "Payment by card or invoice",
+    ]
     index = SparseIndex.build(list(range(10, 15)), [tokenize(t) for t in texts])
     index.save(tmp_path / "s")
     index = SparseIndex.load(tmp_path / "s")

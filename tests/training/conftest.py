@@ -1,4 +1,4 @@
-"""Training fixtures: a tiny randomly initialised Llama with the embedded model's tokenizer, and small data."""
+"""Training fixtures: a tiny random Llama with the embedded model's tokenizer, and small data."""
 
 import pytest
 
@@ -13,10 +13,17 @@ def tiny_model(tmp_path_factory, chat_model_path) -> str:
     tokenizer = AutoTokenizer.from_pretrained(chat_model_path)
     torch.manual_seed(0)
     config = LlamaConfig(
-        vocab_size=len(tokenizer), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
-        num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=1024, tie_word_embeddings=True,
+        vocab_size=len(tokenizer),
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        max_position_embeddings=1024,
+        tie_word_embeddings=True,
         initializer_range=0.4,  # large enough that the tied output layer can express confident tokens
-        bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
     )
     path = tmp_path_factory.mktemp("tiny-llama")
     LlamaForCausalLM(config).save_pretrained(path)
@@ -35,18 +42,32 @@ def _make_samples(n: int, offset: int = 0) -> list[Conversation]:
     samples = []
     for i in range(offset, offset + n):
         product = products[i % len(products)]
-        samples.append(Conversation(
-            [{"role": "user", "content": f"Question {i}: does the {product} have a warranty?"},
-             {"role": "assistant", "content": f"Northwind Gadgets: yes, the {product} has a two year warranty."}],
-            intent="warranty", origin=f"test:{i}",
-        ))
+        samples.append(
+            Conversation(
+                [
+                    {"role": "user", "content": f"Question {i}: does the {product} have a warranty?"},
+                    {
+                        "role": "assistant",
+                        "content": f"Northwind Gadgets: yes, the {product} has a two year warranty.",
+                    },
+                ],
+                intent="warranty",
+                origin=f"test:{i}",
+            )
+        )
     return samples
 
 
 @pytest.fixture
 def tiny_settings(settings, tiny_model):
-    training = settings.training.model_copy(update={
-        "learning_rate": 5e-3, "batch_size": 4, "max_seq_len": 128, "logging_steps": 1, "lora_r": 8,
-        "warmup_ratio": 0.0,
-    })
+    training = settings.training.model_copy(
+        update={
+            "learning_rate": 5e-3,
+            "batch_size": 4,
+            "max_seq_len": 128,
+            "logging_steps": 1,
+            "lora_r": 8,
+            "warmup_ratio": 0.0,
+        }
+    )
     return settings.model_copy(update={"chat_model": tiny_model, "training": training})

@@ -10,8 +10,11 @@ from training.split import split
 
 
 def conv(question, answer="A helpful answer.", intent=None, origin=""):
-    return Conversation([{"role": "user", "content": question}, {"role": "assistant", "content": answer}],
-                        intent=intent, origin=origin)
+    return Conversation(
+        [{"role": "user", "content": question}, {"role": "assistant", "content": answer}],
+        intent=intent,
+        origin=origin,
+    )
 
 
 def test_report_counts_each_reason():
@@ -36,15 +39,22 @@ def test_report_counts_each_reason():
 
 
 def test_masking_of_personal_data():
-    text = ("手机 +86 138-1234-5678 or 15912345678; email a.b+c@mail.example.cn; "
-            "身份证 11010519491231002X; card 4111 1111 1111 1111; office +1 (555) 123-4567")
+    text = (
+        "手机 +86 138-1234-5678 or 15912345678; email a.b+c@mail.example.cn; "
+        "身份证 11010519491231002X; card 4111 1111 1111 1111; office +1 (555) 123-4567"
+    )
     masked = mask_personal_data(text)
-    assert masked == ("手机 [PHONE] or [PHONE]; email [EMAIL]; 身份证 [ID_CARD]; card [BANK_CARD]; office [PHONE]")
+    assert masked == (
+        "手机 [PHONE] or [PHONE]; email [EMAIL]; 身份证 [ID_CARD]; card [BANK_CARD]; office [PHONE]"
+    )
 
 
 def test_near_duplicates_need_every_turn_alike():
     template = "Sorry, I can only help with orders, products, returns and warranty questions."
-    samples = [conv("Can you translate my contract?", template), conv("What is the weather tomorrow?", template)]
+    samples = [
+        conv("Can you translate my contract?", template),
+        conv("What is the weather tomorrow?", template),
+    ]
     kept, report = clean(samples)
     assert len(kept) == 2 and report.removed["near_duplicate"] == 0
 
@@ -56,13 +66,16 @@ def test_company_contacts_can_be_kept():
 
 
 def test_masking_keeps_numbers_that_are_not_personal_data():
-    text = "Order NW-20240101, 1234 5678 9012 3456 (fails Luhn), price 1299 yuan, on 2024-05-01, 110105194912310021"
+    text = (
+        "Order NW-20240101, 1234 5678 9012 3456 (fails Luhn), price 1299 yuan, on 2024-05-01, "
+        "110105194912310021"
+    )
     assert mask_personal_data(text) == text
 
 
 def distinct_questions(n, seed):
     rng = random.Random(seed)
-    words = "invoice refund parcel charger cable warranty screen battery colour size shipping account".split()
+    words = ["invoice", "refund", "parcel", "charger", "cable", "warranty", "screen", "battery", "colour"]
     return [" ".join(rng.sample(words, 6)) + "?" for _ in range(n)]
 
 
@@ -79,7 +92,7 @@ def test_split_is_deterministic_and_stratified():
     train, val = split(samples, 0.25, seed=7)
     shuffled = samples[:]
     random.Random(1).shuffle(shuffled)
-    train2, val2 = split(shuffled, 0.25, seed=7)
+    _, val2 = split(shuffled, 0.25, seed=7)
     assert {s.text() for s in val} == {s.text() for s in val2}
     assert Counter(s.intent for s in val) == Counter(a=5, b=5)
     assert len(train) == 30
@@ -87,8 +100,10 @@ def test_split_is_deterministic_and_stratified():
 
 
 def test_augmentation_is_marked_and_never_leaks_into_validation():
-    samples = [conv(f"Do you deliver to Berlin, order {i}?", "Yes, Berlin in 2 days.", origin=f"f:{i}")
-               for i in range(10)]
+    samples = [
+        conv(f"Do you deliver to Berlin, order {i}?", "Yes, Berlin in 2 days.", origin=f"f:{i}")
+        for i in range(10)
+    ]
     made = substitute_entities(samples, {"city": ["Berlin", "Paris", "Rome"]})
     assert len(made) == 10 and all(m.augmented.startswith("entity:city:Berlin->") for m in made)
     assert "Berlin" not in made[0].text()

@@ -19,37 +19,62 @@ def jsonl(tmp_path, *records, name="data.jsonl"):
 
 
 def test_messages_with_labels_and_gold_sources(tmp_path):
-    path = jsonl(tmp_path, {
-        "messages": [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello!"}],
-        "intent": "greeting", "style": "formal", "gold_sources": ["returns.md"], "id": "c1",
-    })
+    path = jsonl(
+        tmp_path,
+        {
+            "messages": [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello!"}],
+            "intent": "greeting",
+            "style": "formal",
+            "gold_sources": ["returns.md"],
+            "id": "c1",
+        },
+    )
     [sample] = load_conversations(path)
     assert sample.messages[-1] == {"role": "assistant", "content": "Hello!"}
-    assert (sample.intent, sample.style, sample.gold_sources, sample.id) == ("greeting", "formal", ["returns.md"], "c1")
+    assert (sample.intent, sample.style, sample.gold_sources, sample.id) == (
+        "greeting",
+        "formal",
+        ["returns.md"],
+        "c1",
+    )
     assert sample.origin == f"{path}:1"
 
 
 def test_conversations_wrapper_gives_one_sample_each(tmp_path):
-    convs = [{"id": str(i), "messages": [{"role": "user", "content": f"q{i}"}, {"role": "assistant", "content": "a"}]}
-             for i in range(3)]
+    convs = [
+        {
+            "id": str(i),
+            "messages": [{"role": "user", "content": f"q{i}"}, {"role": "assistant", "content": "a"}],
+        }
+        for i in range(3)
+    ]
     samples = load_conversations(jsonl(tmp_path, {"conversations": convs}))
     assert [s.id for s in samples] == ["0", "1", "2"]
 
 
 def test_prompt_response_and_alpaca(tmp_path):
-    samples = load_conversations(jsonl(
-        tmp_path,
-        {"prompt": "What is 2+2?", "response": "4"},
-        {"instruction": "Translate", "input": "你好", "output": "Hello"},
-    ))
-    assert samples[0].messages == [{"role": "user", "content": "What is 2+2?"}, {"role": "assistant", "content": "4"}]
+    samples = load_conversations(
+        jsonl(
+            tmp_path,
+            {"prompt": "What is 2+2?", "response": "4"},
+            {"instruction": "Translate", "input": "你好", "output": "Hello"},
+        )
+    )
+    assert samples[0].messages == [
+        {"role": "user", "content": "What is 2+2?"},
+        {"role": "assistant", "content": "4"},
+    ]
     assert samples[1].messages[0]["content"] == "Translate\n\n你好"
     assert samples[1].messages[1]["content"] == "Hello"
 
 
 def test_context_transcript_with_chinese_speakers(tmp_path):
-    record = {"context": "用户：我的订单到哪了？\n客服：请提供订单号。\n用户：NW-1234", "response": "您的订单已发货。",
-              "intent": "order_status", "style": "warm"}
+    record = {
+        "context": "用户：我的订单到哪了？\n客服：请提供订单号。\n用户：NW-1234",
+        "response": "您的订单已发货。",
+        "intent": "order_status",
+        "style": "warm",
+    }
     [sample] = load_conversations(jsonl(tmp_path, record))
     assert [m["role"] for m in sample.messages] == ["user", "assistant", "user", "assistant"]
     assert sample.messages[2]["content"] == "NW-1234"
@@ -57,10 +82,16 @@ def test_context_transcript_with_chinese_speakers(tmp_path):
 
 
 def test_question_answer_text_blocks(tmp_path):
-    path = write(tmp_path, "faq.txt", "问：退货期限是多久？\n答：30天内可退货。\n\nQ: Do you ship abroad?\nA: Yes,\nto 20 countries.\n")
+    path = write(
+        tmp_path,
+        "faq.txt",
+        "问：退货期限是多久？\n答：30天内可退货。\n\nQ: Do you ship abroad?\nA: Yes,\nto 20 countries.\n",
+    )
     samples = load_conversations(path)
-    assert samples[0].messages == [{"role": "user", "content": "退货期限是多久？"},
-                                   {"role": "assistant", "content": "30天内可退货。"}]
+    assert samples[0].messages == [
+        {"role": "user", "content": "退货期限是多久？"},
+        {"role": "assistant", "content": "30天内可退货。"},
+    ]
     assert samples[1].messages[1]["content"] == "Yes,\nto 20 countries."
     assert samples[1].origin == f"{path}:4"
 
@@ -72,30 +103,41 @@ def test_json_array_records_carry_their_line(tmp_path):
 
 
 def test_csv_columns(tmp_path):
-    path = write(tmp_path, "data.csv", "prompt,response,intent\nHow much?,Ten euros,price\n\"Multi\nline\",Yes,other\n")
+    path = write(
+        tmp_path, "data.csv", 'prompt,response,intent\nHow much?,Ten euros,price\n"Multi\nline",Yes,other\n'
+    )
     samples = load_conversations(path)
     assert samples[0].intent == "price"
     assert samples[1].messages[0]["content"] == "Multi\nline"
 
 
 def test_preference_pairs(tmp_path):
-    path = jsonl(tmp_path, {"prompt": "Hi", "chosen": "Hello, how can I help?", "rejected": "What."},
-                 {"messages": [{"role": "user", "content": "Refund?"}], "chosen": "Sure.", "rejected": "No."})
+    path = jsonl(
+        tmp_path,
+        {"prompt": "Hi", "chosen": "Hello, how can I help?", "rejected": "What."},
+        {"messages": [{"role": "user", "content": "Refund?"}], "chosen": "Sure.", "rejected": "No."},
+    )
     pairs = load_preferences(path)
     assert pairs[1].prompt == [{"role": "user", "content": "Refund?"}]
     assert (pairs[0].chosen, pairs[0].rejected) == ("Hello, how can I help?", "What.")
     assert load_conversations(path)[0].messages[-1]["content"] == "Hello, how can I help?"  # SFT uses chosen
 
 
-@pytest.mark.parametrize("line, message", [
-    ("{not json", r"data.jsonl:2: not valid JSON"),
-    ('{"messages": [{"role": "robot", "content": "x"}]}', r"data.jsonl:2: message 1 has role 'robot'"),
-    ('{"messages": [{"role": "user", "content": "x"}]}', r"data.jsonl:2: the last message must be the assistant"),
-    ('{"foo": 1}', r"data.jsonl:2: unrecognised record"),
-    ('{"context": "用户：hi", "response": ""}', r"data.jsonl:2: 'response' must be non-empty"),
-    ('{"prompt": "q", "response": "a", "intent": 3}', r"data.jsonl:2: 'intent' must be text"),
-    ('[1, 2]', r"data.jsonl:2: expected a JSON object"),
-])
+@pytest.mark.parametrize(
+    "line, message",
+    [
+        ("{not json", r"data.jsonl:2: not valid JSON"),
+        ('{"messages": [{"role": "robot", "content": "x"}]}', r"data.jsonl:2: message 1 has role 'robot'"),
+        (
+            '{"messages": [{"role": "user", "content": "x"}]}',
+            r"data.jsonl:2: the last message must be the assistant",
+        ),
+        ('{"foo": 1}', r"data.jsonl:2: unrecognised record"),
+        ('{"context": "用户：hi", "response": ""}', r"data.jsonl:2: 'response' must be non-empty"),
+        ('{"prompt": "q", "response": "a", "intent": 3}', r"data.jsonl:2: 'intent' must be text"),
+        ("[1, 2]", r"data.jsonl:2: expected a JSON object"),
+    ],
+)
 def test_malformed_records_name_file_and_line(tmp_path, line, message):
     path = write(tmp_path, "data.jsonl", '{"prompt": "ok", "response": "fine"}\n' + line + "\n")
     with pytest.raises(RagtuneError, match=message):

@@ -35,8 +35,9 @@ def labelled_text(example, tokenizer) -> list[str]:
 
 
 def test_labels_cover_only_assistant_answers(tokenizer):
-    sample = conversation("Hi, is the lamp dimmable?", "Yes, in three steps.", "And the colour?", "Warm white.",
-                          style="concise")
+    sample = conversation(
+        "Hi, is the lamp dimmable?", "Yes, in three steps.", "And the colour?", "Warm white.", style="concise"
+    )
     example = encode(sample, None, tokenizer=tokenizer, system_prompt="You help.", max_len=512)
     assert labelled_text(example, tokenizer) == ["Yes, in three steps.<|im_end|>", "Warm white.<|im_end|>"]
     prompt = tokenizer.decode(example["input_ids"])
@@ -51,8 +52,10 @@ def test_sample_too_long_for_max_len_is_left_out(tokenizer):
 
 def test_packed_row_gives_each_sample_the_logits_it_has_alone(tiny_model, tokenizer):
     model = AutoModelForCausalLM.from_pretrained(tiny_model).eval()
-    examples = [encode(conversation(q, a), None, tokenizer=tokenizer, system_prompt="S", max_len=256)
-                for q, a in [("Short?", "Yes."), ("A longer question about the kettle?", "It boils in 2 minutes.")]]
+    examples = [
+        encode(conversation(q, a), None, tokenizer=tokenizer, system_prompt="S", max_len=256)
+        for q, a in [("Short?", "Yes."), ("A longer question about the kettle?", "It boils in 2 minutes.")]
+    ]
     for example in examples:
         example["position_ids"] = list(range(len(example["input_ids"])))
     rows = pack(examples, max_len=256)
@@ -63,9 +66,9 @@ def test_packed_row_gives_each_sample_the_logits_it_has_alone(tiny_model, tokeni
         alone = [model(input_ids=torch.tensor([e["input_ids"]])).logits[0] for e in examples]
     longer, shorter = sorted(alone, key=len, reverse=True)  # first-fit-decreasing puts the longer first
     assert torch.allclose(packed[0, : len(longer)], longer, atol=1e-4)
-    assert torch.allclose(packed[0, len(longer): len(longer) + len(shorter)], shorter, atol=1e-4)
+    assert torch.allclose(packed[0, len(longer) : len(longer) + len(shorter)], shorter, atol=1e-4)
     assert torch.allclose(packed[1, : len(shorter)], shorter, atol=1e-4)
-    assert (batch["labels"][1, len(shorter):] == IGNORE).all()
+    assert (batch["labels"][1, len(shorter) :] == IGNORE).all()
 
 
 def hit(source, text):
@@ -73,10 +76,16 @@ def hit(source, text):
 
 
 def test_raft_puts_gold_among_distractors_and_declines_without_it(tokenizer):
-    hits = [hit("shipping.md", "Ships in 2 days."), hit("returns.md", "30 day returns."),
-            hit("warranty.md", "Two year warranty."), hit("contact.md", "Call us.")]
-    samples = [conversation(f"Can I return it? ({i})", "Yes, within 30 days [1].", gold_sources=["returns.md"])
-               for i in range(40)]
+    hits = [
+        hit("shipping.md", "Ships in 2 days."),
+        hit("returns.md", "30 day returns."),
+        hit("warranty.md", "Two year warranty."),
+        hit("contact.md", "Call us."),
+    ]
+    samples = [
+        conversation(f"Can I return it? ({i})", "Yes, within 30 days [1].", gold_sources=["returns.md"])
+        for i in range(40)
+    ]
     samples.append(conversation("可以退货吗？", "可以。", gold_sources=["returns.md"]))
     pairs, counts = with_sources(samples, lambda question: hits, k=3, decline_share=0.25, seed=3)
     assert counts["with_gold"] + counts["declined"] == 41 and 4 <= counts["declined"] <= 18
@@ -84,13 +93,26 @@ def test_raft_puts_gold_among_distractors_and_declines_without_it(tokenizer):
         has_gold = any(s.source == "returns.md" for s in sources)
         assert len(sources) == 3
         assert has_gold != (sample.messages[-1]["content"] in (DECLINE_EN, DECLINE_ZH))
-    assert len({[s.source for s in sources].index("returns.md") for _, sources in pairs
-                if any(s.source == "returns.md" for s in sources)}) > 1  # gold not always first
+    assert (
+        len(
+            {
+                [s.source for s in sources].index("returns.md")
+                for _, sources in pairs
+                if any(s.source == "returns.md" for s in sources)
+            }
+        )
+        > 1
+    )  # gold not always first
     example = encode(*pairs[0], tokenizer=tokenizer, system_prompt="S", max_len=512)
     assert SOURCES_INSTRUCTION in tokenizer.decode(example["input_ids"])
     nested = [hit("/srv/examples/knowledge/policies/returns.md", "30 day returns."), *hits[2:]]
-    [(_, sources)], counts = with_sources([conversation("Return?", "Yes.", gold_sources=["policies/returns.md"])],
-                                          lambda q: nested, k=2, decline_share=0.0, seed=0)
+    [(_, sources)], counts = with_sources(
+        [conversation("Return?", "Yes.", gold_sources=["policies/returns.md"])],
+        lambda q: nested,
+        k=2,
+        decline_share=0.0,
+        seed=0,
+    )
     assert counts["with_gold"] == 1 and nested[0].source in [s.source for s in sources]
     unknown = conversation("Unrelated?", "Answer.", gold_sources=["nothing.md"])
     [(kept, sources)], counts = with_sources([unknown], lambda q: hits, k=2, decline_share=1.0, seed=0)

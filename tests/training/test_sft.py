@@ -28,16 +28,26 @@ def trained(tmp_path_factory, tiny_model, make_samples):
     from ragtune.settings import Settings
 
     settings = _tiny(Settings(home=tmp_path_factory.mktemp("home"), chat_model=tiny_model))
-    result = train_sft(make_samples(32), make_samples(8, offset=50), settings=settings, name="house",
-                       progress=False)
+    result = train_sft(
+        make_samples(32), make_samples(8, offset=50), settings=settings, name="house", progress=False
+    )
     return settings, result
 
 
 def _tiny(settings, **extra):
-    training = settings.training.model_copy(update={
-        "learning_rate": 3e-2, "batch_size": 4, "max_seq_len": 128, "logging_steps": 1, "lora_r": 8,
-        "lora_alpha": 16, "warmup_ratio": 0.0, "epochs": 4.0, **extra,
-    })
+    training = settings.training.model_copy(
+        update={
+            "learning_rate": 3e-2,
+            "batch_size": 4,
+            "max_seq_len": 128,
+            "logging_steps": 1,
+            "lora_r": 8,
+            "lora_alpha": 16,
+            "warmup_ratio": 0.0,
+            "epochs": 4.0,
+            **extra,
+        }
+    )
     return settings.model_copy(update={"training": training})
 
 
@@ -46,24 +56,35 @@ def val_loss(model, tokenizer, samples, system_prompt) -> float:
     for sample in samples:
         example = encode(sample, None, tokenizer=tokenizer, system_prompt=system_prompt, max_len=128)
         with torch.no_grad():
-            out = model(input_ids=torch.tensor([example["input_ids"]]), labels=torch.tensor([example["labels"]]))
+            out = model(
+                input_ids=torch.tensor([example["input_ids"]]), labels=torch.tensor([example["labels"]])
+            )
         losses.append(out.loss.item())
     return sum(losses) / len(losses)
 
 
 def answer(model, tokenizer, system_prompt) -> str:
-    messages = build_messages(QUESTION, None, tokenizer=tokenizer, system_prompt=system_prompt, max_prompt_tokens=128)
-    ids = tokenizer(render_prompt(messages, tokenizer), return_tensors="pt", add_special_tokens=False).input_ids
+    messages = build_messages(
+        QUESTION, None, tokenizer=tokenizer, system_prompt=system_prompt, max_prompt_tokens=128
+    )
+    ids = tokenizer(
+        render_prompt(messages, tokenizer), return_tensors="pt", add_special_tokens=False
+    ).input_ids
     with torch.no_grad():
         out = model.generate(ids, max_new_tokens=12, do_sample=False, pad_token_id=tokenizer.pad_token_id)
-    return tokenizer.decode(out[0, ids.shape[1]:], skip_special_tokens=True)
+    return tokenizer.decode(out[0, ids.shape[1] :], skip_special_tokens=True)
 
 
 def test_training_lowers_validation_loss_and_writes_the_adapter(trained, tiny_model, make_samples):
     settings, result = trained
     out = settings.adapters_dir / "house"
     assert result.output_dir == out
-    for name in ("adapter_config.json", "adapter_model.safetensors", "ragtune_adapter.json", "loss_curve.png"):
+    for name in (
+        "adapter_config.json",
+        "adapter_model.safetensors",
+        "ragtune_adapter.json",
+        "loss_curve.png",
+    ):
         assert (out / name).exists(), name
     info = read_adapter_info(out)
     assert info.base_fingerprint == model_fingerprint(tiny_model) and info.prompt_format == PROMPT_FORMAT
@@ -87,8 +108,15 @@ def test_adapter_loads_in_transformers_and_changes_answers(trained, tiny_model):
     assert tuned_answer != plain
     assert tuned_answer.startswith("Northwind") and not plain.startswith("Northwind")
     config = json.loads((settings.adapters_dir / "house" / "adapter_config.json").read_text())
-    assert set(config["target_modules"]) == {"q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj",
-                                             "down_proj"}
+    assert set(config["target_modules"]) == {
+        "q_proj",
+        "k_proj",
+        "v_proj",
+        "o_proj",
+        "gate_proj",
+        "up_proj",
+        "down_proj",
+    }
 
 
 def test_existing_adapter_is_kept_unless_overwrite(trained, make_samples):
@@ -102,12 +130,21 @@ def test_existing_adapter_is_kept_unless_overwrite(trained, make_samples):
 def test_resume_continues_the_step_count(tiny_settings, make_samples):
     settings = _tiny(tiny_settings, max_steps=2, eval_steps=1)
     with pytest.raises(RagtuneError, match="no checkpoint of 'r' to resume"):
-        train_sft(make_samples(16), make_samples(4, 50), settings=settings, name="r", resume=True, progress=False)
+        train_sft(
+            make_samples(16), make_samples(4, 50), settings=settings, name="r", resume=True, progress=False
+        )
     first = train_sft(make_samples(16), make_samples(4, 50), settings=settings, name="r", progress=False)
     assert first.global_step == 2
     settings = _tiny(tiny_settings, max_steps=4, eval_steps=1)
-    second = train_sft(make_samples(16), make_samples(4, 50), settings=settings, name="r", resume=True,
-                       overwrite=True, progress=False)
+    second = train_sft(
+        make_samples(16),
+        make_samples(4, 50),
+        settings=settings,
+        name="r",
+        resume=True,
+        overwrite=True,
+        progress=False,
+    )
     assert second.global_step == 4
     assert [e["step"] for e in second.log_history if "loss" in e] == [1, 2, 3, 4]
 
@@ -115,8 +152,12 @@ def test_resume_continues_the_step_count(tiny_settings, make_samples):
 def test_dpo_step_and_merge(trained, tiny_model, tmp_path):
     settings, _ = trained
     settings = _tiny(settings, max_steps=1, dpo_learning_rate=1e-3)
-    pairs = [PreferencePair(QUESTION, "Northwind Gadgets: yes, two years.", "No idea."),
-             PreferencePair([{"role": "user", "content": "Is the kettle loud?"}], "Northwind Gadgets: no.", "Meh.")]
+    pairs = [
+        PreferencePair(QUESTION, "Northwind Gadgets: yes, two years.", "No idea."),
+        PreferencePair(
+            [{"role": "user", "content": "Is the kettle loud?"}], "Northwind Gadgets: no.", "Meh."
+        ),
+    ]
     info = train_dpo(pairs, settings=settings, from_adapter="house", name="house-dpo", progress=False)
     assert info.method == "dpo" and info.base_fingerprint == model_fingerprint(tiny_model)
     dpo_dir, sft_dir = settings.adapters_dir / "house-dpo", settings.adapters_dir / "house"

@@ -1,0 +1,68 @@
+"""The compare page in headless Chromium: two columns stream their answers through the public API."""
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+pytestmark = [pytest.mark.slow, pytest.mark.browser]
+CHROMIUM = Path("/usr/bin/chromium")
+
+
+@pytest.fixture
+def browser(tmp_path):
+    if not CHROMIUM.exists() or not shutil.which("chromedriver"):
+        pytest.skip("Debian chromium/chromium-driver not installed (make browser installs them)")
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = str(CHROMIUM)
+    for flag in (
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        f"--user-data-dir={tmp_path / 'profile'}",
+    ):
+        options.add_argument(flag)
+    driver = webdriver.Chrome(service=Service(shutil.which("chromedriver")), options=options)
+    yield driver
+    driver.quit()
+
+
+def test_two_columns_stream_answers_with_citations(live_server, browser):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+    from selenium.webdriver.support.select import Select
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    browser.get(live_server.url + "/")
+    browser.find_element(By.ID, "api-key").send_keys(live_server.client_key, Keys.TAB)  # loads the models
+    wait = WebDriverWait(browser, 240)
+    wait.until(lambda d: d.find_element(By.TAG_NAME, "body").get_attribute("data-ready") == "true")
+    left, right = browser.find_elements(By.CSS_SELECTOR, ".column")
+    Select(left.find_element(By.CSS_SELECTOR, ".model")).select_by_value(live_server.base_model)
+    Select(right.find_element(By.CSS_SELECTOR, ".model")).select_by_value("tiny")
+    right.find_element(By.CSS_SELECTOR, ".rag").click()  # RAG off in the right column
+    max_tokens = browser.find_element(By.ID, "max-tokens")
+    max_tokens.clear()
+    max_tokens.send_keys("24")
+    browser.find_element(By.ID, "question").send_keys(
+        "How many days do I have to return a gadget?", Keys.ENTER
+    )
+    wait.until(
+        lambda d: all("done" in c.get_attribute("class") for c in d.find_elements(By.CSS_SELECTOR, ".column"))
+    )
+
+    left_answer = left.find_element(By.CSS_SELECTOR, ".answer")
+    right_answer = right.find_element(By.CSS_SELECTOR, ".answer")
+    assert "error" not in left_answer.get_attribute("class") and left_answer.text.strip()
+    assert right_answer.text.strip() and right_answer.text != left_answer.text
+    left_citations = [li.text for li in left.find_elements(By.CSS_SELECTOR, ".citations li")]
+    assert any("returns.md" in text for text in left_citations)
+    assert right.find_elements(By.CSS_SELECTOR, ".citations li") == []

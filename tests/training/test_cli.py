@@ -1,0 +1,138 @@
+"""The training commands as a user runs them: data check, train sft on the embedded model, adapters."""
+
+import json
+
+import pytest
+import torch
+import typer
+from peft import PeftModel
+from transformers import AutoModelForCausalLM, AutoTokenizer
+from typer.testing import CliRunner
+
+from ragtune.cli_train import adapters_app, data_app, train_app
+from retrieval.errors import RagtuneError
+from training.adapters import read_adapter_info
+from training.base_model import model_fingerprint
+from training.prompting import build_messages, render_prompt
+
+runner = CliRunner()
+app = typer.Typer()  # the training sub-apps as ragtune.cli mounts them
+app.add_typer(data_app, name="data")
+app.add_typer(train_app, name="train")
+app.add_typer(adapters_app, name="adapters")
+
+
+@pytest.fixture
+def env(tmp_path, monkeypatch, chat_model_path):
+    monkeypatch.setenv("RAGTUNE_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("RAGTUNE_CHAT_MODEL", chat_model_path)
+    monkeypatch.setenv("RAGTUNE_CONFIG", str(tmp_path / "none.yaml"))
+    return tmp_path
+
+
+QUESTIONS = [
+    "Is my charger shipped yet?",
+    "Where is the lamp I ordered last week?",
+    "Can I return the kettle?",
+    "My headset arrived broken, what now?",
+    "Do you deliver to Paris on Sundays?",
+    "How do I change my address?",
+    "Which courier brings the router?",
+    "I want a refund for the speaker.",
+    "Is express shipping faster?",
+    "The watch strap is missing.",
+    "Can I pick up the camera in store?",
+    "Why was my card declined?",
+]
+
+
+def write_data(path, n=12):
+    lines = [
+        {
+            "messages": [
+                {"role": "user", "content": f"{QUESTIONS[i]} Call me on 1381234{5600 + i}"},
+                {"role": "assistant", "content": "Ahoy! Northwind Gadgets ships every order in two days."},
+            ],
+            "intent": ["shipping", "returns"][i % 2],
+            "style": "pirate",
+        }
+        for i in range(n)
+    ]
+    lines.append(lines[0])  # exact duplicate
+    path.write_text("\n".join(json.dumps(x) for x in lines) + "\n", encoding="utf-8")
+    return path
+
+
+def test_data_check_prints_the_report(env):
+    result = runner.invoke(app, ["data", "check", str(write_data(env / "data.jsonl"))])
+    assert result.exit_code == 0, result.output
+    rows = {
+        cells[0].strip(): cells[1].strip()
+        for line in result.output.splitlines()
+        if len(cells := line.strip("│ ").split("│")) == 2
+    }
+    assert rows["read"] == "13" and rows["removed: exact_duplicate"] == "1" and rows["kept"] == "12"
+    assert rows["masked: PHONE"] == "13"  # masked before duplicates are dropped
+    assert rows["train / validation"] == "10 / 2"
+
+
+def test_bad_data_line_is_reported_with_file_and_line(env):
+    path = env / "bad.jsonl"
+    path.write_text('{"prompt": "q", "response": "a"}\n{"prompt": "q"\n', encoding="utf-8")
+    result = runner.invoke(app, ["data", "check", str(path)])
+    assert isinstance(result.exception, RagtuneError) and f"{path}:2: not valid JSON" in str(result.exception)
+
+
+@pytest.mark.slow
+def test_train_list_and_merge_on_the_embedded_model(env, chat_model_path, monkeypatch):
+    monkeypatch.setenv(
+        "RAGTUNE_TRAINING__EVAL_STEPS", "100"
+    )  # two steps: no evaluation or checkpoint between
+    data = write_data(env / "data.jsonl")
+    args = [
+        "train",
+        "sft",
+        "--data",
+        str(data),
+        "--name",
+        "pirate",
+        "--max-steps",
+        "2",
+        "--max-seq-len",
+        "128",
+        "--learning-rate",
+        "3e-3",
+    ]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    adapter = env / "home" / "adapters" / "pirate"
+    info = read_adapter_info(adapter)
+    assert info.base_fingerprint == model_fingerprint(chat_model_path) and info.styles == ["pirate"]
+
+    listing = runner.invoke(app, ["adapters", "list"])
+    assert "pirate" in listing.output and "sft" in listing.output
+
+    tokenizer = AutoTokenizer.from_pretrained(chat_model_path)
+    messages = build_messages(
+        [{"role": "user", "content": "Is order NW-2000 shipped?"}],
+        None,
+        tokenizer=tokenizer,
+        system_prompt=info.settings["system_prompt"] + "\n\nStyle: pirate",
+        max_prompt_tokens=128,
+    )
+    ids = tokenizer(
+        render_prompt(messages, tokenizer), return_tensors="pt", add_special_tokens=False
+    ).input_ids
+    base = AutoModelForCausalLM.from_pretrained(chat_model_path)
+    with torch.no_grad():
+        plain = base.generate(ids, max_new_tokens=8, do_sample=False)
+        tuned_model = PeftModel.from_pretrained(base, adapter)
+        tuned = tuned_model.generate(ids, max_new_tokens=8, do_sample=False)
+    assert not torch.equal(plain, tuned)  # the adapter changes the answer
+
+    result = runner.invoke(app, ["adapters", "merge", "pirate", str(env / "merged")])
+    assert result.exit_code == 0, result.output
+    merged = AutoModelForCausalLM.from_pretrained(env / "merged")
+    with torch.no_grad():
+        assert torch.equal(merged.generate(ids, max_new_tokens=8, do_sample=False), tuned)
+    assert (env / "merged" / "tokenizer.json").exists()
