@@ -25,6 +25,8 @@ from pathlib import Path
 import httpx
 
 REPO = Path(__file__).resolve().parents[1]
+if sys.path[0] == str(REPO / "benchmarks"):  # this folder's retrieval.py/training.py would shadow the packages
+    sys.path[0] = str(REPO)
 CONCURRENCY, NEW_TOKENS = 8, 64
 SYSTEM_PROMPT = "You are a helpful customer-service assistant."  # ragtune's default, sent to vLLM too
 

@@ -5,7 +5,7 @@ Both train the same LoRA (rank, target modules, batch size, learning rate) for o
 conversations with the embedded chat model. Each runs in a fresh process so its peak RSS is its own.
 tokens/s counts real (unpadded) tokens. Target: ragtune >= 1.3x the baseline's tokens/s at <= its peak memory.
 
-    .venv/bin/python benchmarks/training.py [--samples 96] [--data examples/training/conversations.jsonl]
+    .venv/bin/python benchmarks/training.py [--samples 24] [--data examples/training/conversations.jsonl]
 """
 
 import argparse
@@ -22,7 +22,7 @@ sys.path.insert(0, str(REPO))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
-MAX_LEN, BATCH, RANK, LR = 384, 8, 16, 2e-4
+MAX_LEN, BATCH, RANK, LR = 384, 4, 16, 2e-4
 
 
 def samples(data: Path, n: int):
@@ -153,7 +153,7 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--data", type=Path, default=REPO / "examples/training/conversations.jsonl")
-    parser.add_argument("--samples", type=int, default=96)
+    parser.add_argument("--samples", type=int, default=24)
     parser.add_argument("--models", type=Path, default=REPO / ".ragtune" / "models")
     parser.add_argument("--child", choices=["ragtune", "baseline"])
     args = parser.parse_args()

@@ -5,6 +5,8 @@ import json
 import sqlite3
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -46,9 +48,14 @@ class LiveIndex:
     dense: DenseIndex
     sparse: SparseIndex
 
-    def meta(self) -> sqlite3.Connection:
+    @contextmanager
+    def meta(self) -> Iterator[sqlite3.Connection]:
         """Read-only: the version folder never changes once published."""
-        return sqlite3.connect(f"file:{self.folder / 'meta.sqlite'}?mode=ro&immutable=1", uri=True)
+        db = sqlite3.connect(f"file:{self.folder / 'meta.sqlite'}?mode=ro&immutable=1", uri=True)
+        try:
+            yield db
+        finally:
+            db.close()
 
 
 class KnowledgeBase:
@@ -105,6 +112,12 @@ class KnowledgeBase:
                     return None
                 folder = self.store.folder(version)
                 info = json.loads((folder / "info.json").read_text())
+                if info["model"] != self.retrieval.embedding_model:
+                    raise RagtuneError(
+                        f"knowledge base {self.store.root}: version {version} was embedded with "
+                        f"{info['model']!r} but retrieval.embedding_model is {self.retrieval.embedding_model!r}; "
+                        "set it back, or run any change (kb add / sync) to re-embed with the new model"
+                    )
                 self._live = LiveIndex(
                     version,
                     folder,
@@ -394,7 +407,7 @@ class KnowledgeBase:
                 )
             hashes = [c.embed_hash for _, _, c in new_chunks]
             vectors, embedded = self._vectors(hashes, [c.embed_text for _, _, c in new_chunks], progress)
-            self._build_indexes(db, work, removed_ids, new_ids, vectors)
+            self._build_indexes(db, work, removed_ids, new_ids, vectors, progress)
             documents, chunks = db.execute(
                 "SELECT (SELECT COUNT(*) FROM documents), COUNT(*) FROM chunks"
             ).fetchone()
@@ -426,6 +439,7 @@ class KnowledgeBase:
         removed_ids: np.ndarray,
         new_ids: np.ndarray,
         vectors: np.ndarray,
+        progress: bool,
     ) -> None:
         """Dense: the live flat index minus removed plus added chunks; rebuilt from cached vectors when HNSW,
         on a first version or a changed setting. Sparse: rebuilt from the stored tokens (no re-tokenising)."""
@@ -445,7 +459,7 @@ class KnowledgeBase:
             missing = [h for _, h in rows if h not in cached]
             if missing:  # the model changed since these chunks were embedded
                 texts = dict(db.execute("SELECT embed_hash, title || char(10) || text FROM chunks"))
-                vecs, _ = self._vectors(missing, [texts[h] for h in missing], progress=True)
+                vecs, _ = self._vectors(missing, [texts[h] for h in missing], progress)
                 cached.update(zip(missing, vecs))
             dense = DenseIndex.create(self.embedder.dimension, r.index_type, r.hnsw_m, r.hnsw_ef_construction)
             dense.add(

@@ -21,9 +21,13 @@ def make_doc_id(collection: str, key: str) -> str:
 @dataclass
 class Chunk:
     text: str
-    title: str  # the document's title; for an FAQ pair, its question
-    embed_text: str  # what the embedder and BM25 see: the title, then the chunk
+    title: str  # the document's title; for an FAQ pair, its question (and the text its answer)
     tokens: list[str]
+
+    @property
+    def embed_text(self) -> str:
+        """What the embedder and BM25 see: the title, then the chunk."""
+        return f"{self.title}\n{self.text}"
 
     @property
     def embed_hash(self) -> str:
@@ -46,11 +50,11 @@ def content_hash(data: bytes, metadata: dict) -> str:
 
 
 def chunk_document(loaded: Loaded, title: str, splitter: Splitter) -> list[Chunk]:
-    if loaded.pairs:  # FAQ: each question with its answer is one chunk, titled by the question
-        pieces = [(f"{q}\n{a}", q, f"{q}\n{a}") for q, a in loaded.pairs]
+    if loaded.pairs:  # FAQ: each question-answer pair is one chunk, titled by its question
+        pieces = [(answer, question) for question, answer in loaded.pairs]
     else:
-        pieces = [(piece, title, f"{title}\n{piece}") for piece in splitter.split(loaded.text)]
-    return [Chunk(text, head, embed, tokenize(embed)) for text, head, embed in pieces]
+        pieces = [(piece, title) for piece in splitter.split(loaded.text)]
+    return [Chunk(text, head, tokenize(f"{head}\n{text}")) for text, head in pieces]
 
 
 def file_key(path: Path) -> str:

@@ -17,7 +17,7 @@ def serve(
     engine: str = typer.Option(None, help="auto (vLLM when importable), vllm or transformers."),
 ) -> None:
     settings = Settings()
-    console = Console(highlight=False)
+    console = Console(highlight=False, soft_wrap=True)
     bind = host or settings.server.host
     if not settings.server.client_keys and bind != LOCALHOST:
         console.print(

@@ -12,7 +12,7 @@ class RetrievalSettings(BaseModel):
     index_type: str = "flat"  # "flat" (exact inner product) or "hnsw"
     hnsw_m: int = 32
     hnsw_ef_construction: int = 40
-    hnsw_ef_search: int = 128
+    hnsw_ef_search: int = 256
     top_k: int = 5
     candidates: int = 50  # per signal, before fusion
     rrf_k: int = 60

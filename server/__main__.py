@@ -18,7 +18,7 @@ if __name__ == "__main__":
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8000)
     args = parser.parse_args()
-    console = Console(highlight=False)
+    console = Console(highlight=False, soft_wrap=True)
     where = f"serving on http://{args.host}:{args.port}"
     app = create_app(Settings(), announce=lambda summary: console.print(f"{summary}\n{where}"))
     uvicorn.run(app, host=args.host, port=args.port, log_level="warning")

@@ -171,3 +171,19 @@ def test_second_writer_gets_a_clear_message_and_readers_are_not_blocked(make_kb,
         with pytest.raises(RagtuneError, match="another process is changing it"):
             kb.add_document("warranty.md", WARRANTY.encode())
     assert kb.version == 1 and [d["title"] for d in kb.documents()] == ["Returns"]
+
+
+def test_changing_the_embedding_model_is_caught_and_the_next_change_reembeds(make_kb, tmp_path, embedder):
+    from knowledge import KnowledgeBase
+    from knowledge.config import KnowledgeSettings
+    from retrieval.config import RetrievalSettings
+    from retrieval.embedding import resolve_embedding_model
+
+    make_kb().add_document("returns.md", RETURNS.encode())
+    other = RetrievalSettings(embedding_model=resolve_embedding_model("all-MiniLM-L6-v2"))  # another name
+    kb = KnowledgeBase.open(tmp_path / "kb", KnowledgeSettings(), other, CountingEmbedder(embedder))
+    with pytest.raises(RagtuneError, match="was embedded with 'all-MiniLM-L6-v2'"):
+        kb.search("return an item")
+    kb.add_document("warranty.md", WARRANTY.encode())
+    assert len(kb._embedder.texts) == 2  # the new document and the old one, under the new model
+    assert sources(kb.search("how long can I return an item", k=1)) == ["returns.md"]

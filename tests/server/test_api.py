@@ -4,6 +4,7 @@ import asyncio
 import json
 import shutil
 import time
+from pathlib import Path
 
 import httpx
 import openai
@@ -209,6 +210,7 @@ def test_a_client_that_disconnects_cancels_its_generation(live_server):
         "max_tokens": 1500,
         "min_tokens": 1500,
         "stream": True,
+        "rag": {"enabled": False},  # with RAG on and nothing found, the fallback answer is short
     }
     with httpx.stream(
         "POST",
@@ -323,3 +325,14 @@ def test_langchain_chat_openai_works_unchanged(live_server):
         max_retries=0,
     )
     assert llm.invoke("How fast does Northwind Gadgets ship?").content.strip()
+
+
+def test_admin_sync_of_a_folder(live_server, tmp_path):
+    (tmp_path / "warranty.md").write_text("# Warranty\n\nEvery Northwind gadget has a 2 year warranty.")
+    with live_server.admin() as admin:
+        synced = admin.post("/admin/sync", json={"folder": str(tmp_path), "collection": "synced"})
+        assert synced.status_code == 200
+        docs = admin.get("/admin/documents", params={"collection": "synced"}).json()["data"]
+    assert [Path(d["source"]).name for d in docs] == ["warranty.md"]
+    reply = ask(live_server, content="How long is the warranty?", extra_body={"rag": {"collection": "synced"}})
+    assert Path(reply.citations[0]["source"]).name == "warranty.md"

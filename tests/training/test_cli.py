@@ -136,3 +136,25 @@ def test_train_list_and_merge_on_the_embedded_model(env, chat_model_path, monkey
     with torch.no_grad():
         assert torch.equal(merged.generate(ids, max_new_tokens=8, do_sample=False), tuned)
     assert (env / "merged" / "tokenizer.json").exists()
+
+
+def test_per_style_trains_one_adapter_per_style(env, tiny_model, monkeypatch):
+    monkeypatch.setenv("RAGTUNE_CHAT_MODEL", tiny_model)
+    monkeypatch.setenv("RAGTUNE_TRAINING__EVAL_STEPS", "100")
+    records = [
+        {
+            "prompt": question,
+            "response": "Certainly. Northwind Gadgets will help.",
+            "style": ["formal", "casual"][i % 2],
+        }
+        for i, question in enumerate(QUESTIONS)
+    ]
+    data = env / "styles.jsonl"
+    data.write_text("\n".join(json.dumps(r) for r in records) + "\n", encoding="utf-8")
+    args = ["train", "sft", "--data", str(data), "--name", "voice", "--per-style", "--max-steps", "1"]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    adapters = env / "home" / "adapters"
+    assert read_adapter_info(adapters / "voice-formal").styles == ["formal"]
+    assert read_adapter_info(adapters / "voice-casual").styles == ["casual"]
+    assert not (adapters / "voice").exists()

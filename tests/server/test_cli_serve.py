@@ -1,0 +1,47 @@
+"""`ragtune serve` hands over to `python -m server`, binding to localhost when no client key is set."""
+
+import os
+import sys
+
+import pytest
+from typer.testing import CliRunner
+
+from ragtune.cli import app
+
+
+class Handover(Exception):
+    pass
+
+
+@pytest.fixture
+def execv(monkeypatch):
+    calls = []
+
+    def fake_execv(path, argv):  # the edge: replacing the process
+        calls.append(argv)
+        raise Handover
+
+    monkeypatch.setattr(os, "execv", fake_execv)
+    return calls
+
+
+def test_without_a_client_key_it_binds_to_localhost_and_says_so(execv, monkeypatch, tmp_path):
+    monkeypatch.setenv("RAGTUNE_HOME", str(tmp_path))
+    monkeypatch.delenv("RAGTUNE_SERVER__CLIENT_KEYS", raising=False)
+    result = CliRunner().invoke(
+        app, ["serve", "--host", "0.0.0.0", "--port", "9123", "--engine", "transformers"]
+    )
+    assert isinstance(result.exception, Handover)
+    assert "binding to 127.0.0.1 only" in result.output
+    assert execv == [[sys.executable, "-m", "server", "--host", "127.0.0.1", "--port", "9123"]]
+    assert os.environ["RAGTUNE_ENGINE__KIND"] == "transformers"
+    monkeypatch.delenv("RAGTUNE_ENGINE__KIND")
+
+
+def test_with_a_client_key_it_binds_where_asked(execv, monkeypatch, tmp_path):
+    monkeypatch.setenv("RAGTUNE_HOME", str(tmp_path))
+    monkeypatch.setenv("RAGTUNE_SERVER__CLIENT_KEYS", '["k"]')
+    result = CliRunner().invoke(app, ["serve", "--port", "9124"])
+    assert isinstance(result.exception, Handover)
+    assert "127.0.0.1 only" not in result.output
+    assert execv == [[sys.executable, "-m", "server", "--host", "0.0.0.0", "--port", "9124"]]
