@@ -1,6 +1,6 @@
 """Retrieval benchmark: prints figures and ratios against baselines measured in the same run.
 
-1. ingest throughput (chunks/s) of `KnowledgeBase.add_paths` vs raw SentenceTransformer.encode on the same chunks
+1. ingest throughput (chunks/s) of `KnowledgeBase.add_paths` vs raw SentenceTransformer.encode, same chunks
 2. query latency p50/p95 (query embedding included) at 10k chunks (real KB, flat and HNSW) and at 100k chunks
 3. HNSW recall@10 against flat
 4. sync of one changed document in a 10k-chunk KB vs a full rebuild
@@ -48,7 +48,8 @@ CARRIERS = ["DHL", "UPS", "DPD", "GLS", "the national post"]
 PAIRS = [
     (
         "How long is the warranty on the {name} ({code})?",
-        "The {name} ({code}) has a {n}-year warranty covering manufacturing defects; water damage is not covered.",
+        "The {name} ({code}) has a {n}-year warranty covering manufacturing defects; water damage is not "
+        "covered.",
     ),
     ("Where is my order {order}?", "Order {order} for the {name} shipped on day {n} with {carrier}."),
     (
@@ -163,7 +164,8 @@ def bench_ingest(root: Path, embedder: Embedder, chunks: int, repeats: int = 3) 
     print(f"ingest: {n} chunks from {len(report.added)} markdown files (200-token chunks), best of {repeats}")
     print(f"  ragtune kb add (read, split, embed, index, publish): {n / kb_s:7.1f} chunks/s ({kb_s:.1f} s)")
     print(
-        f"  raw SentenceTransformer.encode, same chunk texts:    {len(texts) / raw_s:7.1f} chunks/s ({raw_s:.1f} s)"
+        f"  raw SentenceTransformer.encode, same chunk texts:    {len(texts) / raw_s:7.1f} chunks/s "
+        f"({raw_s:.1f} s)"
     )
     print(f"  ratio ragtune / raw: {raw_s / kb_s:.2f}  (target >= 0.85)")
 
@@ -243,7 +245,7 @@ def recall_at_10(
 
 
 def bench_big(embedder: Embedder, base: np.ndarray, total: int, queries: list[str]) -> None:
-    """100k chunks: synthetic vectors (real 10k embeddings plus noise) and synthetic texts, searched through the
+    """100k chunks: synthetic vectors (real embeddings plus noise) and synthetic texts, searched through the
     same hybrid_search the knowledge base uses (query embedding included; no SQLite row fetch)."""
     print(
         f"\n{total} chunks (SYNTHETIC: each real chunk vector copied with gaussian noise, then normalised; "
@@ -285,7 +287,8 @@ def main() -> None:
     embedder = Embedder(RetrievalSettings().embedding_model)
     queries = make_queries(args.queries)
     print(
-        f"machine: {os.cpu_count()} CPU cores, load average {os.getloadavg()[0]:.1f}; embedder {embedder.model_name} (dimension {embedder.dimension})\n"
+        f"machine: {os.cpu_count()} CPU cores, load average {os.getloadavg()[0]:.1f}; "
+        f"embedder {embedder.model_name} (dimension {embedder.dimension})\n"
     )
     with tempfile.TemporaryDirectory() as tmp:
         bench_ingest(Path(tmp), embedder, args.ingest_chunks)

@@ -115,7 +115,8 @@ class KnowledgeBase:
                 if info["model"] != self.retrieval.embedding_model:
                     raise RagtuneError(
                         f"knowledge base {self.store.root}: version {version} was embedded with "
-                        f"{info['model']!r} but retrieval.embedding_model is {self.retrieval.embedding_model!r}; "
+                        f"{info['model']!r} but retrieval.embedding_model is "
+                        f"{self.retrieval.embedding_model!r}; "
                         "set it back, or run any change (kb add / sync) to re-embed with the new model"
                     )
                 self._live = LiveIndex(

@@ -11,7 +11,7 @@ class RetrievalSettings(BaseModel):
     chunk_overlap: int = 32
     index_type: str = "flat"  # "flat" (exact inner product) or "hnsw"
     hnsw_m: int = 32
-    hnsw_ef_construction: int = 40
+    hnsw_ef_construction: int = 64
     hnsw_ef_search: int = 256
     top_k: int = 5
     candidates: int = 50  # per signal, before fusion

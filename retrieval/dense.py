@@ -17,7 +17,7 @@ class DenseIndex:
 
     @classmethod
     def create(
-        cls, dimension: int, index_type: str = "flat", hnsw_m: int = 32, ef_construction: int = 40
+        cls, dimension: int, index_type: str = "flat", hnsw_m: int = 32, ef_construction: int = 64
     ) -> "DenseIndex":
         if index_type == "flat":
             inner = faiss.IndexFlatIP(dimension)

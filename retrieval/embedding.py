@@ -29,7 +29,10 @@ class Embedder:
 
     def encode(self, texts: list[str], batch_size: int = 64, show_progress: bool = False) -> np.ndarray:
         vectors = self.model.encode(
-            texts, batch_size=batch_size, normalize_embeddings=True, show_progress_bar=show_progress,
+            texts,
+            batch_size=batch_size,
+            normalize_embeddings=True,
+            show_progress_bar=show_progress,
             convert_to_numpy=True,
         )
         return np.asarray(vectors, dtype=np.float32)
@@ -37,7 +40,7 @@ class Embedder:
     _query_lock = threading.Lock()
 
     def encode_query(self, text: str) -> np.ndarray:
-        """One short text on one thread: splitting so small a job across cores only adds waiting, and on a busy
+        """One short text on one thread: splitting so small a job across cores only adds waiting; on a busy
         machine a parallel step waits for its slowest thread (measured here: 12 ms vs 56 ms for a query)."""
         import torch
 

@@ -13,11 +13,13 @@ WARRANTY = "# Warranty\n\nEvery gadget has a two year warranty against manufactu
 
 
 class CountingEmbedder:
-    """The real embedder, recording every text it is asked to embed."""
+    """The real embedder, recording every document text it is asked to embed (queries are not counted)."""
 
     def __init__(self, embedder):
         self.inner, self.texts = embedder, []
-        self.tokenizer, self.dimension = embedder.tokenizer, embedder.dimension
+
+    def __getattr__(self, name):
+        return getattr(self.inner, name)
 
     def encode(self, texts, **kwargs):
         self.texts.extend(texts)
