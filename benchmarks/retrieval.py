@@ -48,8 +48,7 @@ CARRIERS = ["DHL", "UPS", "DPD", "GLS", "the national post"]
 PAIRS = [
     (
         "How long is the warranty on the {name} ({code})?",
-        "The {name} ({code}) has a {n}-year warranty covering manufacturing defects; water damage is not "
-        "covered.",
+        "The {name} ({code}) has a {n}-year warranty for manufacturing defects; water damage is excluded.",
     ),
     ("Where is my order {order}?", "Order {order} for the {name} shipped on day {n} with {carrier}."),
     (

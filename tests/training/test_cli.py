@@ -85,9 +85,8 @@ def test_bad_data_line_is_reported_with_file_and_line(env):
 
 @pytest.mark.slow
 def test_train_list_and_merge_on_the_embedded_model(env, chat_model_path, monkeypatch):
-    monkeypatch.setenv(
-        "RAGTUNE_TRAINING__EVAL_STEPS", "100"
-    )  # two steps: no evaluation or checkpoint between
+    monkeypatch.setenv("RAGTUNE_TRAINING__EVAL_STEPS", "100")  # one short step: no evaluation in between
+    monkeypatch.setenv("RAGTUNE_TRAINING__BATCH_SIZE", "4")
     data = write_data(env / "data.jsonl")
     args = [
         "train",
@@ -97,12 +96,11 @@ def test_train_list_and_merge_on_the_embedded_model(env, chat_model_path, monkey
         "--name",
         "pirate",
         "--max-steps",
-        "2",
+        "1",
         "--max-seq-len",
         "128",
-        "--learning-rate",
-        "3e-3",
     ]
+    args += ["--learning-rate", "3e-3"]
     result = runner.invoke(app, args)
     assert result.exit_code == 0, result.output
     adapter = env / "home" / "adapters" / "pirate"
