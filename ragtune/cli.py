@@ -12,7 +12,11 @@ from ragtune.cli_serve import serve
 from ragtune.cli_train import adapters_app, data_app, train_app
 from retrieval.errors import RagtuneError
 
-app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
+app = typer.Typer(
+    no_args_is_help=True,
+    add_completion=False,
+    help="ragtune: a knowledge base, LoRA adapters and an OpenAI-compatible server for a domain assistant.",
+)
 app.add_typer(kb_app, name="kb", help="The knowledge base: add, remove, sync, search, versions.")
 app.add_typer(models_app, name="models", help="The embedded chat and embedding models.")
 app.add_typer(data_app, name="data", help="Check training data without training.")

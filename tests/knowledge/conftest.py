@@ -1,14 +1,6 @@
 import pytest
 
 
-@pytest.fixture(scope="session")
-def embedder():
-    """The embedded all-MiniLM-L6-v2, loaded once per test session."""
-    from retrieval.embedding import Embedder
-
-    return Embedder("all-MiniLM-L6-v2")
-
-
 @pytest.fixture
 def make_kb(tmp_path, embedder):
     """A fresh knowledge base under tmp_path sharing the session's embedder; settings can be overridden."""

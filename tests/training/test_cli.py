@@ -85,7 +85,7 @@ def test_bad_data_line_is_reported_with_file_and_line(env):
 
 @pytest.mark.slow
 def test_train_list_and_merge_on_the_embedded_model(env, chat_model_path, monkeypatch):
-    monkeypatch.setenv("RAGTUNE_TRAINING__EVAL_STEPS", "100")  # one short step: no evaluation in between
+    monkeypatch.setenv("RAGTUNE_TRAINING__EVAL_STEPS", "100")  # two short steps, no evaluation between
     monkeypatch.setenv("RAGTUNE_TRAINING__BATCH_SIZE", "4")
     data = write_data(env / "data.jsonl")
     args = [
@@ -96,7 +96,7 @@ def test_train_list_and_merge_on_the_embedded_model(env, chat_model_path, monkey
         "--name",
         "pirate",
         "--max-steps",
-        "1",
+        "2",
         "--max-seq-len",
         "128",
     ]
