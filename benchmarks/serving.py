@@ -25,7 +25,9 @@ from pathlib import Path
 import httpx
 
 REPO = Path(__file__).resolve().parents[1]
-if sys.path[0] == str(REPO / "benchmarks"):  # this folder's retrieval.py/training.py would shadow the packages
+if sys.path[0] == str(
+    REPO / "benchmarks"
+):  # this folder's retrieval.py/training.py would shadow the packages
     sys.path[0] = str(REPO)
 CONCURRENCY, NEW_TOKENS = 8, 64
 SYSTEM_PROMPT = "You are a helpful customer-service assistant."  # ragtune's default, sent to vLLM too
@@ -104,6 +106,10 @@ async def run_load(url: str, model: str, questions: list[str], extra: dict, syst
         results = await asyncio.gather(*(limited(client, q) for q in questions))
         wall = time.perf_counter() - started
     ttfts = [ttft for ttft, _ in results]
+    print(
+        f"  {model} {extra or ''}: {sum(t for _, t in results) / wall:.1f} tokens/s, TTFT {statistics.mean(ttfts):.3f}s",
+        flush=True,
+    )
     return {
         "tokens_per_s": sum(t for _, t in results) / wall,
         "ttft_mean_s": statistics.mean(ttfts),
