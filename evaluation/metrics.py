@@ -21,7 +21,7 @@ REFUSAL_PHRASES = (
     "i'm not sure", "i am not sure", "i'm sorry, but", "i am sorry, but", "not available in",
     "unable to assist", "unable to help", "can't help with", "cannot help with", "not able to help",
     "不知道", "没有相关", "没有找到", "未找到", "找不到", "无法回答", "无法提供", "无法找到", "不清楚",
-    "没有这方面", "没有该信息", "没有此信息", "抱歉", "对不起",
+    "没有这方面", "没有该信息", "没有此信息", "资料中没有", "来源中没有",
 )
 
 

@@ -3,7 +3,6 @@
 import pytest
 
 from evaluation.groundedness import GroundednessChecker, split_sentences
-from retrieval.embedding import Embedder
 
 CONTEXT = [
     "Northwind Gadgets accepts returns within 30 days of delivery with the original receipt. "
@@ -12,8 +11,8 @@ CONTEXT = [
 
 
 @pytest.fixture(scope="module")
-def checker() -> GroundednessChecker:
-    return GroundednessChecker(Embedder("all-MiniLM-L6-v2"), threshold=0.6)
+def checker(embedder) -> GroundednessChecker:
+    return GroundednessChecker(embedder, threshold=0.6)
 
 
 def test_supported_and_invented_sentences(checker):

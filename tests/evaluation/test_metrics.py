@@ -66,6 +66,9 @@ def test_refusals_are_detected_in_english_and_chinese(answer):
     assert metrics.is_refusal(answer)
 
 
-@pytest.mark.parametrize("answer", ["You can return products within 30 days [1].", "订单通常在三个工作日内发货。"])
+@pytest.mark.parametrize("answer", [
+    "You can return products within 30 days [1].", "订单通常在三个工作日内发货。",
+    "很抱歉让您久等了，您的订单已于今天发货。",  # an apology in an answer is not a refusal
+])
 def test_answers_are_not_refusals(answer):
     assert not metrics.is_refusal(answer)

@@ -206,12 +206,9 @@ def test_eval_questions_are_not_in_training_data(conversations, questions):
         assert overlap(q["question"], closest) < 0.6, (q["question"], closest)
 
 
-def test_english_eval_questions_are_not_paraphrased_in_training(conversations, questions):
+def test_english_eval_questions_are_not_paraphrased_in_training(conversations, questions, embedder):
     """Lexical overlap misses rewordings; the embedded English embedder catches them (not used for Chinese,
     which it does not know)."""
-    from retrieval.embedding import Embedder
-
-    embedder = Embedder("all-MiniLM-L6-v2")
     english = [q["question"] for q in questions if not has_cjk(q["question"])]
     prompts = [p for p in training_prompts(conversations) if not has_cjk(p)]
     pair = embedder.encode(["How long is the warranty on AeroBuds Pro?", "AeroBuds Pro warranty period?"])
