@@ -25,10 +25,8 @@ from pathlib import Path
 import httpx
 
 REPO = Path(__file__).resolve().parents[1]
-if sys.path[0] == str(
-    REPO / "benchmarks"
-):  # this folder's retrieval.py/training.py would shadow the packages
-    sys.path[0] = str(REPO)
+# This folder comes first on sys.path and its scripts would shadow the packages of the same name: drop it.
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
 CONCURRENCY, NEW_TOKENS = 8, 64
 SYSTEM_PROMPT = "You are a helpful customer-service assistant."  # ragtune's default, sent to vLLM too
 
