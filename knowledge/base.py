@@ -73,6 +73,7 @@ class KnowledgeBase:
         self._reranker: Reranker | None = None
         self._live: LiveIndex | None = None
         self._reload = threading.Lock()
+        self._model_load = threading.Lock()  # concurrent first searches load the embedder once
 
     @classmethod
     def open(
@@ -86,8 +87,9 @@ class KnowledgeBase:
 
     @property
     def embedder(self) -> Embedder:
-        if self._embedder is None:
-            self._embedder = Embedder(self.retrieval.embedding_model)
+        with self._model_load:
+            if self._embedder is None:
+                self._embedder = Embedder(self.retrieval.embedding_model)
         return self._embedder
 
     @property
@@ -151,7 +153,8 @@ class KnowledgeBase:
             )
             hits = self._hits(db, found)
         if self.retrieval.reranker_model and hits:
-            self._reranker = self._reranker or Reranker(self.retrieval.reranker_model)
+            with self._model_load:
+                self._reranker = self._reranker or Reranker(self.retrieval.reranker_model)
             for hit, score in zip(hits, self._reranker.scores(query, [h.text for h in hits])):
                 hit.rerank_score = score
             hits.sort(key=lambda h: h.rerank_score, reverse=True)

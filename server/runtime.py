@@ -39,7 +39,7 @@ class Runtime:
 
         model_path = prepare_chat_model(settings.chat_model, settings.models_dir)
         kb = KnowledgeBase.open(settings.kb_dir, settings.knowledge, settings.retrieval)
-        kb.search("warm-up", k=1)  # loads the embedder now, not in the first concurrent requests
+        kb.search("warm-up", k=1)  # loads the embedder at start, so the first request is not slow
         engine = create_engine(model_path, settings.engine)
         return cls(settings, engine, kb, model_path, base_model_id(settings.chat_model))
 
