@@ -38,6 +38,12 @@ def _first_stop(text: str, stops: list[str]) -> int | None:
     return min(found) if found else None
 
 
+def _safe_end(text: str, stops: list[str]) -> int:
+    """How much of `text` can be sent: not a tail that may turn out to be the start of a stop string."""
+    held = max((k for s in stops for k in range(1, len(s)) if text.endswith(s[:k])), default=0)
+    return len(text) - held
+
+
 class HfEngine(Engine):
     name = "transformers"
 
@@ -73,12 +79,15 @@ class HfEngine(Engine):
                 if cut is not None:
                     text, stopped = text[:cut], True
                     cancel.set()
-                if len(text) > emitted:
-                    yield Delta(text[emitted:])
-                    emitted = len(text)
+                end = len(text) if stopped else _safe_end(text, params.stop)
+                if end > emitted:
+                    yield Delta(text[emitted:end])
+                    emitted = end
                 if stopped:
                     break
             await asyncio.to_thread(worker.join)
+            if len(text) > emitted:  # a held-back tail that never became a stop string
+                yield Delta(text[emitted:])
             if "error" in result:
                 raise result["error"]
             finish = "stop" if stopped else result["finish"]

@@ -51,6 +51,14 @@ def test_usage_finish_reason_and_stop_strings(engine):
     assert last.finish_reason == "stop" and word not in cut and full.startswith(cut)
 
 
+def test_a_stop_string_across_tokens_is_never_streamed_in_part(engine):
+    full, _ = asyncio.run(_answer(engine, None, max_tokens=10))
+    space = full.index(" ", 2)
+    stop = full[space - 2 : space + 3]  # the end of one word, the space and the start of the next
+    streamed, last = asyncio.run(_answer(engine, None, max_tokens=10, stop=[stop]))
+    assert streamed == full[: space - 2] and last.finish_reason == "stop"
+
+
 def test_closing_a_stream_early_frees_the_engine(engine):
     async def first_piece_then_leave():
         params = SamplingParams(max_tokens=500, temperature=0.0)
