@@ -338,9 +338,10 @@ class KnowledgeBase:
                         f"{path}: larger than {self.settings.max_file_mb} MB (knowledge.max_file_mb)"
                     )
                 data = path.read_bytes()
-                meta = {**metadata, "path": file_key(path)}
                 doc_id = make_doc_id(collection, file_key(path))
                 old = existing.get(doc_id)
+                # what an earlier `kb add` gave the file (tags, url, title) stays unless given anew
+                meta = {**(old["metadata"] if old else {}), **metadata, "path": file_key(path)}
                 if old and old["content_hash"] == content_hash(data, meta):
                     report.unchanged.append(str(path))
                     continue

@@ -15,7 +15,7 @@ import pytest
 import uvicorn
 from fastapi import FastAPI
 
-from evaluation.server import free_port
+from server.process import free_port
 
 DOCS = [
     {"file": "returns.md", "keywords": ["return"],

@@ -114,6 +114,16 @@ def test_collections_and_metadata_filters(make_kb, tmp_path):
     assert kb.search(query, filters={"title": "Returns"}) and kb.search(query, filters={"tags": "nope"}) == []
 
 
+def test_sync_keeps_the_tags_an_editor_gave_with_kb_add(make_kb, tmp_path):
+    kb = make_kb()
+    docs = write(tmp_path / "docs", {"returns.md": RETURNS, "shipping.md": SHIPPING})
+    kb.add_paths([docs / "returns.md"], progress=False, metadata={"tags": ["policy"]})
+    write(docs, {"returns.md": RETURNS.replace("30 days", "45 days")})
+    kb.sync(docs, progress=False)
+    hits = kb.search("how many days to return an item", filters={"tags": "policy"})
+    assert sources(hits) == ["returns.md"] and "45 days" in hits[0].text
+
+
 def test_hits_carry_what_a_citation_needs(make_kb, tmp_path):
     kb = make_kb()
     doc_id = kb.add_document("returns.md", RETURNS.encode(), metadata={"tags": ["policy"]})

@@ -4,14 +4,13 @@ small knowledge base uploaded through the admin API and a tiny LoRA adapter made
 import json
 import os
 import shutil
-import socket
-import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
 import pytest
+
+from server.process import free_port, server_process
 
 CLIENT_KEY, ADMIN_KEY = "test-client-key", "test-admin-key"
 FALLBACK = "Sorry, I have no information about that."
@@ -54,12 +53,6 @@ def make_adapter(
     return folder
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 class LiveServer:
     def __init__(self, url: str, home: Path, log: Path, model_path: str):
         self.url, self.home, self.log, self.model_path = url, home, log, model_path
@@ -83,20 +76,6 @@ class LiveServer:
         )
 
 
-def _wait_ready(url: str, process: subprocess.Popen, log: Path, limit_s: float = 600) -> None:
-    deadline = time.monotonic() + limit_s
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"the server exited with {process.returncode}:\n{log.read_text()[-4000:]}")
-        try:
-            if httpx.get(f"{url}/readyz", timeout=5).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(1)
-    raise RuntimeError(f"the server did not become ready:\n{log.read_text()[-4000:]}")
-
-
 @pytest.fixture(scope="session")
 def live_server(tmp_path_factory, chat_model_path):
     home = tmp_path_factory.mktemp("server-home")
@@ -118,28 +97,14 @@ def live_server(tmp_path_factory, chat_model_path):
         "RAGTUNE_ENGINE__KV_CACHE_SPACE_GIB": "1",
     }
     ragtune = shutil.which("ragtune", path=str(Path(sys.executable).parent)) or "ragtune"
-    log = home / "server.log"
-    with log.open("w") as out:
-        process = subprocess.Popen(
-            [ragtune, "serve", "--host", "127.0.0.1", "--port", str(port)],
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        _wait_ready(url, process, log)
+    command = [ragtune, "serve", "--host", "127.0.0.1", "--port", str(port)]
+    url, log = f"http://127.0.0.1:{port}", home / "server.log"
+    with server_process(command, env, log, f"{url}/readyz"):
         server = LiveServer(url, home, log, chat_model_path)
         with server.admin() as admin:
             for name, text in DOCS.items():
                 admin.post("/admin/documents", files={"file": (name, text.encode())}).raise_for_status()
         yield server
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            process.kill()
 
 
 @pytest.fixture(scope="session")
