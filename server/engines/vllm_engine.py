@@ -15,6 +15,7 @@ from transformers import AutoTokenizer
 
 from retrieval.errors import RagtuneError
 from server.config import EngineSettings
+from server.engines import vllm_cpu_lora
 from server.engines.base import Delta, Engine, SamplingParams
 from training.prompting import render_prompt
 
@@ -24,6 +25,7 @@ class VllmEngine(Engine):
 
     def __init__(self, model_path: str, settings: EngineSettings):
         os.environ["VLLM_CPU_KVCACHE_SPACE"] = str(settings.kv_cache_space_gib)
+        os.environ[vllm_cpu_lora.ENV_FLAG] = "1" if settings.grouped_cpu_lora else "0"  # for vLLM's processes
         from vllm.engine.arg_utils import AsyncEngineArgs
         from vllm.v1.engine.async_llm import AsyncLLM
 

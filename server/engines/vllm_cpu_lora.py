@@ -1,0 +1,71 @@
+"""Faster LoRA for vLLM's CPU backend, loaded into every vLLM process as a vLLM plugin.
+
+vLLM's CPU LoRA ops (`vllm.lora.ops.torch_ops`) copy the adapter's weight matrix once per token
+(`weights[indices]`) and multiply token by token (`einsum("bi,boi->bo")`): a 1,000-token prompt copies
+hundreds of MB per layer, which makes adapters several times slower than the base model. The versions
+here multiply each group of tokens that share an adapter with one matrix product; tokens without an
+adapter (index -1) get nothing added. They replace vLLM's when `RAGTUNE_VLLM_GROUPED_LORA=1`, which
+ragtune's vLLM engine sets (engine.grouped_cpu_lora); vLLM run on its own is left as it is.
+"""
+
+import os
+
+import torch
+
+ENV_FLAG = "RAGTUNE_VLLM_GROUPED_LORA"
+
+
+def lora_matmul(inputs: torch.Tensor, weights: torch.Tensor, indices: torch.Tensor, dtype) -> torch.Tensor:
+    """Row t of the result is inputs[t] @ weights[indices[t]].T; zero where indices[t] is -1.
+    inputs: [tokens, in]; weights: [slots, (1,) out, in]; indices: [tokens]."""
+    if weights.dim() == 4:
+        weights = weights.squeeze(1)
+    inputs = inputs.to(dtype)
+    slots = torch.unique(indices).tolist()
+    if len(slots) == 1 and slots[0] >= 0:  # the usual batch: every token uses the same adapter
+        return inputs @ weights[slots[0]].to(dtype).T
+    result = torch.zeros(inputs.shape[0], weights.shape[1], dtype=dtype, device=inputs.device)
+    for slot in slots:
+        if slot >= 0:
+            rows = indices == slot
+            result[rows] = inputs[rows] @ weights[slot].to(dtype).T
+    return result
+
+
+def bgmv_shrink(inputs, lora_a_weights, output_tensor, lora_indices_tensor, scaling: float = 1.0):
+    outputs = lora_matmul(inputs, lora_a_weights, lora_indices_tensor, output_tensor.dtype)
+    output_tensor[:, : outputs.shape[1]] = scaling * outputs
+
+
+def bgmv_expand(inputs, lora_b_weights, output_tensor, lora_indices_tensor, add_inputs: bool = True):
+    outputs = lora_matmul(inputs, lora_b_weights, lora_indices_tensor, output_tensor.dtype)
+    limit = 1 if outputs.shape[0] == 1 and output_tensor.shape[0] != 1 else output_tensor.shape[0]
+    width = min(outputs.shape[1], output_tensor.shape[1])  # adapter and model may pad differently
+    if add_inputs:
+        output_tensor[:, :width] += outputs[:limit, :width]
+    else:
+        output_tensor[:, :width] = outputs[:limit, :width]
+
+
+def bgmv_expand_slice(
+    inputs, lora_b_weights, output_tensor, lora_indices_tensor, slice_offset, slice_size, add_inputs=True
+):
+    outputs = lora_matmul(inputs, lora_b_weights, lora_indices_tensor, output_tensor.dtype)
+    if add_inputs:
+        output_tensor[:, slice_offset : slice_offset + slice_size] += outputs
+    else:
+        output_tensor[:, slice_offset : slice_offset + slice_size] = outputs
+
+
+def register() -> None:
+    """vLLM plugin entry point (vllm.general_plugins); runs in each vLLM process."""
+    if os.environ.get(ENV_FLAG) != "1":
+        return
+    from vllm.lora.ops.torch_ops import lora_ops
+    from vllm.lora.punica_wrapper import punica_cpu
+
+    # the sgmv_* (prefill) ops call these through lora_ops' globals; punica_cpu imported them by name
+    for module in (lora_ops, punica_cpu):
+        module.bgmv_shrink = bgmv_shrink
+        module.bgmv_expand = bgmv_expand
+        module.bgmv_expand_slice = bgmv_expand_slice

