@@ -141,12 +141,12 @@ def conversations(home: Path, model_path: str, questions: list[str]) -> tuple[li
 
 
 @contextmanager
-def serving(command: list[str], env: dict, log: Path, url: str, ready_path: str):
+def serving(name: str, command: list[str], env: dict, log: Path, url: str, ready_path: str):
     from retrieval.errors import RagtuneError
     from server.process import server_process
 
     try:
-        with server_process(command, env, log, url + ready_path):
+        with server_process(command, env, log, url + ready_path, name=name):
             yield
     except RagtuneError as err:
         sys.exit(str(err))
@@ -199,7 +199,7 @@ def main() -> None:
         "--lora-modules",
         f"bench={adapter}",
     ]
-    with serving(vllm, env, args.home / "vllm.log", url, "/health"):
+    with serving("vLLM's server", vllm, env, args.home / "vllm.log", url, "/health"):
         for name, model, prompts in [
             ("vllm base RAG off", "base", plain),
             ("vllm base RAG on", "base", augmented),
@@ -218,7 +218,7 @@ def main() -> None:
         "RAGTUNE_ENGINE__KIND": "vllm",
     }
     ragtune = [sys.executable, "-c", "from ragtune.cli import main; main()", "serve", "--port", str(port)]
-    with serving(ragtune, rt_env, args.home / "ragtune.log", url, "/readyz"):
+    with serving("ragtune serve", ragtune, rt_env, args.home / "ragtune.log", url, "/readyz"):
         for name, model, rag in [
             ("ragtune base RAG off", Path(model_path).name, False),
             ("ragtune base RAG on", Path(model_path).name, True),

@@ -31,5 +31,6 @@ def started_server(settings) -> Iterator[str]:
         command = [sys.executable, "-c", "from ragtune.cli import main; main()", "serve"]
         url = f"http://127.0.0.1:{port}"
         timeout_s = settings.evaluation.server_start_timeout_s
-        with server_process(command, env, workdir / "server.log", f"{url}/readyz", timeout_s=timeout_s):
+        log = workdir / "server.log"
+        with server_process(command, env, log, f"{url}/readyz", name="`ragtune serve`", timeout_s=timeout_s):
             yield f"{url}/v1"

@@ -26,14 +26,15 @@ def server_process(
     log: Path,
     ready_url: str,
     *,
-    headers: dict | None = None,
+    name: str,
     timeout_s: float = 600,
 ) -> Iterator[subprocess.Popen]:
-    """Runs `command` with its output in `log` until `ready_url` answers 200; stops it on leaving."""
+    """Runs `command` with its output in `log` until `ready_url` answers 200; stops it on leaving.
+    `name` is what error messages call it."""
     with log.open("w") as out:
         process = subprocess.Popen(command, env=env, stdout=out, stderr=subprocess.STDOUT)
     try:
-        _wait_ready(process, log, ready_url, headers or {}, timeout_s)
+        _wait_ready(process, name, log, ready_url, timeout_s)
         yield process
     finally:
         process.terminate()
@@ -44,20 +45,20 @@ def server_process(
             process.wait()
 
 
-def _wait_ready(process: subprocess.Popen, log: Path, url: str, headers: dict, timeout_s: float) -> None:
+def _wait_ready(process: subprocess.Popen, name: str, log: Path, url: str, timeout_s: float) -> None:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise RagtuneError(
-                f"{process.args[0]} exited with code {process.returncode} before answering:\n{_tail(log)}"
+                f"{name} exited with code {process.returncode} before answering:\n{_tail(log)}"
             )
         try:
-            if httpx.get(url, headers=headers, timeout=5).status_code == 200:
+            if httpx.get(url, timeout=5).status_code == 200:
                 return
         except httpx.HTTPError:
             pass
         time.sleep(1)
-    raise RagtuneError(f"{process.args[0]} did not answer {url} within {timeout_s:.0f} s:\n{_tail(log)}")
+    raise RagtuneError(f"{name} did not answer {url} within {timeout_s:.0f} s:\n{_tail(log)}")
 
 
 def _tail(log: Path) -> str:

@@ -99,7 +99,7 @@ def live_server(tmp_path_factory, chat_model_path):
     ragtune = shutil.which("ragtune", path=str(Path(sys.executable).parent)) or "ragtune"
     command = [ragtune, "serve", "--host", "127.0.0.1", "--port", str(port)]
     url, log = f"http://127.0.0.1:{port}", home / "server.log"
-    with server_process(command, env, log, f"{url}/readyz"):
+    with server_process(command, env, log, f"{url}/readyz", name="ragtune serve"):
         server = LiveServer(url, home, log, chat_model_path)
         with server.admin() as admin:
             for name, text in DOCS.items():
