@@ -10,7 +10,10 @@ Same work on both sides: with RAG on, vLLM is sent the very prompt ragtune build
 retrieved sources, made here by ragtune's own retrieval and prompt builder), so the ratio is the cost of
 ragtune's retrieval and server, not of the longer prompt; the mean prompt tokens of each run show it.
 
-    python benchmarks/serving.py [--requests 32] [--home /tmp/ragtune-bench]
+    python benchmarks/serving.py [--requests 32] [--models base,adapter] [--home /tmp/ragtune-bench]
+
+The adapter runs take most of the time (vLLM's own CPU LoRA path is slow on long prompts); `--models base`
+skips them, e.g. to repeat the base runs with more requests.
 """
 
 import argparse
@@ -49,7 +52,7 @@ async def one_request(client: httpx.AsyncClient, url: str, body: dict) -> tuple[
     return (first or time.perf_counter()) - started, tokens, prompt_tokens
 
 
-async def run_load(name: str, url: str, model: str, conversations: list[list[dict]], extra: dict) -> dict:
+async def run_load(name: str, url: str, model: str, prompts: list[list[dict]], extra: dict) -> dict:
     limiter = asyncio.Semaphore(CONCURRENCY)
 
     def body(messages: list[dict]) -> dict:
@@ -69,9 +72,9 @@ async def run_load(name: str, url: str, model: str, conversations: list[list[dic
             return await one_request(client, url, body(messages))
 
     async with httpx.AsyncClient(timeout=1200) as client:
-        await asyncio.gather(*(limited(client, c) for c in conversations[:CONCURRENCY]))  # warm-up
+        await asyncio.gather(*(limited(client, c) for c in prompts[:CONCURRENCY]))  # warm-up
         started = time.perf_counter()
-        results = await asyncio.gather(*(limited(client, c) for c in conversations))
+        results = await asyncio.gather(*(limited(client, c) for c in prompts))
         wall = time.perf_counter() - started
     ttfts = [ttft for ttft, _, _ in results]
     figures = {
@@ -155,8 +158,10 @@ def serving(name: str, command: list[str], env: dict, log: Path, url: str, ready
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--requests", type=int, default=32)
+    parser.add_argument("--models", default="base,adapter", help="which runs: base, adapter or both")
     parser.add_argument("--home", type=Path, default=Path(tempfile.gettempdir()) / "ragtune-bench")
     args = parser.parse_args()
+    kinds = args.models.split(",")
 
     from ragtune.settings import Settings
     from server.process import free_port
@@ -206,6 +211,8 @@ def main() -> None:
             ("vllm adapter RAG off", "bench", plain),
             ("vllm adapter RAG on", "bench", augmented),
         ]:
+            if name.split()[1] not in kinds:
+                continue
             figures[name] = asyncio.run(run_load(name, url, model, prompts, {}))
 
     port = free_port()
@@ -225,6 +232,8 @@ def main() -> None:
             ("ragtune adapter RAG off", "bench", False),
             ("ragtune adapter RAG on", "bench", True),
         ]:
+            if name.split()[1] not in kinds:
+                continue
             figures[name] = asyncio.run(run_load(name, url, model, bare, {"rag": {"enabled": rag}}))
 
     print(f"\nconcurrency {CONCURRENCY}, {NEW_TOKENS} new tokens, {args.requests} requests, streaming")
