@@ -101,7 +101,7 @@ class Runtime:
     def summary(self) -> str:
         adapters = ", ".join(self.adapters) or "none"
         lines = [
-            f"engine: {self.engine.name}",
+            f"engine: {self.engine.describe()}",
             f"model: {self.model_id} ({self.model_path})",
             f"adapters: {adapters}",
             f"knowledge base: version {self.kb.version} in {self.settings.kb_dir}",

@@ -52,6 +52,10 @@ class Engine(ABC):
     def running(self) -> int:
         """Requests the engine is generating for right now."""
 
+    def describe(self) -> str:
+        """What `ragtune serve` says at start about the engine."""
+        return self.name
+
     def shutdown(self) -> None:
         """Release the engine's processes and memory (nothing to do by default)."""
 

@@ -57,6 +57,13 @@ def bgmv_expand_slice(
         output_tensor[:, slice_offset : slice_offset + slice_size] = outputs
 
 
+def active() -> bool:
+    """Whether this process runs vLLM's CPU LoRA through the ops here (vLLM loads its plugins in every process)."""
+    from vllm.lora.punica_wrapper import punica_cpu
+
+    return punica_cpu.bgmv_shrink is bgmv_shrink
+
+
 def register() -> None:
     """vLLM plugin entry point (vllm.general_plugins); runs in each vLLM process."""
     if os.environ.get(ENV_FLAG) != "1":

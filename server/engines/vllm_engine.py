@@ -73,6 +73,14 @@ class VllmEngine(Engine):
                 finish = piece.finish_reason if out.finished else None
                 yield Delta(piece.text, finish, len(prompt_ids), completion_tokens)
 
+    def describe(self) -> str:
+        from vllm.platforms import current_platform
+
+        if current_platform.is_cpu():
+            ops = "ragtune's grouped ops" if vllm_cpu_lora.active() else "vLLM's per-token ops"
+            return f"vllm (CPU; LoRA through {ops})"
+        return "vllm"
+
     def adapters(self) -> list[str]:
         return list(self._loras)
 

