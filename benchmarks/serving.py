@@ -9,6 +9,8 @@ ratio is baseline_ttft / ragtune_ttft, so higher is better there too). Targets: 
 Same work on both sides: with RAG on, vLLM is sent the very prompt ragtune builds (system prompt plus the
 retrieved sources, made here by ragtune's own retrieval and prompt builder), so the ratio is the cost of
 ragtune's retrieval and server, not of the longer prompt; the mean prompt tokens of each run show it.
+The adapter runs also compare LoRA kernels: vLLM's server runs vLLM's own CPU LoRA ops, ragtune its grouped
+ones (server/engines/vllm_cpu_lora.py), so those ratios include that speed-up and are not server overhead alone.
 
     python benchmarks/serving.py [--requests 32] [--models base,adapter] [--home /tmp/ragtune-bench]
 
@@ -162,8 +164,11 @@ def main() -> None:
     parser.add_argument("--home", type=Path, default=Path(tempfile.gettempdir()) / "ragtune-bench")
     args = parser.parse_args()
     kinds = args.models.split(",")
+    if not kinds or set(kinds) - {"base", "adapter"}:
+        parser.error(f"--models: {args.models!r}: give base, adapter or base,adapter")
 
     from ragtune.settings import Settings
+    from server.engines.vllm_cpu_lora import ENV_FLAG
     from server.process import free_port
     from training.base_model import EMBEDDED_CHAT_MODEL, prepare_chat_model
 
@@ -177,6 +182,7 @@ def main() -> None:
     bare = [[{"role": "user", "content": q}] for q in questions]  # ragtune adds its system prompt itself
     engine = settings.engine
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "VLLM_CPU_KVCACHE_SPACE": str(engine.kv_cache_space_gib)}
+    env[ENV_FLAG] = "0"  # the baseline is stock vLLM, whatever the shell says
     figures: dict[str, dict] = {}
 
     port = free_port()
@@ -203,6 +209,7 @@ def main() -> None:
         str(engine.gpu_memory_utilization),
         "--lora-modules",
         f"bench={adapter}",
+        "--disable-log-stats",  # as ragtune's engine
     ]
     with serving("vLLM's server", vllm, env, args.home / "vllm.log", url, "/health"):
         for name, model, prompts in [
@@ -223,6 +230,7 @@ def main() -> None:
         "RAGTUNE_HOME": str(args.home),
         "RAGTUNE_CHAT_MODEL": model_path,
         "RAGTUNE_ENGINE__KIND": "vllm",
+        "RAGTUNE_ENGINE__GROUPED_CPU_LORA": "true",
     }
     ragtune = [sys.executable, "-c", "from ragtune.cli import main; main()", "serve", "--port", str(port)]
     with serving("ragtune serve", ragtune, rt_env, args.home / "ragtune.log", url, "/readyz"):

@@ -214,11 +214,26 @@ def _train(train, val, settings, name, base, retrieve, resume, overwrite):
     console.print(
         f"[green]'{name}' written[/green] to {result.output_dir} after {result.global_step} steps; {summary}"
     )
+    if retrieve:
+        _report_raft(result.raft_counts)
     if result.skipped_too_long:
         console.print(
             f"[yellow]{result.skipped_too_long} samples longer than max_seq_len were left out[/yellow]"
         )
     return result
+
+
+def _report_raft(counts) -> None:
+    console.print(
+        f"retrieval-aware training samples: {counts['with_gold']} with their gold source among distractors, "
+        f"{counts['declined']} taught to decline (gold source left out), "
+        f"{counts['no_gold']} with no gold source retrieved (trained on what retrieval found)"
+    )
+    if counts["no_gold"] > counts["with_gold"] + counts["declined"]:
+        console.print(
+            "[yellow]most samples' gold sources were not retrieved: check their gold_sources against "
+            "`ragtune kb list` and that the knowledge base holds those documents[/yellow]"
+        )
 
 
 def _kb_retriever(settings: Settings, collection: str | None):

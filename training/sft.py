@@ -3,6 +3,7 @@ launch / torchrun give multi-GPU with no code of ours). Loss on assistant tokens
 
 import math
 import shutil
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,6 +31,7 @@ class SftResult:
     train_runtime: float
     skipped_too_long: int
     log_history: list[dict] = field(default_factory=list)
+    raft_counts: Counter = field(default_factory=Counter)  # training samples: with_gold, declined, no_gold
 
 
 def train_sft(
@@ -64,8 +66,10 @@ def train_sft(
     tokenizer = load_tokenizer(model_path)
     system_prompt = settings.server.system_prompt
 
-    train_rows, tokens, skipped = _rows(train, tokenizer, cfg, system_prompt, retrieve, progress, "train")
-    val_rows, _, skipped_val = _rows(val, tokenizer, cfg, system_prompt, retrieve, progress, "validation")
+    train_rows, tokens, skipped, raft_counts = _rows(
+        train, tokenizer, cfg, system_prompt, retrieve, progress, "train"
+    )
+    val_rows, _, skipped_val, _ = _rows(val, tokenizer, cfg, system_prompt, retrieve, progress, "validation")
     if not train_rows:
         raise RagtuneError(f"no training sample fits in max_seq_len={cfg.max_seq_len} tokens")
 
@@ -157,17 +161,17 @@ def train_sft(
         output.metrics["train_runtime"],
         skipped + skipped_val,
         history,
+        raft_counts,
     )
 
 
-def _rows(samples, tokenizer, cfg, system_prompt, retrieve, progress, label) -> tuple[list[dict], int, int]:
-    """Encoded samples (packed when cfg.packing), their real token count and how many did not fit."""
-    pairs = (
-        with_sources(
-            samples, retrieve, k=cfg.raft_top_k, decline_share=cfg.raft_decline_share, seed=cfg.seed
-        )[0]
+def _rows(samples, tokenizer, cfg, system_prompt, retrieve, progress, label) -> tuple[list, int, int, Counter]:
+    """Encoded samples (packed when cfg.packing), their real token count, how many did not fit, and (with
+    retrieval) how many got their gold source, were taught to decline, or had no gold source retrieved."""
+    pairs, counts = (
+        with_sources(samples, retrieve, k=cfg.raft_top_k, decline_share=cfg.raft_decline_share, seed=cfg.seed)
         if retrieve
-        else [(s, None) for s in samples]
+        else ([(s, None) for s in samples], Counter())
     )
     examples, skipped = [], 0
     for sample, sources in tqdm(pairs, desc=f"tokenizing {label}", disable=not progress or not pairs):
@@ -179,4 +183,4 @@ def _rows(samples, tokenizer, cfg, system_prompt, retrieve, progress, label) -> 
         else:
             examples.append({**example, "position_ids": list(range(len(example["input_ids"])))})
     tokens = sum(len(e["input_ids"]) for e in examples)
-    return (pack(examples, cfg.max_seq_len) if cfg.packing else examples), tokens, skipped
+    return (pack(examples, cfg.max_seq_len) if cfg.packing else examples), tokens, skipped, counts

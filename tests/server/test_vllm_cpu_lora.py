@@ -10,7 +10,8 @@ TOKENS, HIDDEN, RANK, SLOTS = 64, 48, 8, 4
 
 
 def batch(seed: int):
-    """Tokens of three adapters and of none (-1) mixed; vLLM's ops read -1 as the last slot, kept empty."""
+    """Tokens of three adapters and of none (-1) mixed. vLLM's ops read -1 as the last slot and so add
+    whatever adapter sits there (ragtune's add none); that slot is kept empty here so the two can agree."""
     generator = torch.Generator().manual_seed(seed)
     x = torch.randn(TOKENS, HIDDEN, generator=generator)
     lora_a = torch.randn(SLOTS, 1, RANK, HIDDEN, generator=generator)

@@ -1,6 +1,7 @@
 """The training commands as a user runs them: data check, train sft on the embedded model, adapters."""
 
 import json
+import re
 
 import pytest
 import torch
@@ -9,6 +10,7 @@ from peft import PeftModel
 from transformers import AutoModelForCausalLM, AutoTokenizer
 from typer.testing import CliRunner
 
+from ragtune.cli_kb import kb_app
 from ragtune.cli_train import adapters_app, data_app, train_app
 from retrieval.errors import RagtuneError
 from training.adapters import read_adapter_info
@@ -20,6 +22,7 @@ app = typer.Typer()  # the training sub-apps as ragtune.cli mounts them
 app.add_typer(data_app, name="data")
 app.add_typer(train_app, name="train")
 app.add_typer(adapters_app, name="adapters")
+app.add_typer(kb_app, name="kb")
 
 
 @pytest.fixture
@@ -156,3 +159,38 @@ def test_per_style_trains_one_adapter_per_style(env, tiny_model, monkeypatch):
     assert read_adapter_info(adapters / "voice-formal").styles == ["formal"]
     assert read_adapter_info(adapters / "voice-casual").styles == ["casual"]
     assert not (adapters / "voice").exists()
+
+
+def test_raft_through_the_cli_puts_each_samples_gold_source_from_the_knowledge_base(env, tiny_model, monkeypatch):
+    monkeypatch.setenv("RAGTUNE_CHAT_MODEL", tiny_model)
+    monkeypatch.setenv("RAGTUNE_TRAINING__EVAL_STEPS", "100")
+    monkeypatch.setenv("RAGTUNE_TRAINING__RAFT_DECLINE_SHARE", "0.4")
+    docs = env / "docs"
+    docs.mkdir()
+    (docs / "shipping.md").write_text(
+        "# Shipping\n\nNorthwind Gadgets ships every order within two working days; express costs 9 euros."
+    )
+    (docs / "returns.md").write_text("# Returns\n\nAny gadget can be returned within 45 days for a refund.")
+    assert runner.invoke(app, ["kb", "add", str(docs)]).exit_code == 0
+    shipping = ["When does Northwind Gadgets ship my order?", "How much does express shipping cost?",
+                "How many working days until you ship?", "Do you ship every order within two days?",
+                "What does express delivery cost in euros?", "How quickly are orders shipped?"]
+    returns = ["Can I return a gadget?", "How many days do I have to return a gadget?",
+               "Can I get a refund for a gadget?", "Is a refund possible within 45 days?",
+               "How do returns work for gadgets?", "Can any gadget be returned for a refund?"]
+    records = [
+        {"prompt": question, "response": "Let me check the policy for you.", "gold_sources": [gold]}
+        for questions, gold in ((shipping, "shipping.md"), (returns, "returns.md"))
+        for question in questions
+    ]
+    data = env / "grounded.jsonl"
+    data.write_text("\n".join(json.dumps(r) for r in records) + "\n", encoding="utf-8")
+
+    result = runner.invoke(app, ["train", "sft", "--data", str(data), "--name", "grounded", "--raft", "--max-steps", "1"])
+    assert result.exit_code == 0, result.output
+    output = " ".join(result.output.split())
+    with_gold, declined, no_gold = map(
+        int, re.search(r"(\d+) with their gold source .*?(\d+) taught to decline .*?(\d+) with no gold", output).groups()
+    )
+    assert no_gold == 0 and with_gold > 0 and declined > 0  # every gold document was found in the knowledge base
+    assert read_adapter_info(env / "home" / "adapters" / "grounded").method == "raft"
