@@ -58,16 +58,24 @@ def _make_samples(n: int, offset: int = 0) -> list[Conversation]:
     return samples
 
 
-@pytest.fixture
-def tiny_settings(settings, tiny_model):
+def tiny_training(settings, **extra):
+    """Training settings small and fast enough for the tiny model to learn the house style in a few steps."""
     training = settings.training.model_copy(
         update={
-            "learning_rate": 5e-3,
+            "learning_rate": 3e-2,
             "batch_size": 4,
             "max_seq_len": 128,
             "logging_steps": 1,
             "lora_r": 8,
+            "lora_alpha": 16,
             "warmup_ratio": 0.0,
+            "epochs": 4.0,
+            **extra,
         }
     )
-    return settings.model_copy(update={"chat_model": tiny_model, "training": training})
+    return settings.model_copy(update={"training": training})
+
+
+@pytest.fixture
+def tiny_settings(settings, tiny_model):
+    return tiny_training(settings.model_copy(update={"chat_model": tiny_model}))

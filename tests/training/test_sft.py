@@ -10,6 +10,7 @@ from safetensors.torch import load_file
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from retrieval.errors import RagtuneError
+from tests.training.conftest import tiny_training
 from training.adapters import read_adapter_info
 from training.base_model import model_fingerprint
 from training.data import PreferencePair
@@ -27,28 +28,11 @@ def trained(tmp_path_factory, tiny_model, make_samples):
     """One SFT run shared by the tests that only read its result."""
     from ragtune.settings import Settings
 
-    settings = _tiny(Settings(home=tmp_path_factory.mktemp("home"), chat_model=tiny_model))
+    settings = tiny_training(Settings(home=tmp_path_factory.mktemp("home"), chat_model=tiny_model))
     result = train_sft(
         make_samples(32), make_samples(8, offset=50), settings=settings, name="house", progress=False
     )
     return settings, result
-
-
-def _tiny(settings, **extra):
-    training = settings.training.model_copy(
-        update={
-            "learning_rate": 3e-2,
-            "batch_size": 4,
-            "max_seq_len": 128,
-            "logging_steps": 1,
-            "lora_r": 8,
-            "lora_alpha": 16,
-            "warmup_ratio": 0.0,
-            "epochs": 4.0,
-            **extra,
-        }
-    )
-    return settings.model_copy(update={"training": training})
 
 
 def val_loss(model, tokenizer, samples, system_prompt) -> float:
@@ -128,14 +112,14 @@ def test_existing_adapter_is_kept_unless_overwrite(trained, make_samples):
 
 
 def test_resume_continues_the_step_count(tiny_settings, make_samples):
-    settings = _tiny(tiny_settings, max_steps=2, eval_steps=1)
+    settings = tiny_training(tiny_settings, max_steps=2, eval_steps=1)
     with pytest.raises(RagtuneError, match="no checkpoint of 'r' to resume"):
         train_sft(
             make_samples(16), make_samples(4, 50), settings=settings, name="r", resume=True, progress=False
         )
     first = train_sft(make_samples(16), make_samples(4, 50), settings=settings, name="r", progress=False)
     assert first.global_step == 2
-    settings = _tiny(tiny_settings, max_steps=4, eval_steps=1)
+    settings = tiny_training(tiny_settings, max_steps=4, eval_steps=1)
     second = train_sft(
         make_samples(16),
         make_samples(4, 50),
@@ -151,7 +135,7 @@ def test_resume_continues_the_step_count(tiny_settings, make_samples):
 
 def test_dpo_step_and_merge(trained, tiny_model, tmp_path):
     settings, _ = trained
-    settings = _tiny(settings, max_steps=1, dpo_learning_rate=1e-3)
+    settings = tiny_training(settings, max_steps=1, dpo_learning_rate=1e-3)
     pairs = [
         PreferencePair(QUESTION, "Northwind Gadgets: yes, two years.", "No idea."),
         PreferencePair(
