@@ -14,7 +14,14 @@ import numpy as np
 from tqdm import tqdm
 
 from knowledge.config import KnowledgeSettings
-from knowledge.documents import PreparedDocument, chunk_document, content_hash, file_key, make_doc_id
+from knowledge.documents import (
+    PreparedDocument,
+    chunk_document,
+    content_hash,
+    embed_text,
+    file_key,
+    make_doc_id,
+)
 from knowledge.loaders import load, supported
 from knowledge.store import Store
 from retrieval.config import RetrievalSettings
@@ -110,6 +117,8 @@ class KnowledgeBase:
         version = self.store.live_version()
         if self._live is None or self._live.version != version:
             with self._reload:
+                if self._live is not None and self._live.version == version:
+                    return self._live  # another search loaded it while this one waited
                 if version == 0:
                     return None
                 folder = self.store.folder(version)
@@ -425,7 +434,7 @@ class KnowledgeBase:
         (and cached batch by batch, so a killed run resumes where it stopped)."""
         model, dim = self.retrieval.embedding_model, self.embedder.dimension
         cached = self.store.cached_vectors(model, hashes, dim)
-        missing = list(dict.fromkeys(i for i, h in enumerate(hashes) if h not in cached))
+        missing = [i for i, h in enumerate(hashes) if h not in cached]
         bar = tqdm(total=len(missing), desc="embedding", unit="chunk", disable=not progress or not missing)
         for start in range(0, len(missing), EMBED_BATCH):
             batch = missing[start : start + EMBED_BATCH]
@@ -463,7 +472,10 @@ class KnowledgeBase:
             )
             missing = [h for _, h in rows if h not in cached]
             if missing:  # the model changed since these chunks were embedded
-                texts = dict(db.execute("SELECT embed_hash, title || char(10) || text FROM chunks"))
+                texts = {
+                    h: embed_text(title, text)
+                    for h, title, text in db.execute("SELECT embed_hash, title, text FROM chunks")
+                }
                 vecs, _ = self._vectors(missing, [texts[h] for h in missing], progress)
                 cached.update(zip(missing, vecs))
             dense = DenseIndex.create(self.embedder.dimension, r.index_type, r.hnsw_m, r.hnsw_ef_construction)

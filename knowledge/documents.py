@@ -26,8 +26,7 @@ class Chunk:
 
     @property
     def embed_text(self) -> str:
-        """What the embedder and BM25 see: the title, then the chunk."""
-        return f"{self.title}\n{self.text}"
+        return embed_text(self.title, self.text)
 
     @property
     def embed_hash(self) -> str:
@@ -45,6 +44,11 @@ class PreparedDocument:
     chunks: list[Chunk] = field(default_factory=list)
 
 
+def embed_text(title: str, text: str) -> str:
+    """What the embedder and BM25 see: the title, then the chunk."""
+    return f"{title}\n{text}"
+
+
 def content_hash(data: bytes, metadata: dict) -> str:
     return sha(data + json.dumps(metadata, sort_keys=True, ensure_ascii=False).encode("utf-8"))
 
@@ -54,7 +58,7 @@ def chunk_document(loaded: Loaded, title: str, splitter: Splitter) -> list[Chunk
         pieces = [(answer, question) for question, answer in loaded.pairs]
     else:
         pieces = [(piece, title) for piece in splitter.split(loaded.text)]
-    return [Chunk(text, head, tokenize(f"{head}\n{text}")) for text, head in pieces]
+    return [Chunk(text, head, tokenize(embed_text(head, text))) for text, head in pieces]
 
 
 def file_key(path: Path) -> str:

@@ -39,9 +39,6 @@ class DenseIndex:
                 np.ascontiguousarray(vectors, dtype=np.float32), np.asarray(ids, dtype=np.int64)
             )
 
-    def can_remove(self) -> bool:
-        return self.index_type == "flat"  # HNSW graphs cannot drop nodes: the caller rebuilds from vectors
-
     def remove(self, ids: np.ndarray) -> None:
         if len(ids):
             self.index.remove_ids(np.asarray(ids, dtype=np.int64))
