@@ -66,15 +66,6 @@ def _metadata(raw: str | None) -> dict | None:
     return value
 
 
-def _plain(value):
-    """A knowledge-base report as JSON-ready data."""
-    if dataclasses.is_dataclass(value):
-        return dataclasses.asdict(value)
-    if hasattr(value, "model_dump"):
-        return value.model_dump()
-    return value
-
-
 async def _add(request: Request, name: str, data: bytes, collection, metadata, doc_id=None) -> dict:
     kb = _rt(request).kb
     doc = await asyncio.to_thread(
@@ -96,16 +87,14 @@ async def upload_document(
     metadata: Annotated[str | None, Form()] = None,
 ) -> dict:
     name, data = await _read_upload(request, file)
-    return await _add(request, name, data, collection or _default_collection(request), _metadata(metadata))
+    return await _add(request, name, data, collection, _metadata(metadata))
 
 
 @router.post("/documents/text")
 async def add_text(request: Request, body: TextDocument) -> dict:
     name = safe_file_name(f"{body.title}.txt", [".txt"])
     metadata = {"title": body.title, **body.metadata}
-    return await _add(
-        request, name, body.text.encode("utf-8"), body.collection or _default_collection(request), metadata
-    )
+    return await _add(request, name, body.text.encode("utf-8"), body.collection, metadata)
 
 
 @router.put("/documents/{doc_id}")
@@ -117,9 +106,7 @@ async def replace_document(
     metadata: Annotated[str | None, Form()] = None,
 ) -> dict:
     name, data = await _read_upload(request, file)
-    return await _add(
-        request, name, data, collection or _default_collection(request), _metadata(metadata), doc_id
-    )
+    return await _add(request, name, data, collection, _metadata(metadata), doc_id)
 
 
 @router.delete("/documents/{doc_id}")
@@ -132,10 +119,8 @@ async def delete_document(request: Request, doc_id: str) -> dict:
 @router.post("/sync")
 async def sync(request: Request, body: SyncRequest) -> dict:
     kb = _rt(request).kb
-    report = await asyncio.to_thread(
-        kb.sync, Path(body.folder), collection=body.collection or _default_collection(request), progress=False
-    )
-    return {"report": _plain(report), "version": kb.version}
+    report = await asyncio.to_thread(kb.sync, Path(body.folder), collection=body.collection, progress=False)
+    return {"report": dataclasses.asdict(report), "version": kb.version}
 
 
 @router.get("/versions")
@@ -170,7 +155,3 @@ async def load_adapter(request: Request, name: str) -> dict:
 async def unload_adapter(request: Request, name: str) -> dict:
     await _rt(request).unload_adapter(name)
     return {"unloaded": name}
-
-
-def _default_collection(request: Request) -> str:
-    return _rt(request).settings.knowledge.default_collection

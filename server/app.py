@@ -47,17 +47,14 @@ def create_app(settings, announce=print) -> FastAPI:
 
     @app.get("/readyz")
     async def readyz(request: Request):
-        runtime = getattr(request.app.state, "runtime", None)
-        checks = {
-            "engine": runtime is not None,
-            "knowledge_base": runtime is not None and runtime.kb is not None,
-        }
-        if runtime is not None:
-            checks["knowledge_base_version"] = runtime.kb.version
-        return JSONResponse(
-            {"ready": all(v is True for k, v in checks.items() if k != "knowledge_base_version"), **checks},
-            status_code=200 if runtime is not None else 503,
-        )
+        runtime = getattr(
+            request.app.state, "runtime", None
+        )  # set once the engine and knowledge base are open
+        ready = runtime is not None
+        body = {"ready": ready, "engine": ready, "knowledge_base": ready}
+        if ready:
+            body["knowledge_base_version"] = runtime.kb.version
+        return JSONResponse(body, status_code=200 if ready else 503)
 
     @app.get("/metrics")
     async def metrics(request: Request) -> Response:

@@ -82,7 +82,7 @@ async def prepare(rt: Runtime, body: ChatCompletionRequest, metrics) -> Prepared
         query = rag.retrieval_query(
             conversation, settings.server.rag_history_turns, settings.retrieval.max_query_chars
         )
-        hits = await rag.retrieve(rt.kb, query, body.rag, settings.retrieval.top_k, metrics)
+        hits = await rag.retrieve(rt.kb, query, body.rag, metrics)
     max_tokens = body.max_completion_tokens or body.max_tokens or settings.server.default_max_tokens
     budget = settings.engine.max_model_len - max_tokens
     if budget <= 0:

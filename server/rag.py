@@ -19,10 +19,10 @@ def retrieval_query(conversation: list[dict], history_turns: int, max_chars: int
     return query[-max_chars:]
 
 
-async def retrieve(kb, query: str, options: RagOptions, top_k: int, metrics) -> list[Hit]:
+async def retrieve(kb, query: str, options: RagOptions, metrics) -> list[Hit]:
     started = time.perf_counter()
     hits = await asyncio.to_thread(
-        kb.search, query, k=options.top_k or top_k, collection=options.collection, filters=options.filters
+        kb.search, query, k=options.top_k, collection=options.collection, filters=options.filters
     )
     metrics.retrieval_latency.observe(time.perf_counter() - started)
     return hits

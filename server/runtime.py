@@ -30,6 +30,7 @@ class Runtime:
     kb: object  # knowledge.KnowledgeBase
     model_path: str
     model_id: str
+    base_fingerprint: str  # what each adapter's metadata must name as its base
     adapters: dict[str, AdapterInfo] = field(default_factory=dict)
     refused: dict[str, str] = field(default_factory=dict)  # adapter folder -> why it is not served
 
@@ -41,7 +42,14 @@ class Runtime:
         kb = KnowledgeBase.open(settings.kb_dir, settings.knowledge, settings.retrieval)
         kb.search("warm-up", k=1)  # loads the embedder at start, so the first request is not slow
         engine = create_engine(model_path, settings.engine)
-        return cls(settings, engine, kb, model_path, base_model_id(settings.chat_model))
+        return cls(
+            settings,
+            engine,
+            kb,
+            model_path,
+            base_model_id(settings.chat_model),
+            model_fingerprint(model_path),
+        )
 
     def resolve_model(self, model: str) -> str | None:
         """The adapter a `model` field names (None: the base model); unknown -> 404."""
@@ -67,7 +75,7 @@ class Runtime:
         if name == self.model_id:
             raise RagtuneError(f"adapter '{name}': the name is the base model's id")
         info = read_adapter_info(folder)
-        check_adapter_base(info, model_fingerprint(self.model_path), self.model_id)
+        check_adapter_base(info, self.base_fingerprint, self.model_id)
         rank = json.loads((folder / "adapter_config.json").read_text(encoding="utf-8")).get("r", 0)
         if rank > self.settings.engine.max_lora_rank:
             raise RagtuneError(
