@@ -237,9 +237,9 @@ def _report_raft(counts) -> None:
 
 
 def _kb_retriever(settings: Settings, collection: str | None):
-    from knowledge import KnowledgeBase
+    from ragtune.cli_kb import open_kb
 
-    kb = KnowledgeBase.open(settings.kb_dir, settings.knowledge, settings.retrieval)
+    kb = open_kb()
     k = settings.training.raft_top_k * 3  # room to find the gold chunk and distractors
     return lambda question: kb.search(question, k=k, collection=collection)
 

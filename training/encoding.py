@@ -7,7 +7,7 @@ import torch
 
 from retrieval.errors import RagtuneError
 from training.data import Conversation
-from training.prompting import Source, build_messages
+from training.prompting import Source, build_messages, render_prompt
 from training.styles import styled_system_prompt
 
 IGNORE = -100
@@ -50,8 +50,9 @@ def render_with_answer_spans(messages: list[dict], tokenizer) -> tuple[str, list
     for index, message in enumerate(messages):
         if message["role"] != "assistant":
             continue
-        prompt = tokenizer.apply_chat_template(messages[:index], tokenize=False, add_generation_prompt=True)
-        upto = tokenizer.apply_chat_template(messages[: index + 1], tokenize=False)
+        prompt = render_prompt(messages[:index], tokenizer)  # exactly what the server sends before an answer
+        last = index == len(messages) - 1
+        upto = text if last else tokenizer.apply_chat_template(messages[: index + 1], tokenize=False)
         if not (upto.startswith(prompt) and text.startswith(upto)):
             raise RagtuneError(
                 f"{tokenizer.name_or_path}: the chat template rewrites earlier turns, so assistant tokens "
