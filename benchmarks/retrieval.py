@@ -27,8 +27,8 @@ sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__)
 import numpy as np
 
 from knowledge import KnowledgeBase
-from knowledge.config import KnowledgeSettings
-from retrieval.config import RetrievalSettings
+from core.settings import KnowledgeSettings
+from core.settings import RetrievalSettings
 from retrieval.dense import DenseIndex
 from retrieval.embedding import Embedder
 from retrieval.hybrid import hybrid_search

@@ -99,9 +99,9 @@ def prepare_home(home: Path, model_path: str) -> Path:
     from transformers import AutoModelForCausalLM
 
     from knowledge import KnowledgeBase
-    from ragtune.settings import Settings
-    from training.adapters import AdapterInfo, write_adapter_info
-    from training.base_model import model_fingerprint
+    from core.settings import Settings
+    from core.adapters import AdapterInfo, write_adapter_info
+    from core.chat_model import model_fingerprint
 
     shutil.rmtree(home, ignore_errors=True)
     settings = Settings(home=home, chat_model=model_path)
@@ -125,9 +125,9 @@ def conversations(home: Path, model_path: str, questions: list[str]) -> tuple[li
     from transformers import AutoTokenizer
 
     from knowledge import KnowledgeBase
-    from ragtune.settings import Settings
+    from core.settings import Settings
     from server.rag import to_sources
-    from training.prompting import build_messages
+    from core.prompt import build_messages
 
     settings = Settings(home=home, chat_model=model_path)
     kb = KnowledgeBase.open(settings.kb_dir, settings.knowledge, settings.retrieval)
@@ -147,8 +147,8 @@ def conversations(home: Path, model_path: str, questions: list[str]) -> tuple[li
 
 @contextmanager
 def serving(name: str, command: list[str], env: dict, log: Path, url: str, ready_path: str):
-    from retrieval.errors import RagtuneError
-    from server.process import server_process
+    from core.errors import RagtuneError
+    from core.process import server_process
 
     try:
         with server_process(command, env, log, url + ready_path, name=name):
@@ -167,10 +167,10 @@ def main() -> None:
     if not kinds or set(kinds) - {"base", "adapter"}:
         parser.error(f"--models: {args.models!r}: give base, adapter or base,adapter")
 
-    from ragtune.settings import Settings
+    from core.settings import Settings
     from server.engines.vllm_cpu_lora import ENV_FLAG
-    from server.process import free_port
-    from training.base_model import EMBEDDED_CHAT_MODEL, prepare_chat_model
+    from core.process import free_port
+    from core.chat_model import EMBEDDED_CHAT_MODEL, prepare_chat_model
 
     settings = Settings()
     model_path = prepare_chat_model(EMBEDDED_CHAT_MODEL, settings.models_dir)

@@ -34,7 +34,7 @@ def samples(data: Path, n: int):
 
 
 def run_ragtune(data: Path, n: int, home: Path) -> dict:
-    from ragtune.settings import Settings
+    from core.settings import Settings
     from training.sft import train_sft
 
     settings = Settings(home=home, chat_model=os.environ.get("BENCH_MODEL", "SmolLM2-135M-Instruct"))
@@ -69,7 +69,7 @@ def run_baseline(data: Path, n: int, home: Path) -> dict:
         default_data_collator,
     )
 
-    from training.base_model import prepare_chat_model
+    from core.chat_model import prepare_chat_model
     from training.modeling import TARGET_MODULES
 
     model_path = prepare_chat_model(os.environ.get("BENCH_MODEL", "SmolLM2-135M-Instruct"), home / "models")
@@ -160,8 +160,8 @@ def main() -> None:
     args = parser.parse_args()
     if args.child:
         return child(args.child, args.data, args.samples, args.models)
-    from ragtune.settings import Settings
-    from training.base_model import prepare_chat_model
+    from core.settings import Settings
+    from core.chat_model import prepare_chat_model
 
     prepare_chat_model(Settings().chat_model, args.models)
     print(

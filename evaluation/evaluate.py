@@ -20,7 +20,7 @@ from evaluation.server import api_key as server_api_key
 from evaluation.server import started_server
 from evaluation.store import archive_previous, save_run
 from retrieval.embedding import Embedder
-from retrieval.errors import RagtuneError
+from core.errors import RagtuneError
 
 
 def make_judge(settings) -> Judge:

@@ -5,7 +5,7 @@ import re
 
 import openai
 
-from retrieval.errors import RagtuneError
+from core.errors import RagtuneError
 
 CRITERIA = ("correctness", "helpfulness", "style")
 RUBRIC = """You grade a customer-service assistant's answer. Score each criterion from 1 (bad) to 5 (excellent):

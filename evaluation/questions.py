@@ -4,7 +4,7 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from retrieval.errors import RagtuneError
+from core.errors import RagtuneError
 
 
 @dataclass

@@ -7,7 +7,7 @@ import random
 from pathlib import Path
 
 from evaluation.store import load_run, save_run
-from retrieval.errors import RagtuneError
+from core.errors import RagtuneError
 
 COLUMNS = ["item", "question", "reference_answer", "answer", "citations", "rating", "comment"]
 KEY_FILE = "ratings_key.json"

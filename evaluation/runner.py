@@ -8,7 +8,7 @@ import openai
 from tqdm import tqdm
 
 from evaluation.questions import Question
-from retrieval.errors import RagtuneError
+from core.errors import RagtuneError
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import yaml
 
-from server.process import free_port, server_process
+from core.process import free_port, server_process
 
 
 def api_key(settings) -> str:

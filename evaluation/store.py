@@ -4,7 +4,7 @@ Reports are rendered from these two files, so they can be re-rendered after huma
 import json
 from pathlib import Path
 
-from retrieval.errors import RagtuneError
+from core.errors import RagtuneError
 
 RUN_FILE = "run.json"
 RESULTS_FILE = "results.jsonl"

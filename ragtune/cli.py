@@ -10,7 +10,7 @@ from ragtune.cli_kb import kb_app
 from ragtune.cli_models import models_app
 from ragtune.cli_serve import serve
 from ragtune.cli_train import adapters_app, data_app, train_app
-from retrieval.errors import RagtuneError
+from core.errors import RagtuneError
 
 app = typer.Typer(
     no_args_is_help=True,

@@ -6,7 +6,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from retrieval.errors import RagtuneError
+from core.errors import RagtuneError
 
 eval_app = typer.Typer(no_args_is_help=True, invoke_without_command=True)
 
@@ -52,7 +52,7 @@ def evaluate(
     if questions is None:
         raise RagtuneError("--questions: a question file is needed")
     from evaluation.evaluate import evaluate as run_evaluation
-    from ragtune.settings import Settings
+    from core.settings import Settings
 
     if general is None and (questions.parent / "general.jsonl").is_file():
         general = questions.parent / "general.jsonl"

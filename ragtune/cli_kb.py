@@ -9,8 +9,8 @@ from rich.console import Console
 from rich.table import Table
 
 from knowledge import IngestReport, KnowledgeBase
-from ragtune.settings import Settings
-from retrieval.errors import RagtuneError
+from core.settings import Settings
+from core.errors import RagtuneError
 
 kb_app = typer.Typer(no_args_is_help=True)
 console = Console()

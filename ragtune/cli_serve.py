@@ -6,7 +6,7 @@ import sys
 import typer
 from rich.console import Console
 
-from ragtune.settings import Settings
+from core.settings import Settings
 
 LOCALHOST = "127.0.0.1"
 

@@ -9,9 +9,9 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from ragtune.settings import Settings
-from retrieval.errors import RagtuneError
-from training.adapters import list_adapters, read_adapter_info, write_adapter_info
+from core.settings import Settings
+from core.errors import RagtuneError
+from core.adapters import list_adapters, read_adapter_info, write_adapter_info
 from training.cleaning import CleaningReport
 from training.pipeline import PreparedData, prepare_data
 
@@ -239,9 +239,13 @@ def _report_raft(counts) -> None:
 def _kb_retriever(settings: Settings, collection: str | None):
     from ragtune.cli_kb import open_kb
 
+    from retrieval.query import retrieval_query
+
     kb = open_kb()
-    k = settings.training.raft_top_k * 3  # room to find the gold chunk and distractors
-    return lambda question: kb.search(question, k=k, collection=collection)
+    k = settings.retrieval.top_k * 3  # room to find the gold chunk and distractors
+    return lambda conversation: kb.search(
+        retrieval_query(conversation, settings.retrieval), k=k, collection=collection
+    )
 
 
 def _with_overrides(settings: Settings, **values) -> Settings:

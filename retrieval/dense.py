@@ -5,7 +5,7 @@ from pathlib import Path
 import faiss
 import numpy as np
 
-from retrieval.errors import RagtuneError
+from core.errors import RagtuneError
 
 INDEX_TYPES = ("flat", "hnsw")
 

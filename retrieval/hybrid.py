@@ -5,10 +5,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from retrieval.config import RetrievalSettings
+from core.settings import RetrievalSettings
 from retrieval.dense import DenseIndex
 from retrieval.embedding import Embedder
-from retrieval.errors import RagtuneError
+from core.errors import RagtuneError
 from retrieval.sparse import SparseIndex
 from retrieval.text import query_language, tokenize
 

@@ -11,7 +11,7 @@ if __name__ == "__main__":
     import uvicorn
     from rich.console import Console
 
-    from ragtune.settings import Settings
+    from core.settings import Settings
     from server.app import create_app
 
     parser = argparse.ArgumentParser(prog="python -m server")

@@ -3,7 +3,7 @@ With no key configured the server is open, and `ragtune serve` then binds to loc
 
 from fastapi import Request
 
-from server.config import ServerSettings
+from core.settings import ServerSettings
 from server.errors import ApiError
 
 

@@ -16,7 +16,8 @@ from server.engines import Delta, SamplingParams
 from server.errors import ApiError, error_body
 from server.runtime import Runtime
 from server.schemas import ChatCompletionRequest, Citation, Usage, completion_id, now
-from training.prompting import build_messages
+from core.prompt import DEFAULT_SYSTEM_PROMPT, build_prompt
+from retrieval.query import retrieval_query
 
 router = APIRouter(dependencies=[Depends(client_key)])
 
@@ -67,7 +68,7 @@ async def chat_completions(body: ChatCompletionRequest, request: Request):
 async def prepare(rt: Runtime, body: ChatCompletionRequest, metrics) -> Prepared:
     settings = rt.settings
     adapter = rt.resolve_model(body.model)
-    system_prompt = settings.server.system_prompt
+    system_prompt = settings.server.system_prompt or DEFAULT_SYSTEM_PROMPT
     if body.style is not None:
         style = settings.server.styles.get(body.style)
         if style is None:
@@ -79,9 +80,7 @@ async def prepare(rt: Runtime, body: ChatCompletionRequest, metrics) -> Prepared
     conversation = body.conversation()
     hits = None
     if body.rag.enabled:
-        query = rag.retrieval_query(
-            conversation, settings.server.rag_history_turns, settings.retrieval.max_query_chars
-        )
+        query = retrieval_query(conversation, settings.retrieval)
         hits = await rag.retrieve(rt.kb, query, body.rag, metrics)
     max_tokens = body.max_completion_tokens or body.max_tokens or settings.server.default_max_tokens
     budget = settings.engine.max_model_len - max_tokens
@@ -93,13 +92,13 @@ async def prepare(rt: Runtime, body: ChatCompletionRequest, metrics) -> Prepared
             param="max_tokens",
         )
     sources = rag.to_sources(hits) if hits is not None else None
-    messages = build_messages(
+    messages = build_prompt(
         conversation,
         sources,
         tokenizer=rt.engine.tokenizer,
         system_prompt=system_prompt,
         max_prompt_tokens=budget,
-    )
+    ).messages
     params = SamplingParams(
         max_tokens=max_tokens,
         min_tokens=min(body.min_tokens, max_tokens),

@@ -5,7 +5,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
-from retrieval.errors import RagtuneError
+from core.errors import RagtuneError
 
 _TYPES = {
     400: "invalid_request_error",

@@ -6,17 +6,9 @@ import time
 
 from retrieval.types import Hit
 from server.schemas import Citation, RagOptions
-from training.prompting import Source, format_sources
+from core.prompt import Source, format_sources
 
 SNIPPET_CHARS = 240
-
-
-def retrieval_query(conversation: list[dict], history_turns: int, max_chars: int) -> str:
-    """The last user turn, preceded by up to `history_turns` earlier user turns (follow-up questions
-    like "and how long does it take?" need them); cut to max_chars from the start."""
-    user_turns = [m["content"] for m in conversation if m["role"] == "user"]
-    query = "\n".join(user_turns[-(history_turns + 1) :])
-    return query[-max_chars:]
 
 
 async def retrieve(kb, query: str, options: RagOptions, metrics) -> list[Hit]:

@@ -6,14 +6,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from retrieval.errors import RagtuneError
+from core.errors import RagtuneError
 from server.engines import Engine, create_engine
 from server.errors import ApiError
-from training.adapters import AdapterInfo, check_adapter_base, read_adapter_info
-from training.base_model import model_fingerprint, prepare_chat_model
+from core.adapters import AdapterInfo, check_adapter_base, read_adapter_info
+from core.chat_model import model_fingerprint, prepare_chat_model
 
 if TYPE_CHECKING:  # the settings class lives in ragtune, which imports server
-    from ragtune.settings import Settings
+    from core.settings import Settings
 
 ADAPTER_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 

@@ -15,7 +15,7 @@ SHARED_MODELS = REPO / ".ragtune-test" / "models"
 
 @pytest.fixture(scope="session")
 def chat_model_path() -> str:
-    from training.base_model import EMBEDDED_CHAT_MODEL, prepare_chat_model
+    from core.chat_model import EMBEDDED_CHAT_MODEL, prepare_chat_model
 
     return prepare_chat_model(EMBEDDED_CHAT_MODEL, SHARED_MODELS)
 
@@ -31,6 +31,6 @@ def embedder():
 @pytest.fixture
 def settings(tmp_path, chat_model_path):
     """Settings with a fresh home folder; the chat model points at the shared converted copy."""
-    from ragtune.settings import Settings
+    from core.settings import Settings
 
     return Settings(home=tmp_path / "home", chat_model=chat_model_path)

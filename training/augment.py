@@ -3,7 +3,7 @@
 import random
 from dataclasses import replace
 
-from retrieval.errors import RagtuneError
+from core.errors import RagtuneError
 from training.data import Conversation
 
 

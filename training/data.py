@@ -9,7 +9,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from retrieval.errors import RagtuneError
+from core.errors import RagtuneError
 
 ROLES = {"system", "user", "assistant"}
 _ROLE_ALIASES = {"human": "user", "gpt": "assistant", "bot": "assistant", "model": "assistant"}

@@ -2,13 +2,13 @@
 
 import shutil
 
-from retrieval.errors import RagtuneError
-from training.adapters import AdapterInfo, check_adapter_base, read_adapter_info
-from training.base_model import model_fingerprint, prepare_chat_model
+from core.errors import RagtuneError
+from core.adapters import AdapterInfo, check_adapter_base, read_adapter_info
+from core.chat_model import model_fingerprint, prepare_chat_model
 from training.data import PreferencePair
 from training.modeling import load_for_training, load_tokenizer, mixed_precision
 from training.output import check_writable, data_fingerprint, save_model_folder
-from training.prompting import build_messages
+from core.prompt import DEFAULT_SYSTEM_PROMPT, build_prompt
 
 
 def train_dpo(
@@ -35,7 +35,7 @@ def train_dpo(
     check_adapter_base(parent, model_fingerprint(model_path), parent.base_model)
     tokenizer = load_tokenizer(model_path)
     model = PeftModel.from_pretrained(load_for_training(model_path, "lora"), source_dir, is_trainable=True)
-    system_prompt = parent.settings.get("system_prompt", settings.server.system_prompt)
+    system_prompt = settings.server.system_prompt or parent.system_prompt or DEFAULT_SYSTEM_PROMPT
     rows = [_row(pair, tokenizer, system_prompt, cfg.max_seq_len) for pair in pairs]
     checkpoints = settings.home / "checkpoints" / name
     shutil.rmtree(checkpoints, ignore_errors=True)
@@ -75,6 +75,7 @@ def train_dpo(
             "dpo_learning_rate": cfg.dpo_learning_rate,
         },
         train_loss=output.training_loss,
+        system_prompt=system_prompt,
         styles=parent.styles,
     )
     if "ref" in model.peft_config:
@@ -85,13 +86,13 @@ def train_dpo(
 
 def _row(pair: PreferencePair, tokenizer, system_prompt: str, max_len: int) -> dict:
     """The prompt exactly as the server builds it (RAG off), chosen and rejected as assistant turns."""
-    prompt = build_messages(
+    prompt = build_prompt(
         pair.prompt,
         None,
         tokenizer=tokenizer,
         system_prompt=system_prompt,
         max_prompt_tokens=max(16, max_len // 2),
-    )
+    ).messages
     return {
         "prompt": prompt,
         "chosen": [{"role": "assistant", "content": pair.chosen}],

@@ -5,10 +5,9 @@ from dataclasses import dataclass
 
 import torch
 
-from retrieval.errors import RagtuneError
+from core.errors import RagtuneError
 from training.data import Conversation
-from training.prompting import Source, build_messages, render_prompt
-from training.styles import styled_system_prompt
+from core.prompt import Source, build_prompt, render_prompt
 
 IGNORE = -100
 
@@ -19,13 +18,14 @@ def encode(
     """input_ids and labels (IGNORE outside the assistant's answers); None when even the answer alone
     does not fit in max_len. Sources (RAFT) go into the system turn exactly as the server puts them."""
     try:
-        messages = build_messages(
+        messages = build_prompt(
             sample.messages,
             sources,
             tokenizer=tokenizer,
-            system_prompt=styled_system_prompt(system_prompt, sample.style),
+            system_prompt=system_prompt,
+            style=sample.style,
             max_prompt_tokens=max_len,
-        )
+        ).messages
     except RagtuneError:
         return None
     text, spans = render_with_answer_spans(messages, tokenizer)

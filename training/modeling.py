@@ -2,7 +2,7 @@
 
 import torch
 
-from retrieval.errors import RagtuneError
+from core.errors import RagtuneError
 
 # Attention and MLP projections per architecture (model_type); others get PEFT's "all-linear".
 _PROJECTIONS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")

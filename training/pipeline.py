@@ -5,7 +5,7 @@ from pathlib import Path
 
 from training.augment import paraphrase_questions, substitute_entities
 from training.cleaning import CleaningOptions, CleaningReport, clean
-from training.config import TrainingSettings
+from core.settings import TrainingSettings
 from training.data import Conversation, load_conversations
 from training.split import split
 

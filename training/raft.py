@@ -1,7 +1,7 @@
 """Retrieval-aware tuning (after RAFT, Zhang et al. 2024): each sample gets the sources the server would
 retrieve for its question, the gold chunk among distractors; in a set share of samples the gold chunk is
 left out and the answer to learn is a polite "not in my sources". Retrieval is passed in as a function
-(e.g. KnowledgeBase.search) returning hits with text, title, source and doc_id."""
+of the conversation (the server's own query and search) returning hits with text, title, source and doc_id."""
 
 import random
 import re
@@ -11,7 +11,7 @@ from dataclasses import replace
 from pathlib import PurePath
 
 from training.data import Conversation
-from training.prompting import Source
+from core.prompt import Source
 
 DECLINE_EN = "I'm sorry, but my sources don't contain that information, so I can't answer it reliably."
 DECLINE_ZH = "抱歉，我的资料中没有这方面的信息，无法可靠地回答这个问题。"
@@ -24,7 +24,7 @@ def decline_answer(question: str) -> str:
 
 def with_sources(
     samples: list[Conversation],
-    retrieve: Callable[[str], list],
+    retrieve: Callable[[list[dict]], list],
     *,
     k: int,
     decline_share: float,
@@ -34,7 +34,7 @@ def with_sources(
     kept with the sources retrieval gave, as the server would)."""
     rng, counts, pairs = random.Random(seed), Counter(), []
     for sample in samples:
-        hits = retrieve(sample.last_user())
+        hits = retrieve(sample.messages)
         gold = [h for h in hits if _is_gold(h, sample.gold_sources)]
         distractors = [h for h in hits if not _is_gold(h, sample.gold_sources)]
         if not gold:

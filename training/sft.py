@@ -10,15 +10,15 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from retrieval.errors import RagtuneError
-from training.adapters import AdapterInfo
-from training.base_model import model_fingerprint, prepare_chat_model
-from training.config import TrainingSettings
+from core.errors import RagtuneError
+from core.adapters import AdapterInfo
+from core.chat_model import model_fingerprint, prepare_chat_model
+from core.settings import TrainingSettings
 from training.data import Conversation
 from training.encoding import PackedCollator, encode, pack
 from training.modeling import load_for_training, load_tokenizer, mixed_precision, target_modules
 from training.output import check_writable, data_fingerprint, save_model_folder
-from training.prompting import PROMPT_FORMAT
+from core.prompt import DEFAULT_SYSTEM_PROMPT, PROMPT_FORMAT
 from training.raft import with_sources
 
 
@@ -41,7 +41,7 @@ def train_sft(
     settings,
     name: str,
     base: str | None = None,
-    retrieve: Callable[[str], list] | None = None,
+    retrieve: Callable[[list[dict]], list] | None = None,
     resume: bool = False,
     overwrite: bool = False,
     progress: bool = True,
@@ -64,12 +64,14 @@ def train_sft(
     set_seed(cfg.seed)
     model_path = prepare_chat_model(base_name, settings.models_dir)
     tokenizer = load_tokenizer(model_path)
-    system_prompt = settings.server.system_prompt
+    system_prompt = settings.server.system_prompt or DEFAULT_SYSTEM_PROMPT
 
     train_rows, tokens, skipped, raft_counts = _rows(
-        train, tokenizer, cfg, system_prompt, retrieve, progress, "train"
+        train, tokenizer, settings, system_prompt, retrieve, progress, "train"
     )
-    val_rows, _, skipped_val, _ = _rows(val, tokenizer, cfg, system_prompt, retrieve, progress, "validation")
+    val_rows, _, skipped_val, _ = _rows(
+        val, tokenizer, settings, system_prompt, retrieve, progress, "validation"
+    )
     if not train_rows:
         raise RagtuneError(f"no training sample fits in max_seq_len={cfg.max_seq_len} tokens")
 
@@ -137,12 +139,12 @@ def train_sft(
             base_model=base_name,
             base_fingerprint=model_fingerprint(model_path),
             prompt_format=PROMPT_FORMAT,
+            system_prompt=system_prompt,
             method="raft" if retrieve else "sft",
             rank=cfg.lora_r,
             data_fingerprint=data_fingerprint(train, val),
             settings={
                 **cfg.model_dump(),
-                "system_prompt": system_prompt,
                 "target_modules": sorted(model.peft_config["default"].target_modules),
             },
             train_loss=output.training_loss,
@@ -165,11 +167,14 @@ def train_sft(
     )
 
 
-def _rows(samples, tokenizer, cfg, system_prompt, retrieve, progress, label) -> tuple[list, int, int, Counter]:
-    """Encoded samples (packed when cfg.packing), their real token count, how many did not fit, and (with
-    retrieval) how many got their gold source, were taught to decline, or had no gold source retrieved."""
+def _rows(samples, tokenizer, settings, system_prompt, retrieve, progress, label) -> tuple[list, int, int, Counter]:
+    """Encoded samples (packed when packing is on), their real token count, how many did not fit, and (with
+    retrieval) how many got their gold source, were taught to decline, or had no gold source retrieved.
+    Retrieval-aware samples get as many sources as the server gives a request (retrieval.top_k)."""
+    cfg = settings.training
+    k = settings.retrieval.top_k
     pairs, counts = (
-        with_sources(samples, retrieve, k=cfg.raft_top_k, decline_share=cfg.raft_decline_share, seed=cfg.seed)
+        with_sources(samples, retrieve, k=k, decline_share=cfg.raft_decline_share, seed=cfg.seed)
         if retrieve
         else ([(s, None) for s in samples], Counter())
     )

@@ -5,8 +5,8 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from retrieval.errors import RagtuneError
-from server.config import EngineSettings
+from core.errors import RagtuneError
+from core.settings import EngineSettings
 
 
 @dataclass

@@ -20,9 +20,9 @@ from transformers import (
     TextIteratorStreamer,
 )
 
-from retrieval.errors import RagtuneError
+from core.errors import RagtuneError
 from server.engines.base import Delta, Engine, SamplingParams
-from training.prompting import render_prompt
+from core.prompt import render_prompt
 
 
 class _Cancelled(StoppingCriteria):

@@ -13,11 +13,11 @@ from pathlib import Path
 
 from transformers import AutoTokenizer
 
-from retrieval.errors import RagtuneError
-from server.config import EngineSettings
+from core.errors import RagtuneError
+from core.settings import EngineSettings
 from server.engines import vllm_cpu_lora
 from server.engines.base import Delta, Engine, SamplingParams
-from training.prompting import render_prompt
+from core.prompt import render_prompt
 
 
 class VllmEngine(Engine):

@@ -15,7 +15,7 @@ import pytest
 import uvicorn
 from fastapi import FastAPI
 
-from server.process import free_port
+from core.process import free_port
 
 DOCS = [
     {"file": "returns.md", "keywords": ["return"],

@@ -12,8 +12,8 @@ from typer.testing import CliRunner
 from evaluation.evaluate import evaluate
 from evaluation.ratings import import_ratings
 from ragtune.cli_eval import eval_app
-from ragtune.settings import Settings
-from retrieval.errors import RagtuneError
+from core.settings import Settings
+from core.errors import RagtuneError
 
 LABELS = ["base", "base+RAG", "demo", "demo+RAG"]
 

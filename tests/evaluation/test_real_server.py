@@ -6,7 +6,7 @@ import pytest
 
 from evaluation.evaluate import evaluate
 from knowledge import KnowledgeBase
-from retrieval.errors import RagtuneError
+from core.errors import RagtuneError
 
 RETURNS = b"# Returns\n\nNorthwind Gadgets accepts returns within 30 days of delivery with the original receipt.\n"
 QUESTIONS = [

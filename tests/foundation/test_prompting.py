@@ -3,8 +3,8 @@
 import pytest
 from transformers import AutoTokenizer
 
-from retrieval.errors import RagtuneError
-from training.prompting import NO_SOURCES_NOTE, Source, build_messages, count_prompt_tokens
+from core.errors import RagtuneError
+from core.prompt import NO_SOURCES_NOTE, Source, build_prompt
 
 
 @pytest.fixture(scope="module")
@@ -14,10 +14,10 @@ def tokenizer(chat_model_path):
 
 def test_sources_are_numbered_in_the_system_turn(tokenizer):
     sources = [Source("Returns are free within 30 days.", "Returns", "returns.md"), Source("Ships in 2 days.")]
-    messages = build_messages(
+    messages = build_prompt(
         [{"role": "user", "content": "Can I return it?"}], sources,
         tokenizer=tokenizer, system_prompt="You help.", max_prompt_tokens=1000,
-    )
+    ).messages
     assert messages[0]["role"] == "system"
     assert "[1] Returns — returns.md\nReturns are free within 30 days." in messages[0]["content"]
     assert "[2] Ships in 2 days." in messages[0]["content"]
@@ -25,9 +25,9 @@ def test_sources_are_numbered_in_the_system_turn(tokenizer):
 
 
 def test_rag_on_with_nothing_found_tells_the_model(tokenizer):
-    messages = build_messages(
+    messages = build_prompt(
         [{"role": "user", "content": "Hi"}], [], tokenizer=tokenizer, system_prompt="S", max_prompt_tokens=500
-    )
+    ).messages
     assert NO_SOURCES_NOTE in messages[0]["content"]
 
 
@@ -38,8 +38,11 @@ def test_budget_drops_low_ranked_sources_then_oldest_history(tokenizer):
         {"role": "assistant", "content": "old answer " * 20},
         {"role": "user", "content": "new question"},
     ]
-    messages = build_messages(history, sources, tokenizer=tokenizer, system_prompt="S", max_prompt_tokens=250)
-    assert count_prompt_tokens(messages, tokenizer) <= 250
+    prompt = build_prompt(history, sources, tokenizer=tokenizer, system_prompt="S", max_prompt_tokens=250)
+    messages = prompt.messages
+    assert len(prompt.token_ids) <= 250
+    assert prompt.token_ids == tokenizer(prompt.text, add_special_tokens=False)["input_ids"]
+    assert prompt.sources == sources[: len(prompt.sources)] and 1 <= len(prompt.sources) < 5
     assert "[1] fact number 0" in messages[0]["content"]  # the best source survives
     assert "[5]" not in messages[0]["content"]
     assert messages[-1]["content"] == "new question"
@@ -47,5 +50,5 @@ def test_budget_drops_low_ranked_sources_then_oldest_history(tokenizer):
 
 def test_a_question_longer_than_the_budget_is_a_clear_error(tokenizer):
     with pytest.raises(RagtuneError, match="prompt budget"):
-        build_messages([{"role": "user", "content": "word " * 500}], None,
+        build_prompt([{"role": "user", "content": "word " * 500}], None,
                        tokenizer=tokenizer, system_prompt="S", max_prompt_tokens=100)

@@ -1,4 +1,4 @@
-from ragtune.settings import Settings
+from core.settings import Settings
 
 
 def test_env_and_yaml_settings(tmp_path, monkeypatch):

@@ -8,16 +8,16 @@ import time
 from pathlib import Path
 
 from knowledge import KnowledgeBase
-from knowledge.config import KnowledgeSettings
-from retrieval.config import RetrievalSettings
+from core.settings import KnowledgeSettings
+from core.settings import RetrievalSettings
 
 # The writer: a real ingest whose embedder pauses after each batch, so the kill surely lands mid-way.
 INGEST = """
 import sys, time
 from pathlib import Path
 from knowledge import KnowledgeBase
-from knowledge.config import KnowledgeSettings
-from retrieval.config import RetrievalSettings
+from core.settings import KnowledgeSettings
+from core.settings import RetrievalSettings
 from retrieval.embedding import Embedder
 
 class SlowEmbedder(Embedder):

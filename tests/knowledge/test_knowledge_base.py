@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 from filelock import FileLock
 
-from retrieval.errors import RagtuneError
+from core.errors import RagtuneError
 
 RETURNS = "# Returns\n\nUnused items can be returned within 30 days of delivery for a full refund."
 SHIPPING = "# Shipping\n\nStandard shipping takes 3 to 5 business days; express shipping takes one day."
@@ -187,8 +187,8 @@ def test_second_writer_gets_a_clear_message_and_readers_are_not_blocked(make_kb,
 
 def test_changing_the_embedding_model_is_caught_and_the_next_change_reembeds(make_kb, tmp_path, embedder):
     from knowledge import KnowledgeBase
-    from knowledge.config import KnowledgeSettings
-    from retrieval.config import RetrievalSettings
+    from core.settings import KnowledgeSettings
+    from core.settings import RetrievalSettings
     from retrieval.embedding import resolve_embedding_model
 
     make_kb().add_document("returns.md", RETURNS.encode())

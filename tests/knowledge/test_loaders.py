@@ -6,7 +6,7 @@ import json
 import pytest
 
 from knowledge.loaders import load
-from retrieval.errors import RagtuneError
+from core.errors import RagtuneError
 
 
 def make_pdf(text: str) -> bytes:

@@ -45,8 +45,8 @@ ZH = {
 @pytest.fixture(scope="module")
 def kb(tmp_path_factory, embedder):
     from knowledge import KnowledgeBase
-    from knowledge.config import KnowledgeSettings
-    from retrieval.config import RetrievalSettings
+    from core.settings import KnowledgeSettings
+    from core.settings import RetrievalSettings
 
     base = KnowledgeBase.open(
         tmp_path_factory.mktemp("quality"), KnowledgeSettings(), RetrievalSettings(), embedder

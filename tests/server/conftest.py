@@ -10,7 +10,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from server.process import free_port, server_process
+from core.process import free_port, server_process
 
 CLIENT_KEY, ADMIN_KEY = "test-client-key", "test-admin-key"
 FALLBACK = "Sorry, I have no information about that."
@@ -30,8 +30,8 @@ def make_adapter(
     from peft import LoraConfig, get_peft_model
     from transformers import AutoModelForCausalLM
 
-    from training.adapters import AdapterInfo, write_adapter_info
-    from training.base_model import model_fingerprint
+    from core.adapters import AdapterInfo, write_adapter_info
+    from core.chat_model import model_fingerprint
 
     model = get_peft_model(
         AutoModelForCausalLM.from_pretrained(model_path),

@@ -12,10 +12,10 @@ from typer.testing import CliRunner
 
 from ragtune.cli_kb import kb_app
 from ragtune.cli_train import adapters_app, data_app, train_app
-from retrieval.errors import RagtuneError
-from training.adapters import read_adapter_info
-from training.base_model import model_fingerprint
-from training.prompting import build_messages, render_prompt
+from core.errors import RagtuneError
+from core.adapters import read_adapter_info
+from core.chat_model import model_fingerprint
+from core.prompt import build_prompt, render_prompt
 
 runner = CliRunner()
 app = typer.Typer()  # the training sub-apps as ragtune.cli mounts them
@@ -114,13 +114,13 @@ def test_train_list_and_merge_on_the_embedded_model(env, chat_model_path, monkey
     assert "pirate" in listing.output and "sft" in listing.output
 
     tokenizer = AutoTokenizer.from_pretrained(chat_model_path)
-    messages = build_messages(
+    messages = build_prompt(
         [{"role": "user", "content": "Is order NW-2000 shipped?"}],
         None,
         tokenizer=tokenizer,
-        system_prompt=info.settings["system_prompt"] + "\n\nStyle: pirate",
+        system_prompt=info.system_prompt + "\n\nStyle: pirate",
         max_prompt_tokens=128,
-    )
+    ).messages
     ids = tokenizer(
         render_prompt(messages, tokenizer), return_tensors="pt", add_special_tokens=False
     ).input_ids

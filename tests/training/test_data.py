@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from retrieval.errors import RagtuneError
+from core.errors import RagtuneError
 from training.data import load_conversations, load_preferences
 
 

