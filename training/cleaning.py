@@ -9,24 +9,13 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
+from core.pii import mask_personal_data
 from training.data import Conversation
 
 _TAG = re.compile(r"<[^<>\n]{1,200}>")
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\u200b-\u200d\ufeff]")
 _SPACES = re.compile(r"[ \t\u00a0\u3000]+")
 _BLANK_LINES = re.compile(r"\n\s*\n\s*\n+")
-_EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
-_ID_CARD = re.compile(
-    r"(?<![\dA-Za-z])[1-9]\d{5}(?:18|19|20)\d{2}(?:0[1-9]|1[0-2])(?:0[1-9]|[12]\d|3[01])\d{3}[\dXx](?![\dA-Za-z])"
-)
-_CARD = re.compile(r"(?<!\d)\d(?:[ -]?\d){12,18}(?!\d)")
-_CN_MOBILE = re.compile(r"(?<!\d)(?:\+?86[ -]?)?1[3-9]\d(?:[ -]?\d{4}){2}(?!\d)")
-# International (+CC ...), bracketed area code, or Chinese landline (010-12345678).
-_PHONE = re.compile(
-    r"(?<![\w+])(?:\+\d{1,3}[ .-]?(?:\(\d{1,4}\)|\d{1,4})(?:[ .-]?\d{2,4}){2,3}"
-    r"|\(\d{2,4}\)[ .-]?\d{3,4}[ .-]?\d{4}|0\d{2,3}-\d{7,8})(?!\d)"
-)
-_ID_WEIGHTS = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2]
 
 
 @dataclass
@@ -87,40 +76,6 @@ def normalise_text(text: str) -> tuple[str, set[str]]:
     if squeezed != text:
         reasons.add("whitespace")
     return squeezed, reasons
-
-
-def mask_personal_data(text: str, counts: Counter | None = None, keep: tuple[str, ...] = ()) -> str:
-    """Replace emails, Chinese ID numbers, bank cards (Luhn-valid), Chinese mobiles and phone numbers by tags;
-    values in `keep` stay."""
-    counts = counts if counts is not None else Counter()
-
-    def sub(pattern: re.Pattern, tag: str, text: str, valid=lambda s: True) -> str:
-        def replace_match(match: re.Match) -> str:
-            if match.group() in keep or not valid(match.group()):
-                return match.group()
-            counts[tag] += 1
-            return f"[{tag}]"
-
-        return pattern.sub(replace_match, text)
-
-    text = sub(_EMAIL, "EMAIL", text)
-    text = sub(_ID_CARD, "ID_CARD", text, _id_checksum_ok)
-    text = sub(_CN_MOBILE, "PHONE", text)
-    text = sub(_CARD, "BANK_CARD", text, _luhn_ok)
-    return sub(_PHONE, "PHONE", text, lambda s: sum(c.isdigit() for c in s) >= 8)
-
-
-def _id_checksum_ok(number: str) -> bool:
-    total = sum(int(d) * w for d, w in zip(number[:17], _ID_WEIGHTS))
-    return "10X98765432"[total % 11] == number[17].upper()
-
-
-def _luhn_ok(number: str) -> bool:
-    digits = [int(c) for c in number if c.isdigit()]
-    if not 13 <= len(digits) <= 19 or len(set(digits)) == 1:
-        return False
-    total = sum(d if i % 2 == 0 else (d * 2 - 9 if d > 4 else d * 2) for i, d in enumerate(reversed(digits)))
-    return total % 10 == 0
 
 
 def _clean_sample(sample: Conversation, options: CleaningOptions, report: CleaningReport) -> Conversation:

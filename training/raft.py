@@ -4,22 +4,18 @@ left out and the answer to learn is a polite "not in my sources". Retrieval is p
 of the conversation (the server's own query and search) returning hits with text, title, source and doc_id."""
 
 import random
-import re
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import PurePath
 
-from training.data import Conversation
+from core.language import DECLINE, DECLINE_EN, DECLINE_ZH, detect_language  # noqa: F401 (DECLINE_*: re-exported)
 from core.prompt import Source
-
-DECLINE_EN = "I'm sorry, but my sources don't contain that information, so I can't answer it reliably."
-DECLINE_ZH = "抱歉，我的资料中没有这方面的信息，无法可靠地回答这个问题。"
-_CJK = re.compile(r"[\u4e00-\u9fff]")
+from training.data import Conversation
 
 
 def decline_answer(question: str) -> str:
-    return DECLINE_ZH if _CJK.search(question) else DECLINE_EN
+    return DECLINE[detect_language(question)]
 
 
 def with_sources(

@@ -1,0 +1,27 @@
+"""Chinese or English: which of the two a text is in, and the polite "not in my sources" answer in each,
+shared by retrieval-aware tuning (training.raft) and the server's fallback (rails.language)."""
+
+import re
+from typing import Literal
+
+Language = Literal["zh", "en"]
+LANGUAGES: tuple[Language, ...] = ("zh", "en")
+
+# Han, kana and Hangul: scripts written without spaces between words.
+CJK = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uac00-\ud7af]")
+_LATIN_WORD = re.compile(r"[A-Za-z]+")
+
+DECLINE_EN = "I'm sorry, but my sources don't contain that information, so I can't answer it reliably."
+DECLINE_ZH = "抱歉，我的资料中没有这方面的信息，无法可靠地回答这个问题。"
+DECLINE: dict[Language, str] = {"zh": DECLINE_ZH, "en": DECLINE_EN}
+
+
+def is_cjk(char: str) -> bool:
+    return CJK.match(char) is not None
+
+
+def detect_language(text: str) -> Language:
+    """"zh" when CJK characters are at least as many as Latin words ("我的 iPhone 15 坏了" is Chinese,
+    "Does the warranty cover 屏幕 damage?" English), else "en"."""
+    cjk = len(CJK.findall(text))
+    return "zh" if cjk and cjk >= len(_LATIN_WORD.findall(text)) else "en"
