@@ -7,7 +7,7 @@ from pathlib import Path
 
 from pydantic import BaseModel
 
-from core.errors import RagtuneError
+from core.errors import NotFoundError, RagtuneError
 from core.prompt import PROMPT_FORMAT
 
 METADATA_FILE = "ragtune_adapter.json"
@@ -28,7 +28,8 @@ class AdapterInfo(BaseModel):
     train_loss: float | None = None
     validation_loss: float | None = None
     perplexity: float | None = None
-    styles: list[str] = []
+    styles: list[str] = []  # style tags trained into the system prompt ("Style: NAME")
+    style: str | None = None  # trained for this style alone, without tags (`train sft --per-style`)
     created: str = ""
 
 
@@ -40,6 +41,8 @@ def write_adapter_info(adapter_dir: Path, info: AdapterInfo) -> None:
 
 def read_adapter_info(adapter_dir: Path) -> AdapterInfo:
     meta = adapter_dir / METADATA_FILE
+    if not adapter_dir.is_dir():
+        raise NotFoundError(f"adapter '{adapter_dir.name}': no such adapter folder in {adapter_dir.parent}")
     if not (adapter_dir / "adapter_config.json").exists():
         raise RagtuneError(f"{adapter_dir}: not a PEFT adapter folder (adapter_config.json missing)")
     if not meta.exists():

@@ -9,6 +9,10 @@ class RagtuneError(Exception):
 
     status = 400
 
+    def __init__(self, message: str, *, param: str | None = None, code: str | None = None):
+        super().__init__(message)
+        self.param, self.code = param, code  # which request field, and a stable machine-readable code
+
 
 class NotFoundError(RagtuneError):
     """A named thing (document, adapter, model, version, response id) does not exist."""

@@ -59,9 +59,10 @@ def system_turn(system_prompt: str, sources: list[Source] | None) -> str:
     return f"{system_prompt}\n\n{SOURCES_INSTRUCTION}\n\n{format_sources(sources)}"
 
 
-def render_prompt(messages: list[dict], tokenizer) -> str:
-    """The model's own chat template, ending where the assistant's answer starts."""
-    return tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+def render_prompt(messages: list[dict], tokenizer, tools: list[dict] | None = None) -> str:
+    """The model's own chat template, ending where the assistant's answer starts (with the tools'
+    definitions where the template renders them)."""
+    return tokenizer.apply_chat_template(messages, tools=tools, tokenize=False, add_generation_prompt=True)
 
 
 def build_prompt(
@@ -72,6 +73,7 @@ def build_prompt(
     system_prompt: str,
     max_prompt_tokens: int,
     style: str | None = None,
+    tools: list[dict] | None = None,
 ) -> Prompt:
     """The system prompt (with the style tag and any system turns of the conversation) and the numbered
     sources in one system turn before the conversation, rendered with the model's own chat template.
@@ -97,7 +99,7 @@ def build_prompt(
         k, dropped = candidates[index]
         kept = sources[:k] if sources is not None else None
         messages = [{"role": "system", "content": system_turn(base, kept)}, *turns[dropped:]]
-        text = render_prompt(messages, tokenizer)
+        text = render_prompt(messages, tokenizer, tools)
         return Prompt(messages, text, tokenizer(text, add_special_tokens=False)["input_ids"], kept)
 
     first = render(0)

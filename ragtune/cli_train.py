@@ -84,12 +84,12 @@ def train_sft_command(
     styles = sorted({s.style for s in prepared.train if s.style})
     if not styles:
         raise RagtuneError(f"{data}: --per-style needs samples with a 'style' label")
-    for style in styles:  # the server maps the style to this adapter, so no tag in the prompt
+    for style in styles:  # the server serves a request for this style with this adapter, with no tag
         pick = [replace(s, style=None) for s in prepared.train if s.style == style]
         pick_val = [replace(s, style=None) for s in prepared.val if s.style == style]
         result = _train(pick, pick_val, settings, f"{name}-{style}", base, retrieve, resume, overwrite)
         write_adapter_info(
-            result.output_dir, read_adapter_info(result.output_dir).model_copy(update={"styles": [style]})
+            result.output_dir, read_adapter_info(result.output_dir).model_copy(update={"styles": [], "style": style})
         )
 
 

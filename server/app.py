@@ -8,10 +8,11 @@ from fastapi import FastAPI, Request
 from fastapi.responses import FileResponse, JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from server import admin, chat
 from server.errors import install_error_handlers
 from server.metrics import Metrics
+from server.routes import admin, openai
 from server.runtime import Runtime
+from server.service import ChatService
 
 STATIC = Path(__file__).parent / "static"
 
@@ -25,6 +26,7 @@ def create_app(settings, announce=print) -> FastAPI:
         await runtime.load_all_adapters()
         app.state.runtime = runtime
         app.state.metrics = Metrics(runtime.engine.running)
+        app.state.chat = ChatService(runtime, app.state.metrics)
         announce(runtime.summary())
         try:
             yield
@@ -34,7 +36,7 @@ def create_app(settings, announce=print) -> FastAPI:
     app = FastAPI(title="ragtune", lifespan=lifespan)
     app.state.settings = settings
     install_error_handlers(app)
-    app.include_router(chat.router)
+    app.include_router(openai.router)
     app.include_router(admin.router)
 
     @app.get("/", include_in_schema=False)

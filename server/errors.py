@@ -1,5 +1,7 @@
 """Every error leaves the server in OpenAI's shape: {"error": {"message", "type", "param", "code"}}."""
 
+import logging
+
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -7,11 +9,14 @@ from starlette.exceptions import HTTPException
 
 from core.errors import RagtuneError
 
+log = logging.getLogger("ragtune.server")
+
 _TYPES = {
     400: "invalid_request_error",
     401: "authentication_error",
     403: "permission_error",
     404: "not_found_error",
+    409: "conflict_error",
     413: "invalid_request_error",
     415: "invalid_request_error",
 }
@@ -30,7 +35,7 @@ def error_body(status: int, message: str, param: str | None = None, code: str | 
 
 def _respond(request: Request, status: int, message: str, param=None, code=None) -> JSONResponse:
     metrics = getattr(request.app.state, "metrics", None)
-    if metrics is not None:
+    if metrics is not None:  # the label is a served model or "unknown" (set by the route), never raw input
         metrics.errors.labels(getattr(request.state, "model", "-"), str(status)).inc()
     headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
     return JSONResponse(error_body(status, message, param, code), status_code=status, headers=headers)
@@ -62,8 +67,9 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(RagtuneError)
     async def user_error(request: Request, err: RagtuneError):
-        return _respond(request, 400, str(err))
+        return _respond(request, err.status, str(err), err.param, err.code)
 
     @app.exception_handler(Exception)
     async def server_error(request: Request, err: Exception):
-        return _respond(request, 500, f"internal error: {type(err).__name__}: {err}")
+        log.exception("internal error on %s %s", request.method, request.url.path)
+        return _respond(request, 500, "internal server error; the server log has the details")

@@ -1,6 +1,8 @@
 """Prometheus metrics (one registry per app): requests, errors, latency, time to first token,
 tokens/s, retrieval latency, per model; plus cancelled streams and the engine's running requests."""
 
+import time
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 _FAST = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
@@ -40,3 +42,26 @@ class Metrics:
         )
         if engine_running is not None:
             self.running.set_function(engine_running)
+
+
+class Recorder:
+    """One request's timing into the metrics: latency, time to first token, tokens/s."""
+
+    def __init__(self, metrics: Metrics, model: str):
+        self.metrics, self.model = metrics, model
+        self.started = time.perf_counter()
+        self.first: float | None = None
+
+    def token(self) -> None:
+        if self.first is None:
+            self.first = time.perf_counter()
+            self.metrics.ttft.labels(self.model).observe(self.first - self.started)
+
+    def done(self, completion_tokens: int) -> None:
+        ended = time.perf_counter()
+        self.metrics.latency.labels(self.model).observe(ended - self.started)
+        self.metrics.completion_tokens.labels(self.model).inc(completion_tokens)
+        if self.first is not None and ended > self.first and completion_tokens > 1:
+            self.metrics.tokens_per_second.labels(self.model).observe(
+                (completion_tokens - 1) / (ended - self.first)
+            )

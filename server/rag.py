@@ -1,12 +1,11 @@
-"""Retrieval for one chat request: the query, the search, and the citations of the sources that
-made it into the prompt."""
+"""Retrieval for one chat request: the search, its sources for the prompt, and the citations of those kept."""
 
 import asyncio
 import time
 
+from core.prompt import Source
 from retrieval.types import Hit
-from server.schemas import Citation, RagOptions
-from core.prompt import Source, format_sources
+from server.protocol import Citation, RagOptions
 
 SNIPPET_CHARS = 240
 
@@ -24,10 +23,8 @@ def to_sources(hits: list[Hit]) -> list[Source]:
     return [Source(text=h.text, title=h.title, source=h.source) for h in hits]
 
 
-def citations(hits: list[Hit], system_content: str) -> list[Citation]:
-    """Citations for the sources the prompt builder kept (it drops the lowest-ranked to fit the budget)."""
-    sources = to_sources(hits)
-    kept = next((k for k in range(len(hits), 0, -1) if format_sources(sources[:k]) in system_content), 0)
+def citations(kept: list[Hit]) -> list[Citation]:
+    """Citations for the hits whose sources the prompt kept."""
     return [
         Citation(
             source=h.source,
@@ -37,5 +34,5 @@ def citations(hits: list[Hit], system_content: str) -> list[Citation]:
             score=round(float(h.score), 4),
             snippet=h.text[:SNIPPET_CHARS],
         )
-        for h in hits[:kept]
+        for h in kept
     ]

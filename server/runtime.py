@@ -4,16 +4,12 @@ import json
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
 
-from core.errors import RagtuneError
-from server.engines import Engine, create_engine
-from server.errors import ApiError
 from core.adapters import AdapterInfo, check_adapter_base, read_adapter_info
 from core.chat_model import model_fingerprint, prepare_chat_model
-
-if TYPE_CHECKING:  # the settings class lives in ragtune, which imports server
-    from core.settings import Settings
+from core.errors import NotFoundError, RagtuneError
+from core.settings import Settings
+from server.engines import Engine, create_engine
 
 ADAPTER_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 
@@ -25,7 +21,7 @@ def base_model_id(chat_model: str) -> str:
 
 @dataclass
 class Runtime:
-    settings: "Settings"
+    settings: Settings
     engine: Engine
     kb: object  # knowledge.KnowledgeBase
     model_path: str
@@ -35,7 +31,7 @@ class Runtime:
     refused: dict[str, str] = field(default_factory=dict)  # adapter folder -> why it is not served
 
     @classmethod
-    def start(cls, settings: "Settings") -> "Runtime":
+    def start(cls, settings: Settings) -> "Runtime":
         from knowledge import KnowledgeBase
 
         model_path = prepare_chat_model(settings.chat_model, settings.models_dir)
@@ -57,12 +53,22 @@ class Runtime:
             return None
         if model in self.adapters:
             return model
-        raise ApiError(
-            404,
+        raise NotFoundError(
             f"The model '{model}' does not exist; GET /v1/models lists the served models",
             param="model",
             code="model_not_found",
         )
+
+    def metric_label(self, model: str) -> str:
+        """Metrics are labelled by served models only, so random names cannot grow the series."""
+        return model if model in (self.model_id, self.settings.chat_model, *self.adapters) else "unknown"
+
+    def style_adapters(self) -> dict[str, str]:
+        """style -> the adapter trained for that style alone (`train sft --per-style`)."""
+        return {info.style: name for name, info in self.adapters.items() if info.style}
+
+    def style_adapter(self, style: str) -> str | None:
+        return self.style_adapters().get(style)
 
     def adapter_folder(self, name: str) -> Path:
         """File names from clients are never used as paths: only a plain name inside adapters_dir."""
@@ -102,7 +108,7 @@ class Runtime:
 
     async def unload_adapter(self, name: str) -> None:
         if name not in self.adapters:
-            raise ApiError(404, f"adapter '{name}' is not loaded", param="name", code="adapter_not_found")
+            raise NotFoundError(f"adapter '{name}' is not loaded", param="name", code="adapter_not_found")
         await self.engine.unload_adapter(name)
         del self.adapters[name]
 

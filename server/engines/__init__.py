@@ -1,5 +1,31 @@
-"""Generation engines behind one interface: vLLM (in process) and a transformers+PEFT fallback."""
+"""Generation engines behind one interface (server/engines/base.py), and the choice of one from settings."""
 
-from server.engines.base import Delta, Engine, SamplingParams, create_engine
+from core.errors import RagtuneError
+from core.settings import EngineSettings
+from server.engines.base import Delta, Engine, SamplingParams, TokenLogprob
 
-__all__ = ["Delta", "Engine", "SamplingParams", "create_engine"]
+__all__ = ["Delta", "Engine", "SamplingParams", "TokenLogprob", "create_engine"]
+
+
+def vllm_importable() -> bool:
+    try:
+        import vllm  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def create_engine(model_path: str, settings: EngineSettings) -> Engine:
+    """`auto` picks vLLM when it is importable, else transformers+PEFT."""
+    kind = settings.kind
+    if kind == "auto":
+        kind = "vllm" if vllm_importable() else "transformers"
+    if kind == "vllm":
+        from server.engines.vllm_engine import VllmEngine
+
+        return VllmEngine(model_path, settings)
+    if kind == "transformers":
+        from server.engines.hf_engine import HfEngine
+
+        return HfEngine(model_path, settings)
+    raise RagtuneError(f"engine.kind: unknown engine '{settings.kind}' (use auto, vllm or transformers)")

@@ -1,12 +1,9 @@
-"""The one interface every generation engine implements, and the choice of engine from settings."""
+"""The one interface every generation engine implements."""
 
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
-
-from core.errors import RagtuneError
-from core.settings import EngineSettings
 
 
 @dataclass
@@ -17,6 +14,30 @@ class SamplingParams:
     top_p: float = 1.0
     stop: list[str] = field(default_factory=list)
     seed: int | None = None
+    frequency_penalty: float = 0.0
+    presence_penalty: float = 0.0
+    repetition_penalty: float = 1.0
+    logprobs: int | None = None  # None: off; k: the chosen token's and the k most likely ones
+    json_schema: dict | None = None  # structured output: the answer is JSON matching this schema
+    json_object: bool = False  # structured output: the answer is a JSON object
+
+    def features(self) -> set[str]:
+        """The optional features this request needs (an engine lists those it has in `supports`)."""
+        needed = set()
+        if self.frequency_penalty or self.presence_penalty:
+            needed.add("frequency_penalty/presence_penalty")
+        if self.logprobs is not None:
+            needed.add("logprobs")
+        if self.json_schema is not None or self.json_object:
+            needed.add("response_format/tools")
+        return needed
+
+
+@dataclass
+class TokenLogprob:
+    token: str
+    logprob: float
+    top: list[tuple[str, float]]  # (token, logprob), most likely first
 
 
 @dataclass
@@ -27,17 +48,19 @@ class Delta:
     finish_reason: str | None = None
     prompt_tokens: int = 0
     completion_tokens: int = 0
+    logprobs: list[TokenLogprob] = field(default_factory=list)
 
 
 class Engine(ABC):
     name: str  # "vllm" or "transformers"
     tokenizer: object  # the model's own tokenizer (counting and chat template)
+    supports: frozenset[str] = frozenset()  # optional features, named as SamplingParams.features() names them
 
     @abstractmethod
     def generate(
-        self, messages: list[dict], params: SamplingParams, adapter: str | None
+        self, prompt_ids: list[int], params: SamplingParams, adapter: str | None
     ) -> AsyncIterator[Delta]:
-        """Stream deltas; closing the iterator early cancels the generation."""
+        """Stream deltas for the prompt's token ids; closing the iterator early cancels the generation."""
 
     @abstractmethod
     def adapters(self) -> list[str]: ...
@@ -58,27 +81,3 @@ class Engine(ABC):
 
     def shutdown(self) -> None:
         """Release the engine's processes and memory (nothing to do by default)."""
-
-
-def vllm_importable() -> bool:
-    try:
-        import vllm  # noqa: F401
-    except ImportError:
-        return False
-    return True
-
-
-def create_engine(model_path: str, settings: EngineSettings) -> Engine:
-    """`auto` picks vLLM when it is importable, else transformers+PEFT."""
-    kind = settings.kind
-    if kind == "auto":
-        kind = "vllm" if vllm_importable() else "transformers"
-    if kind == "vllm":
-        from server.engines.vllm_engine import VllmEngine
-
-        return VllmEngine(model_path, settings)
-    if kind == "transformers":
-        from server.engines.hf_engine import HfEngine
-
-        return HfEngine(model_path)
-    raise RagtuneError(f"engine.kind: unknown engine '{settings.kind}' (use auto, vllm or transformers)")

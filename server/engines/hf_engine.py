@@ -15,14 +15,17 @@ import torch
 from transformers import (
     AutoModelForCausalLM,
     AutoTokenizer,
+    LogitsProcessor,
+    LogitsProcessorList,
     StoppingCriteria,
     StoppingCriteriaList,
     TextIteratorStreamer,
 )
 
 from core.errors import RagtuneError
+from core.hardware import choose_dtype
+from core.settings import EngineSettings
 from server.engines.base import Delta, Engine, SamplingParams
-from core.prompt import render_prompt
 
 
 class _Cancelled(StoppingCriteria):
@@ -31,6 +34,20 @@ class _Cancelled(StoppingCriteria):
 
     def __call__(self, input_ids, scores, **kwargs) -> bool:
         return self.event.is_set()
+
+
+class _OpenAIPenalties(LogitsProcessor):
+    """OpenAI's presence and frequency penalties on the tokens generated so far (not the prompt's)."""
+
+    def __init__(self, prompt_len: int, presence: float, frequency: float):
+        self.prompt_len, self.presence, self.frequency = prompt_len, presence, frequency
+
+    def __call__(self, input_ids: torch.Tensor, scores: torch.Tensor) -> torch.Tensor:
+        generated = input_ids[:, self.prompt_len :]
+        if generated.shape[1] == 0:
+            return scores
+        counts = torch.zeros_like(scores).scatter_add_(1, generated, torch.ones_like(generated, dtype=scores.dtype))
+        return scores - self.frequency * counts - self.presence * (counts > 0).to(scores.dtype)
 
 
 def _first_stop(text: str, stops: list[str]) -> int | None:
@@ -46,22 +63,23 @@ def _safe_end(text: str, stops: list[str]) -> int:
 
 class HfEngine(Engine):
     name = "transformers"
+    supports = frozenset({"frequency_penalty/presence_penalty"})
 
-    def __init__(self, model_path: str):
+    def __init__(self, model_path: str, settings: EngineSettings):
+        self.dtype, self.dtype_reason = choose_dtype(settings.dtype)
         self.tokenizer = AutoTokenizer.from_pretrained(model_path)
-        self.model = AutoModelForCausalLM.from_pretrained(model_path, dtype=torch.float32).eval()
+        self.model = AutoModelForCausalLM.from_pretrained(model_path, dtype=getattr(torch, self.dtype)).eval()
         self._lock = threading.Lock()
         self._adapters: list[str] = []
         self._running = 0
 
     async def generate(
-        self, messages: list[dict], params: SamplingParams, adapter: str | None
+        self, prompt_ids: list[int], params: SamplingParams, adapter: str | None
     ) -> AsyncIterator[Delta]:
         if adapter and adapter not in self._adapters:
             raise RagtuneError(f"adapter '{adapter}' is not loaded")
-        inputs = self.tokenizer(
-            render_prompt(messages, self.tokenizer), add_special_tokens=False, return_tensors="pt"
-        )
+        ids = torch.tensor([prompt_ids])
+        inputs = {"input_ids": ids, "attention_mask": torch.ones_like(ids)}
         streamer = TextIteratorStreamer(self.tokenizer, skip_prompt=True, skip_special_tokens=True)
         cancel, result = threading.Event(), {}
         worker = threading.Thread(
@@ -104,6 +122,11 @@ class HfEngine(Engine):
             if params.temperature > 0
             else {"do_sample": False}
         )
+        penalties = (
+            [_OpenAIPenalties(inputs["input_ids"].shape[1], params.presence_penalty, params.frequency_penalty)]
+            if params.presence_penalty or params.frequency_penalty
+            else []
+        )
         try:
             with self._lock:
                 if params.seed is not None:
@@ -115,6 +138,8 @@ class HfEngine(Engine):
                         min_new_tokens=params.min_tokens,
                         streamer=streamer,
                         stopping_criteria=StoppingCriteriaList([_Cancelled(cancel)]),
+                        logits_processor=LogitsProcessorList(penalties),
+                        repetition_penalty=params.repetition_penalty,
                         pad_token_id=self.tokenizer.pad_token_id or self.tokenizer.eos_token_id,
                         **sampling,
                     )
@@ -132,6 +157,9 @@ class HfEngine(Engine):
             return self.model.disable_adapter()
         self.model.set_adapter(adapter)
         return nullcontext()
+
+    def describe(self) -> str:
+        return f"transformers ({self.dtype}: {self.dtype_reason})"
 
     def adapters(self) -> list[str]:
         return list(self._adapters)

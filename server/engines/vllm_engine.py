@@ -14,16 +14,18 @@ from pathlib import Path
 from transformers import AutoTokenizer
 
 from core.errors import RagtuneError
+from core.hardware import choose_dtype
 from core.settings import EngineSettings
 from server.engines import vllm_cpu_lora
-from server.engines.base import Delta, Engine, SamplingParams
-from core.prompt import render_prompt
+from server.engines.base import Delta, Engine, SamplingParams, TokenLogprob
 
 
 class VllmEngine(Engine):
     name = "vllm"
+    supports = frozenset({"frequency_penalty/presence_penalty", "logprobs", "response_format/tools"})
 
     def __init__(self, model_path: str, settings: EngineSettings):
+        self.dtype, self.dtype_reason = choose_dtype(settings.dtype)
         os.environ["VLLM_CPU_KVCACHE_SPACE"] = str(settings.kv_cache_space_gib)
         os.environ[vllm_cpu_lora.ENV_FLAG] = "1" if settings.grouped_cpu_lora else "0"  # for vLLM's processes
         from vllm.engine.arg_utils import AsyncEngineArgs
@@ -36,6 +38,8 @@ class VllmEngine(Engine):
             max_lora_rank=settings.max_lora_rank,
             max_model_len=settings.max_model_len,
             gpu_memory_utilization=settings.gpu_memory_utilization,
+            dtype=self.dtype,
+            enable_prefix_caching=settings.prefix_caching,
             disable_log_stats=True,
         )
         self.llm = AsyncLLM.from_engine_args(args)
@@ -44,42 +48,32 @@ class VllmEngine(Engine):
         self._ids = itertools.count(1)
 
     async def generate(
-        self, messages: list[dict], params: SamplingParams, adapter: str | None
+        self, prompt_ids: list[int], params: SamplingParams, adapter: str | None
     ) -> AsyncIterator[Delta]:
-        from vllm import SamplingParams as VllmSampling
         from vllm.inputs.engine import tokens_input
-        from vllm.sampling_params import RequestOutputKind
 
-        prompt_ids = self.tokenizer(render_prompt(messages, self.tokenizer), add_special_tokens=False)[
-            "input_ids"
-        ]
-        sampling = VllmSampling(
-            max_tokens=params.max_tokens,
-            min_tokens=params.min_tokens,
-            temperature=params.temperature,
-            top_p=params.top_p,
-            stop=params.stop or None,
-            seed=params.seed,
-            output_kind=RequestOutputKind.DELTA,
-        )
         lora = self._loras[adapter] if adapter else None
         completion_tokens = 0
         # aclosing: when our caller stops early (client gone), vLLM's generator aborts the request.
-        stream = self.llm.generate(tokens_input(prompt_ids), sampling, uuid.uuid4().hex, lora_request=lora)
+        stream = self.llm.generate(
+            tokens_input(prompt_ids), _vllm_sampling(params), uuid.uuid4().hex, lora_request=lora
+        )
         async with aclosing(stream) as outputs:
             async for out in outputs:
                 piece = out.outputs[0]
                 completion_tokens += len(piece.token_ids)
                 finish = piece.finish_reason if out.finished else None
-                yield Delta(piece.text, finish, len(prompt_ids), completion_tokens)
+                logprobs = _logprobs(piece, params.logprobs) if params.logprobs is not None else []
+                yield Delta(piece.text, finish, len(prompt_ids), completion_tokens, logprobs)
 
     def describe(self) -> str:
         from vllm.platforms import current_platform
 
+        dtype = f"{self.dtype}: {self.dtype_reason}"
         if current_platform.is_cpu():
             ops = "ragtune's grouped ops" if vllm_cpu_lora.active() else "vLLM's per-token ops"
-            return f"vllm (CPU; LoRA through {ops})"
-        return "vllm"
+            return f"vllm (CPU, {dtype}; LoRA through {ops})"
+        return f"vllm ({dtype})"
 
     def adapters(self) -> list[str]:
         return list(self._loras)
@@ -103,3 +97,39 @@ class VllmEngine(Engine):
 
     def shutdown(self) -> None:
         self.llm.shutdown()
+
+
+def _vllm_sampling(params: SamplingParams):
+    from vllm import SamplingParams as VllmSampling
+    from vllm.sampling_params import RequestOutputKind, StructuredOutputsParams
+
+    structured = None
+    if params.json_schema is not None:
+        structured = StructuredOutputsParams(json=params.json_schema)
+    elif params.json_object:
+        structured = StructuredOutputsParams(json_object=True)
+    return VllmSampling(
+        max_tokens=params.max_tokens,
+        min_tokens=params.min_tokens,
+        temperature=params.temperature,
+        top_p=params.top_p,
+        stop=params.stop or None,
+        seed=params.seed,
+        frequency_penalty=params.frequency_penalty,
+        presence_penalty=params.presence_penalty,
+        repetition_penalty=params.repetition_penalty,
+        logprobs=params.logprobs,
+        structured_outputs=structured,
+        output_kind=RequestOutputKind.DELTA,
+    )
+
+
+def _logprobs(piece, top: int) -> list[TokenLogprob]:
+    """vLLM gives, per new token, {token_id: Logprob} holding the chosen token and the `top` most likely."""
+    result = []
+    for token_id, candidates in zip(piece.token_ids, piece.logprobs or []):
+        ranked = sorted(candidates.values(), key=lambda c: c.rank or 0)
+        chosen = candidates[token_id]
+        best = [(c.decoded_token or "", c.logprob) for c in ranked if c.rank and c.rank <= top][:top]
+        result.append(TokenLogprob(chosen.decoded_token or "", chosen.logprob, best))
+    return result

@@ -5,6 +5,8 @@ from contextlib import aclosing
 
 import pytest
 
+from core.prompt import render_prompt
+from core.settings import EngineSettings
 from server.engines import SamplingParams
 from server.engines.hf_engine import HfEngine
 
@@ -12,21 +14,21 @@ pytestmark = pytest.mark.slow
 MESSAGES = [{"role": "user", "content": "Name a colour."}]
 
 
+def prompt_ids(engine) -> list[int]:
+    return engine.tokenizer(render_prompt(MESSAGES, engine.tokenizer), add_special_tokens=False)["input_ids"]
+
+
 @pytest.fixture(scope="module")
 def engine(chat_model_path, tmp_path_factory, adapter_factory):
-    hf = HfEngine(chat_model_path)
+    hf = HfEngine(chat_model_path, EngineSettings())
     folder = adapter_factory(chat_model_path, tmp_path_factory.mktemp("adapters") / "tiny", "tiny")
     asyncio.run(hf.load_adapter("tiny", folder))
     return hf
 
 
-async def _answer(engine, adapter, max_tokens=10, stop=()):
-    deltas = [
-        d
-        async for d in engine.generate(
-            MESSAGES, SamplingParams(max_tokens=max_tokens, temperature=0.0, stop=list(stop)), adapter
-        )
-    ]
+async def _answer(engine, adapter, max_tokens=10, stop=(), **sampling):
+    params = SamplingParams(max_tokens=max_tokens, temperature=0.0, stop=list(stop), **sampling)
+    deltas = [d async for d in engine.generate(prompt_ids(engine), params, adapter)]
     return "".join(d.text for d in deltas), deltas[-1]
 
 
@@ -62,7 +64,7 @@ def test_a_stop_string_across_tokens_is_never_streamed_in_part(engine):
 def test_closing_a_stream_early_frees_the_engine(engine):
     async def first_piece_then_leave():
         params = SamplingParams(max_tokens=500, temperature=0.0)
-        async with aclosing(engine.generate(MESSAGES, params, "tiny")) as stream:
+        async with aclosing(engine.generate(prompt_ids(engine), params, "tiny")) as stream:
             async for _ in stream:
                 break
 
@@ -73,8 +75,16 @@ def test_closing_a_stream_early_frees_the_engine(engine):
 
 
 def test_unloading_the_last_adapter_restores_the_base_model(chat_model_path, tmp_path, adapter_factory):
-    hf = HfEngine(chat_model_path)
+    hf = HfEngine(chat_model_path, EngineSettings())
     base, _ = asyncio.run(_answer(hf, None))
     asyncio.run(hf.load_adapter("tiny", adapter_factory(chat_model_path, tmp_path / "tiny", "tiny")))
     asyncio.run(hf.unload_adapter("tiny"))
     assert hf.adapters() == [] and asyncio.run(_answer(hf, None))[0] == base
+
+
+def test_penalties_change_a_repetitive_answer(engine):
+    """OpenAI's frequency/presence penalties and vLLM's repetition penalty work on the fallback engine too."""
+    plain, _ = asyncio.run(_answer(engine, None, max_tokens=24))
+    for sampling in ({"frequency_penalty": 2.0}, {"presence_penalty": 2.0}, {"repetition_penalty": 1.8}):
+        penalised, _ = asyncio.run(_answer(engine, None, max_tokens=24, **sampling))
+        assert penalised != plain, sampling

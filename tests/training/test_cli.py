@@ -156,8 +156,8 @@ def test_per_style_trains_one_adapter_per_style(env, tiny_model, monkeypatch):
     result = runner.invoke(app, args)
     assert result.exit_code == 0, result.output
     adapters = env / "home" / "adapters"
-    assert read_adapter_info(adapters / "voice-formal").styles == ["formal"]
-    assert read_adapter_info(adapters / "voice-casual").styles == ["casual"]
+    assert read_adapter_info(adapters / "voice-formal").style == "formal"
+    assert read_adapter_info(adapters / "voice-casual").style == "casual"
     assert not (adapters / "voice").exists()
 
 

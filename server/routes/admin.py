@@ -15,8 +15,8 @@ from fastapi import APIRouter, Depends, File, Form, Request, UploadFile
 
 from server.auth import admin_key
 from server.errors import ApiError
+from server.protocol import RollbackRequest, SyncRequest, TextDocument
 from server.runtime import Runtime
-from server.schemas import RollbackRequest, SyncRequest, TextDocument
 
 router = APIRouter(prefix="/admin", dependencies=[Depends(admin_key)])
 

@@ -1,0 +1,302 @@
+"""The OpenAI-shaped bodies the server reads and writes (pydantic), requests and responses, plus ragtune's
+extensions (`rag`, `style`, `citations`). A field that changes the output either works or is refused by name."""
+
+import time
+import uuid
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+# Fields OpenAI defines that change the output and that ragtune does not do: refused, never silently dropped.
+UNSUPPORTED_FIELDS = ("logit_bias", "audio", "modalities", "prediction", "web_search_options", "functions")
+
+
+class ChatMessage(BaseModel):
+    role: Literal["system", "developer", "user", "assistant", "tool"]
+    content: str | list[dict] | None = None
+    name: str | None = None
+    tool_calls: list[dict] | None = None
+    tool_call_id: str | None = None
+
+    @field_validator("content")
+    @classmethod
+    def text_parts_only(cls, content):
+        """OpenAI also allows content as a list of parts; ragtune reads text parts and refuses others."""
+        if isinstance(content, list):
+            for index, part in enumerate(content):
+                if part.get("type") != "text" or not isinstance(part.get("text"), str):
+                    raise ValueError(f"part {index}: only {{'type': 'text', 'text': '...'}} parts are supported")
+        return content
+
+    def text(self) -> str:
+        if isinstance(self.content, list):
+            return "".join(part["text"] for part in self.content)
+        return self.content or ""
+
+
+class RagOptions(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    enabled: bool = True
+    top_k: int | None = Field(default=None, ge=1, le=50)
+    collection: str | None = None
+    filters: dict | None = None
+
+
+class StreamOptions(BaseModel):
+    include_usage: bool = False
+
+
+class JsonSchema(BaseModel):
+    name: str = "response"
+    schema_: dict = Field(default_factory=dict, alias="schema")
+    strict: bool | None = None
+    description: str | None = None
+
+
+class ResponseFormat(BaseModel):
+    type: Literal["text", "json_object", "json_schema"]
+    json_schema: JsonSchema | None = None
+
+    @model_validator(mode="after")
+    def schema_given(self):
+        if self.type == "json_schema" and self.json_schema is None:
+            raise ValueError("type 'json_schema' needs a 'json_schema' object with a 'schema'")
+        return self
+
+
+class FunctionDefinition(BaseModel):
+    name: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")
+    description: str | None = None
+    parameters: dict = Field(default_factory=lambda: {"type": "object", "properties": {}})
+
+
+class Tool(BaseModel):
+    type: Literal["function"] = "function"
+    function: FunctionDefinition
+
+
+class NamedToolChoice(BaseModel):
+    type: Literal["function"] = "function"
+    function: dict
+
+    @field_validator("function")
+    @classmethod
+    def has_name(cls, function: dict) -> dict:
+        if not isinstance(function.get("name"), str):
+            raise ValueError("needs {'name': '...'}")  # noqa: TRY004 - pydantic reports ValueError
+        return function
+
+
+class ChatCompletionRequest(BaseModel):
+    model_config = ConfigDict(extra="allow")  # unknown fields are checked against UNSUPPORTED_FIELDS
+
+    model: str
+    messages: list[ChatMessage] = Field(min_length=1)
+    temperature: float | None = Field(default=None, ge=0.0, le=2.0)
+    top_p: float | None = Field(default=None, gt=0.0, le=1.0)
+    max_tokens: int | None = Field(default=None, ge=1)
+    max_completion_tokens: int | None = Field(default=None, ge=1)
+    stop: str | list[str] | None = None
+    min_tokens: int = Field(default=0, ge=0)  # vLLM's extension: no end of sequence before this many
+    seed: int | None = None
+    n: int = Field(default=1, ge=1, le=8)
+    stream: bool = False
+    stream_options: StreamOptions | None = None
+    frequency_penalty: float | None = Field(default=None, ge=-2.0, le=2.0)
+    presence_penalty: float | None = Field(default=None, ge=-2.0, le=2.0)
+    repetition_penalty: float | None = Field(default=None, gt=0.0, le=2.0)  # vLLM's extension
+    logprobs: bool = False
+    top_logprobs: int | None = Field(default=None, ge=0, le=20)
+    response_format: ResponseFormat | None = None
+    tools: list[Tool] | None = None
+    tool_choice: Literal["none", "auto", "required"] | NamedToolChoice | None = None
+    user: str | None = Field(default=None, max_length=256)
+    rag: RagOptions = RagOptions()
+    style: str | None = None
+
+    @field_validator("stop")
+    @classmethod
+    def stops_not_empty(cls, stop):
+        stops = [stop] if isinstance(stop, str) else stop or []
+        if any(not s for s in stops) or len(stops) > 4:
+            raise ValueError("at most 4 stop sequences, none empty")
+        return stop
+
+    @model_validator(mode="after")
+    def refuse_unsupported(self):
+        for name in UNSUPPORTED_FIELDS:
+            if (self.model_extra or {}).get(name) is not None:
+                raise ValueError(f"'{name}' is not supported by this server")
+        if self.top_logprobs is not None and not self.logprobs:
+            raise ValueError("'top_logprobs' needs 'logprobs': true")
+        if isinstance(self.tool_choice, NamedToolChoice):
+            names = {tool.function.name for tool in self.tools or []}
+            if self.tool_choice.function["name"] not in names:
+                raise ValueError(f"tool_choice names '{self.tool_choice.function['name']}', not in 'tools'")
+        if self.tool_choice == "required" and not self.tools:
+            raise ValueError("tool_choice 'required' needs 'tools'")
+        return self
+
+    def stop_list(self) -> list[str]:
+        return [self.stop] if isinstance(self.stop, str) else list(self.stop or [])
+
+    def conversation(self) -> list[dict]:
+        """Messages as plain dicts; OpenAI's "developer" role is a system turn."""
+        return [
+            {"role": "system" if m.role == "developer" else m.role, "content": m.text()}
+            for m in self.messages
+        ]
+
+
+class Citation(BaseModel):
+    source: str
+    title: str
+    document_id: str
+    chunk_id: str
+    score: float
+    snippet: str
+
+
+class Usage(BaseModel):
+    prompt_tokens: int
+    completion_tokens: int
+    total_tokens: int
+
+
+class TopLogprob(BaseModel):
+    token: str
+    logprob: float
+    bytes: list[int] | None
+
+
+class TokenLogprob(TopLogprob):
+    top_logprobs: list[TopLogprob]
+
+
+class ChoiceLogprobs(BaseModel):
+    content: list[TokenLogprob]
+
+
+class ToolCall(BaseModel):
+    id: str
+    type: Literal["function"] = "function"
+    function: dict  # {"name", "arguments": JSON text}
+
+
+class AssistantMessage(BaseModel):
+    role: Literal["assistant"] = "assistant"
+    content: str | None
+    tool_calls: list[ToolCall] | None = None
+
+
+class Choice(BaseModel):
+    index: int
+    message: AssistantMessage
+    finish_reason: str | None
+    logprobs: ChoiceLogprobs | None = None
+
+
+class ChatCompletion(BaseModel):
+    id: str
+    object: Literal["chat.completion"] = "chat.completion"
+    created: int
+    model: str
+    choices: list[Choice]
+    usage: Usage
+    citations: list[Citation] = []
+
+
+class ChunkDelta(BaseModel):
+    role: Literal["assistant"] | None = None
+    content: str | None = None
+    tool_calls: list[dict] | None = None
+
+
+class ChunkChoice(BaseModel):
+    index: int
+    delta: ChunkDelta
+    finish_reason: str | None = None
+    logprobs: ChoiceLogprobs | None = None
+
+
+class ChatCompletionChunk(BaseModel):
+    id: str
+    object: Literal["chat.completion.chunk"] = "chat.completion.chunk"
+    created: int
+    model: str
+    choices: list[ChunkChoice]
+    usage: Usage | None = None
+    citations: list[Citation] | None = None
+
+
+class ModelCard(BaseModel):
+    id: str
+    object: Literal["model"] = "model"
+    created: int
+    owned_by: str = "ragtune"
+    parent: str | None = None
+
+
+class ModelList(BaseModel):
+    object: Literal["list"] = "list"
+    data: list[ModelCard]
+
+
+class EmbeddingRequest(BaseModel):
+    model: str
+    input: str | list[str] = Field(min_length=1)
+    encoding_format: Literal["float", "base64"] = "float"
+    dimensions: int | None = None
+    user: str | None = None
+
+    @field_validator("input")
+    @classmethod
+    def texts_not_empty(cls, value):
+        texts = [value] if isinstance(value, str) else value
+        if len(texts) > 256 or any(not text for text in texts):
+            raise ValueError("1 to 256 non-empty strings")
+        return value
+
+
+class Embedding(BaseModel):
+    object: Literal["embedding"] = "embedding"
+    index: int
+    embedding: list[float] | str
+
+
+class EmbeddingUsage(BaseModel):
+    prompt_tokens: int
+    total_tokens: int
+
+
+class EmbeddingList(BaseModel):
+    object: Literal["list"] = "list"
+    data: list[Embedding]
+    model: str
+    usage: EmbeddingUsage
+
+
+class TextDocument(BaseModel):
+    """Admin upload of plain text (instead of a file)."""
+
+    text: str = Field(min_length=1)
+    title: str = Field(default="document", min_length=1, max_length=200)
+    collection: str | None = None
+    metadata: dict[str, Any] = {}
+
+
+class SyncRequest(BaseModel):
+    folder: str
+    collection: str | None = None
+
+
+class RollbackRequest(BaseModel):
+    version: int
+
+
+def completion_id() -> str:
+    return f"chatcmpl-{uuid.uuid4().hex}"
+
+
+def now() -> int:
+    return int(time.time())
