@@ -3,6 +3,7 @@ optional ragtune.yaml. Passed down, never global."""
 
 import os
 from pathlib import Path
+from typing import Literal
 
 from pydantic import BaseModel
 from pydantic_settings import (
@@ -138,6 +139,28 @@ class FeedbackSettings(BaseModel):
     experiments_refresh_s: float = 5.0  # how soon a replica sees experiments another one changed
 
 
+class RailsSettings(BaseModel):
+    """Trust rails (rails/): rules on questions and answers, hand-off phrases, preset replies."""
+
+    input_enabled: bool = True
+    output_enabled: bool = True
+    # YAML/JSON with `input:` and `output:` rule lists (examples/rails/rules.yaml), reloadable at runtime;
+    # when set, it replaces the personal-data defaults below.
+    rules_file: Path | None = None
+    input_word_lists: list[Path] = []  # UTF-8, one term per line; each list is a rule named after its file
+    output_word_lists: list[Path] = []
+    input_word_action: Literal["block", "mask", "flag"] = "block"
+    output_word_action: Literal["block", "mask", "flag"] = "mask"
+    input_pii_action: Literal["block", "mask", "flag"] | None = "flag"  # phone, ID card, bank card, e-mail
+    output_pii_action: Literal["block", "mask", "flag"] | None = "mask"  # None: not checked
+    pii_keep: list[str] = []  # never masked or flagged: the company's own public addresses and numbers
+    mask: str = "***"  # replaces a masked word or regex match (personal data: [PHONE], [EMAIL], ...)
+    handoff_enabled: bool = True
+    handoff_phrases: list[str] | None = None  # None: rails.handoff.DEFAULT_PHRASES
+    # Overrides per language ("zh", "en") and kind: fallback, blocked_input, blocked_output, handoff.
+    texts: dict[str, dict[str, str]] = {}
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="RAGTUNE_", env_nested_delimiter="__", extra="ignore")
 
@@ -150,6 +173,7 @@ class Settings(BaseSettings):
     server: ServerSettings = ServerSettings()
     evaluation: EvaluationSettings = EvaluationSettings()
     feedback: FeedbackSettings = FeedbackSettings()
+    rails: RailsSettings = RailsSettings()
 
     @classmethod
     def settings_customise_sources(
