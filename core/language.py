@@ -21,7 +21,7 @@ def is_cjk(char: str) -> bool:
 
 
 def detect_language(text: str) -> Language:
-    """"zh" when CJK characters are at least as many as Latin words ("我的 iPhone 15 坏了" is Chinese,
-    "Does the warranty cover 屏幕 damage?" English), else "en"."""
+    """Chinese ("zh") when CJK characters are at least as many as Latin words ("我的 iPhone 15 坏了"),
+    else English ("en"; "Does the warranty cover 屏幕 damage?")."""
     cjk = len(CJK.findall(text))
     return "zh" if cjk and cjk >= len(_LATIN_WORD.findall(text)) else "en"

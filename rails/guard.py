@@ -1,0 +1,112 @@
+"""The rails a chat service runs around generation, built from settings and reloadable without a restart.
+
+    rails = Rails(settings.rails)
+    checked = rails.scan_input(question)            # ScanResult: blocked -> answer checked.text
+    reason = rails.handoff(question)                # str | None
+    stream = rails.output_filter(checked.language)  # StreamFilter: feed(delta) -> str, finish() -> str
+    rails.reload()                                  # RagtuneError (file:line) keeps the rules in force
+
+Each call reads one snapshot of the rules, and a stream keeps the rules it started with."""
+
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+from core.errors import RagtuneError
+from core.language import Language, detect_language
+from core.pii import PII_KINDS
+from core.settings import RailsSettings
+from rails.handoff import DEFAULT_PHRASES, HandoffDetector
+from rails.language import Texts
+from rails.loading import SIDES, load_rules_file
+from rails.rules import Rule, RuleSet, ScanResult
+from rails.stream import StreamFilter
+from rails.words import load_word_list
+
+
+@dataclass(frozen=True)
+class _Snapshot:
+    input: RuleSet
+    output: RuleSet
+    handoff: HandoffDetector | None
+    texts: Texts
+
+
+class Rails:
+    def __init__(self, settings: RailsSettings):
+        self.settings = settings
+        self._lock = threading.Lock()
+        self._now = build(settings)
+
+    def reload(self) -> None:
+        """Read the rules file and word lists again; the new rules apply to the next call. On a bad file
+        this raises a RagtuneError naming file and line, and the rules in force stay."""
+        with self._lock:
+            self._now = build(self.settings)
+
+    @property
+    def texts(self) -> Texts:
+        return self._now.texts
+
+    @property
+    def input_rules(self) -> RuleSet:
+        return self._now.input
+
+    @property
+    def output_rules(self) -> RuleSet:
+        return self._now.output
+
+    def scan_input(self, text: str) -> ScanResult:
+        """The user's message checked; when blocked, `text` is the preset reply in the message's language."""
+        return self._now.input.scan(text)
+
+    def handoff(self, text: str) -> str | None:
+        """Why the conversation should go to a person (the user asked for one), or None."""
+        detector = self._now.handoff
+        return detector.check(text) if detector else None
+
+    def output_filter(self, language: Language | None = None) -> StreamFilter:
+        """A filter for one streamed answer; language: of its blocked reply (None: the answer's)."""
+        return StreamFilter(self._now.output, language)
+
+    def scan_output(self, text: str, language: Language | None = None) -> ScanResult:
+        """A whole (non-streamed) answer checked."""
+        return self._now.output.scan(text, language)
+
+    def fallback(self, question: str) -> str:
+        """The answer when the knowledge base has nothing, in the question's language."""
+        return self._now.texts.get("fallback", detect_language(question))
+
+
+def build(settings: RailsSettings) -> _Snapshot:
+    texts = Texts(settings.texts)
+    keep = tuple(settings.pii_keep)
+    if settings.rules_file is not None:
+        rules = load_rules_file(settings.rules_file, keep)
+    else:
+        actions = {"input": settings.input_pii_action, "output": settings.output_pii_action}
+        rules = {
+            side: [Rule("personal_data", action, pii=PII_KINDS, keep=frozenset(keep))] if action else []
+            for side, action in actions.items()
+        }
+    lists = {"input": settings.input_word_lists, "output": settings.output_word_lists}
+    actions = {"input": settings.input_word_action, "output": settings.output_word_action}
+    for side in SIDES:
+        for path in lists[side]:
+            rules[side].append(_word_list_rule(Path(path), actions[side], rules[side]))
+    enabled = {"input": settings.input_enabled, "output": settings.output_enabled}
+    sets = {
+        side: RuleSet(
+            rules[side] if enabled[side] else [], texts.by_language(f"blocked_{side}"), settings.mask
+        )
+        for side in SIDES
+    }
+    phrases = settings.handoff_phrases if settings.handoff_phrases is not None else DEFAULT_PHRASES
+    handoff = HandoffDetector(phrases) if settings.handoff_enabled else None
+    return _Snapshot(sets["input"], sets["output"], handoff, texts)
+
+
+def _word_list_rule(path: Path, action: str, others: list[Rule]) -> Rule:
+    if any(rule.name == path.stem for rule in others):
+        raise RagtuneError(f"{path}: a rule named {path.stem!r} exists already; rename the word list")
+    return Rule(path.stem, action, tuple(load_word_list(path)))
