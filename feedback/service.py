@@ -1,0 +1,124 @@
+"""What the server keeps in `app.state.feedback`: the conversation log, feedback, experiments and export on
+one database, built from settings. With `feedback.enabled` off nothing is logged, no experiment runs, and
+feedback, experiment admin and export answer 503."""
+
+import time
+from pathlib import Path
+
+from core.errors import UnavailableError
+from core.settings import FeedbackSettings, Settings
+from feedback.experiments import Assigned, Experiments
+from feedback.export import ExportFilter, ExportResult, export
+from feedback.log import ConversationLog
+from feedback.ratings import add_feedback
+from feedback.records import ChatRecord, Feedback
+from feedback.store import FeedbackStore, open_store
+
+CATCH_UP_S = 2.0  # feedback on a response the writer has not stored yet waits this long for it
+
+
+class FeedbackService:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.config: FeedbackSettings = settings.feedback
+        self.store: FeedbackStore | None = None
+        self.log: ConversationLog | None = None
+        self._experiments: Experiments | None = None
+
+    @property
+    def enabled(self) -> bool:
+        return self.config.enabled
+
+    def start(self) -> "FeedbackService":
+        """Opens (and migrates) the database and starts the writer; blocking: call it off the event loop."""
+        if not self.enabled or self.store is not None:
+            return self
+        config = self.config
+        self.store = open_store(self.settings)
+        self.log = ConversationLog(
+            self.store,
+            queue_size=config.queue_size,
+            batch_size=config.batch_size,
+            mask_pii=config.mask_pii,
+            pii_keep=tuple(config.pii_keep),
+            retention_days=config.retention_days,
+        )
+        self.log.start()
+        self._experiments = Experiments(
+            self.store, self.log, refresh_s=config.experiments_refresh_s, pseudonymise=config.mask_pii
+        )
+        return self
+
+    def close(self) -> None:
+        """Writes the queued rows, stops the writer and closes the database."""
+        if self.log is not None:
+            self.log.close()
+        if self.store is not None:
+            self.store.close()
+        self.store = self.log = self._experiments = None
+
+    # -- the chat service's calls (never raise, never wait) ------------------------------------------
+    def record(self, record: ChatRecord) -> bool:
+        """Queues one completion for the log; False when logging is off or the row was dropped."""
+        return self.log.record(record) if self.log is not None else False
+
+    def assign(self, model: str, user_id: str | None) -> Assigned | None:
+        """The experiment variant for this request, or None (no experiment for `model`, or feedback off)."""
+        return self._experiments.assign(model, user_id) if self._experiments is not None else None
+
+    @property
+    def dropped(self) -> int:
+        """Rows dropped because the log's queue was full (for /metrics)."""
+        return self.log.dropped if self.log is not None else 0
+
+    # -- routes and CLI ------------------------------------------------------------------------------
+    @property
+    def experiments(self) -> Experiments:
+        if self._experiments is None:
+            raise UnavailableError(_off("experiments"))
+        return self._experiments
+
+    def add_feedback(
+        self,
+        response_id: str,
+        rating: str,
+        reason: str | None = None,
+        corrected_answer: str | None = None,
+        preferred_over: str | None = None,
+    ) -> Feedback:
+        return add_feedback(
+            self._store("feedback"),
+            response_id,
+            rating,
+            reason,
+            corrected_answer,
+            preferred_over,
+            mask_pii=self.config.mask_pii,
+            pii_keep=tuple(self.config.pii_keep),
+            catch_up=lambda: self.log.flush(CATCH_UP_S),
+        )
+
+    def export(self, out: Path | None = None, where: ExportFilter | None = None) -> ExportResult:
+        """Training files from the feedback; `out` defaults to RAGTUNE_HOME/exports/<time>."""
+        out = out or Path(self.settings.home) / "exports" / time.strftime("%Y%m%d-%H%M%S")
+        return export(
+            self._store("export"),
+            out,
+            where,
+            mask_pii=self.config.mask_pii,
+            pii_keep=tuple(self.config.pii_keep),
+        )
+
+    def _store(self, what: str) -> FeedbackStore:
+        if self.store is None:
+            raise UnavailableError(_off(what))
+        return self.store
+
+
+def _off(what: str) -> str:
+    return f"{what}: the feedback database is off (settings feedback.enabled) or not started"
+
+
+def from_settings(settings: Settings) -> FeedbackService:
+    """The service for `settings`; call start() once (off the event loop) and close() at shutdown."""
+    return FeedbackService(settings)

@@ -1,0 +1,301 @@
+"""The feedback database behind one interface, `FeedbackStore`, on SQLite (default, WAL) or PostgreSQL
+(psycopg 3). The SQL is shared; a backend only says how to connect and how its dialect differs.
+Each thread gets its own connection; a lost or locked database raises UnavailableError."""
+
+import json
+import re
+import sqlite3
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
+from dataclasses import astuple, fields
+from pathlib import Path
+
+from core.errors import UnavailableError
+from feedback.records import ChatRecord, Feedback
+
+CHAT_COLUMNS = [f.name for f in fields(ChatRecord)]
+FEEDBACK_COLUMNS = [f.name for f in fields(Feedback)]
+_JSON_COLUMNS = {"messages", "sources", "decisions"}
+
+SCHEMA = [
+    """CREATE TABLE IF NOT EXISTS chat_log (
+        response_id TEXT PRIMARY KEY, model TEXT NOT NULL, messages TEXT NOT NULL, answer TEXT NOT NULL,
+        sources TEXT NOT NULL, adapter TEXT, collection TEXT, experiment TEXT, variant TEXT,
+        decisions TEXT NOT NULL, latency_s {float}, prompt_tokens INTEGER, completion_tokens INTEGER,
+        user_id TEXT, created {float} NOT NULL)""",
+    "CREATE INDEX IF NOT EXISTS chat_log_created ON chat_log (created)",
+    "CREATE INDEX IF NOT EXISTS chat_log_experiment ON chat_log (experiment, variant)",
+    """CREATE TABLE IF NOT EXISTS feedback (
+        response_id TEXT PRIMARY KEY, rating TEXT NOT NULL, reason TEXT, corrected_answer TEXT,
+        preferred_over TEXT, created {float} NOT NULL)""",
+    """CREATE TABLE IF NOT EXISTS experiments (
+        name TEXT PRIMARY KEY, model TEXT NOT NULL, spec TEXT NOT NULL, started {float} NOT NULL,
+        stopped {float})""",
+    # At most one running experiment per served model, across every replica.
+    "CREATE UNIQUE INDEX IF NOT EXISTS experiments_running ON experiments (model) WHERE stopped IS NULL",
+    """CREATE TABLE IF NOT EXISTS assignments (
+        experiment TEXT NOT NULL, user_id TEXT NOT NULL, variant TEXT NOT NULL, created {float} NOT NULL,
+        PRIMARY KEY (experiment, user_id))""",
+]
+
+
+class FeedbackStore:
+    """Conversation log, feedback, experiments and assignments. Subclasses connect (SQLite, PostgreSQL)."""
+
+    float_type = "REAL"
+    where = ""  # the database, for messages (no password)
+    errors: tuple[type[Exception], ...] = ()  # the backend's "cannot reach / locked" errors
+
+    def __init__(self) -> None:
+        self._local = threading.local()
+        self._open: list = []
+        self._lock = threading.Lock()
+
+    # -- backend hooks --------------------------------------------------------------------------------
+    def _connect(self):
+        raise NotImplementedError
+
+    def _sql(self, sql: str) -> str:
+        return sql
+
+    # -- connections ----------------------------------------------------------------------------------
+    def _connection(self):
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = self._local.conn = self._connect()
+            with self._lock:
+                self._open.append(conn)
+        return conn
+
+    def _drop(self, conn) -> None:
+        self._local.conn = None
+        with self._lock:
+            if conn in self._open:
+                self._open.remove(conn)
+        with suppress(Exception):  # a connection that broke may fail to close
+            conn.close()
+
+    @contextmanager
+    def _cursor(self) -> Iterator:
+        """A cursor in one transaction: committed on success, rolled back on error."""
+        try:
+            conn = self._connection()
+        except self.errors as err:
+            raise UnavailableError(f"the feedback database {self.where} cannot be opened: {err}") from err
+        try:
+            cursor = conn.cursor()
+            yield cursor
+            conn.commit()
+        except self.errors as err:
+            self._drop(conn)
+            raise UnavailableError(f"the feedback database {self.where} failed: {err}") from err
+        except BaseException:
+            conn.rollback()
+            raise
+
+    def _run(self, sql: str, params: tuple = ()) -> int:
+        with self._cursor() as cursor:
+            cursor.execute(self._sql(sql), params)
+            return cursor.rowcount
+
+    def _all(self, sql: str, params: tuple = ()) -> list[tuple]:
+        with self._cursor() as cursor:
+            cursor.execute(self._sql(sql), params)
+            return cursor.fetchall()
+
+    def migrate(self) -> None:
+        with self._cursor() as cursor:
+            for statement in SCHEMA:
+                cursor.execute(statement.format(float=self.float_type))
+
+    def close(self) -> None:
+        with self._lock:
+            conns, self._open = self._open, []
+        for conn in conns:
+            with suppress(Exception):
+                conn.close()
+        self._local = threading.local()
+
+    # -- conversation log -----------------------------------------------------------------------------
+    def add_chats(self, records: list[ChatRecord]) -> None:
+        """Stores the records in one transaction; a response id already stored is left as it is."""
+        sql = (
+            f"INSERT INTO chat_log ({', '.join(CHAT_COLUMNS)}) VALUES ({', '.join('?' * len(CHAT_COLUMNS))}) "
+            "ON CONFLICT (response_id) DO NOTHING"
+        )
+        with self._cursor() as cursor:
+            cursor.executemany(self._sql(sql), [_chat_row(r) for r in records])
+
+    def get_chat(self, response_id: str) -> ChatRecord | None:
+        rows = self._all(
+            f"SELECT {', '.join(CHAT_COLUMNS)} FROM chat_log WHERE response_id = ?", (response_id,)
+        )
+        return _chat(rows[0]) if rows else None
+
+    def count_chats(self) -> int:
+        return self._all("SELECT COUNT(*) FROM chat_log")[0][0]
+
+    def delete_before(self, cutoff: float) -> int:
+        """Deletes conversations older than `cutoff` (epoch seconds), their feedback and old assignments."""
+        with self._cursor() as cursor:
+            cursor.execute(
+                self._sql(
+                    "DELETE FROM feedback WHERE response_id IN "
+                    "(SELECT response_id FROM chat_log WHERE created < ?)"
+                ),
+                (cutoff,),
+            )
+            cursor.execute(self._sql("DELETE FROM chat_log WHERE created < ?"), (cutoff,))
+            deleted = cursor.rowcount
+            cursor.execute(self._sql("DELETE FROM assignments WHERE created < ?"), (cutoff,))
+        return deleted
+
+    # -- feedback -------------------------------------------------------------------------------------
+    def add_feedback(self, feedback: Feedback) -> bool:
+        """False when that response already has feedback."""
+        sql = (
+            f"INSERT INTO feedback ({', '.join(FEEDBACK_COLUMNS)}) "
+            f"VALUES ({', '.join('?' * len(FEEDBACK_COLUMNS))}) ON CONFLICT (response_id) DO NOTHING"
+        )
+        return self._run(sql, astuple(feedback)) == 1
+
+    def get_feedback(self, response_id: str) -> Feedback | None:
+        rows = self._all(
+            f"SELECT {', '.join(FEEDBACK_COLUMNS)} FROM feedback WHERE response_id = ?", (response_id,)
+        )
+        return Feedback(*rows[0]) if rows else None
+
+    def rated(
+        self,
+        since: float | None = None,
+        until: float | None = None,
+        model: str | None = None,
+        collection: str | None = None,
+        rating: str | None = None,
+    ) -> list[tuple[ChatRecord, Feedback]]:
+        """Conversations with feedback, oldest first, filtered by creation time, model, collection, rating."""
+        conditions = {
+            "c.created >= ?": since,
+            "c.created < ?": until,
+            "c.model = ?": model,
+            "c.collection = ?": collection,
+            "f.rating = ?": rating,
+        }
+        used = {sql: value for sql, value in conditions.items() if value is not None}
+        where = " AND ".join(used) or "1 = 1"
+        return [
+            (_chat(row[: len(CHAT_COLUMNS)]), Feedback(*row[len(CHAT_COLUMNS) :]))
+            for row in self._all(
+                f"SELECT {_prefixed('c', CHAT_COLUMNS)}, {_prefixed('f', FEEDBACK_COLUMNS)} FROM chat_log c "
+                f"JOIN feedback f ON f.response_id = c.response_id WHERE {where} ORDER BY c.created",
+                tuple(used.values()),
+            )
+        ]
+
+    def experiment_rows(self, experiment: str) -> list[tuple[ChatRecord, Feedback | None]]:
+        """Every logged completion of an experiment with its feedback, if any."""
+        rows = self._all(
+            f"SELECT {_prefixed('c', CHAT_COLUMNS)}, {_prefixed('f', FEEDBACK_COLUMNS)} FROM chat_log c "
+            "LEFT JOIN feedback f ON f.response_id = c.response_id WHERE c.experiment = ? ORDER BY c.created",
+            (experiment,),
+        )
+        n = len(CHAT_COLUMNS)
+        return [(_chat(row[:n]), Feedback(*row[n:]) if row[n] is not None else None) for row in rows]
+
+    # -- experiments and assignments ------------------------------------------------------------------
+    def insert_experiment(self, name: str, model: str, spec: str, started: float) -> bool:
+        """False when the name is taken or the model already has a running experiment."""
+        sql = (
+            "INSERT INTO experiments (name, model, spec, started) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING"
+        )
+        return self._run(sql, (name, model, spec, started)) == 1
+
+    def update_experiment(self, name: str, spec: str) -> bool:
+        return (
+            self._run("UPDATE experiments SET spec = ? WHERE name = ? AND stopped IS NULL", (spec, name)) == 1
+        )
+
+    def stop_experiment(self, name: str, stopped: float) -> bool:
+        sql = "UPDATE experiments SET stopped = ? WHERE name = ? AND stopped IS NULL"
+        return self._run(sql, (stopped, name)) == 1
+
+    def experiments(self) -> list[tuple[str, str, str, float, float | None]]:
+        """(name, model, spec JSON, started, stopped) of every experiment, newest first."""
+        return self._all("SELECT name, model, spec, started, stopped FROM experiments ORDER BY started DESC")
+
+    def assignment(self, experiment: str, user_id: str) -> str | None:
+        rows = self._all(
+            "SELECT variant FROM assignments WHERE experiment = ? AND user_id = ?", (experiment, user_id)
+        )
+        return rows[0][0] if rows else None
+
+    def add_assignments(self, rows: list[tuple[str, str, str, float]]) -> None:
+        """(experiment, user id, variant, created); the first assignment of a user stays."""
+        sql = (
+            "INSERT INTO assignments (experiment, user_id, variant, created) VALUES (?, ?, ?, ?) "
+            "ON CONFLICT (experiment, user_id) DO NOTHING"
+        )
+        with self._cursor() as cursor:
+            cursor.executemany(self._sql(sql), rows)
+
+
+class SqliteStore(FeedbackStore):
+    """One file in write-ahead-log mode: readers never block the writer, a killed writer loses no commit."""
+
+    errors = (sqlite3.OperationalError,)
+
+    def __init__(self, path: Path) -> None:
+        super().__init__()
+        self.path = Path(path)
+        self.where = str(self.path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+
+    def _connect(self):
+        conn = sqlite3.connect(self.path, timeout=30, check_same_thread=False)
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=NORMAL")  # in WAL mode: durable against a killed process
+        return conn
+
+
+class PostgresStore(FeedbackStore):
+    float_type = "DOUBLE PRECISION"
+
+    def __init__(self, url: str) -> None:
+        import psycopg
+
+        super().__init__()
+        self.url = url
+        self.where = re.sub(r"://([^:/@]+):[^@]*@", r"://\1:***@", url)
+        self.errors = (psycopg.OperationalError, psycopg.InterfaceError)
+        self._psycopg = psycopg
+
+    def _connect(self):
+        return self._psycopg.connect(self.url, connect_timeout=10)
+
+    def _sql(self, sql: str) -> str:
+        return sql.replace("?", "%s")
+
+
+def open_store(settings) -> FeedbackStore:
+    """The store `settings.feedback` names (PostgreSQL URL, else SQLite under the home folder), migrated."""
+    url = settings.feedback.database_url
+    store = PostgresStore(url) if url else SqliteStore(Path(settings.home) / "feedback.sqlite")
+    store.migrate()
+    return store
+
+
+def _prefixed(alias: str, columns: list[str]) -> str:
+    return ", ".join(f"{alias}.{c}" for c in columns)
+
+
+def _chat_row(record: ChatRecord) -> tuple:
+    return tuple(
+        json.dumps(getattr(record, c), ensure_ascii=False) if c in _JSON_COLUMNS else getattr(record, c)
+        for c in CHAT_COLUMNS
+    )
+
+
+def _chat(row: tuple) -> ChatRecord:
+    values = {c: json.loads(v) if c in _JSON_COLUMNS else v for c, v in zip(CHAT_COLUMNS, row)}
+    return ChatRecord(**values)
