@@ -12,15 +12,16 @@ PII_KINDS = ("email", "id_card", "phone", "bank_card")
 # every digit is 37 characters). Streaming filters hold back this much; see rails.stream.
 PII_MAX_CHARS = 48
 
-_EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
+# Latin letters only: \w would take in the Chinese written around an address with no space ("邮箱a@b.cn收到").
+_EMAIL = re.compile(r"[A-Za-z0-9_.+-]+@[A-Za-z0-9_-]+(?:\.[A-Za-z0-9_-]+)+")
 _ID_CARD = re.compile(
     r"(?<![\dA-Za-z])[1-9]\d{5}(?:18|19|20)\d{2}(?:0[1-9]|1[0-2])(?:0[1-9]|[12]\d|3[01])\d{3}[\dXx](?![\dA-Za-z])"
 )
 _CARD = re.compile(r"(?<!\d)\d(?:[ -]?\d){12,18}(?!\d)")
 _CN_MOBILE = re.compile(r"(?<!\d)(?:\+?86[ -]?)?1[3-9]\d(?:[ -]?\d{4}){2}(?!\d)")
-# International (+CC ...), bracketed area code, or Chinese landline (010-12345678).
+# International (+CC ...), bracketed area code, or Chinese landline (010-12345678); may follow Chinese text.
 _PHONE = re.compile(
-    r"(?<![\w+])(?:\+\d{1,3}[ .-]?(?:\(\d{1,4}\)|\d{1,4})(?:[ .-]?\d{2,4}){2,3}"
+    r"(?<![\dA-Za-z_+])(?:\+\d{1,3}[ .-]?(?:\(\d{1,4}\)|\d{1,4})(?:[ .-]?\d{2,4}){2,3}"
     r"|\(\d{2,4}\)[ .-]?\d{3,4}[ .-]?\d{4}|0\d{2,3}-\d{7,8})(?!\d)"
 )
 _ID_WEIGHTS = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2]
