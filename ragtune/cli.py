@@ -7,6 +7,7 @@ from rich.console import Console
 
 from ragtune.cli_eval import eval_app
 from ragtune.cli_kb import kb_app
+from ragtune.cli_loop import ab_app, data_export
 from ragtune.cli_models import models_app
 from ragtune.cli_serve import serve
 from ragtune.cli_train import adapters_app, data_app, train_app
@@ -19,10 +20,12 @@ app = typer.Typer(
 )
 app.add_typer(kb_app, name="kb", help="The knowledge base: add, remove, sync, search, versions.")
 app.add_typer(models_app, name="models", help="The embedded chat and embedding models.")
-app.add_typer(data_app, name="data", help="Check training data without training.")
+app.add_typer(data_app, name="data", help="Check training data; export user feedback as training data.")
 app.add_typer(train_app, name="train", help="Train LoRA adapters (SFT, DPO).")
 app.add_typer(adapters_app, name="adapters", help="List and merge adapters.")
 app.add_typer(eval_app, name="eval", help="Compare base, RAG and tuned answers.")
+app.add_typer(ab_app, name="ab", help="A/B experiments between variants of a served model.")
+data_app.command("export")(data_export)
 app.command(help="Serve the OpenAI-compatible API, the admin API and the compare page.")(serve)
 
 
