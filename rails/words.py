@@ -31,6 +31,12 @@ def _fold_cluster(cluster: str) -> str:
     return unicodedata.normalize("NFKC", unicodedata.normalize("NFKC", kept).casefold())
 
 
+@lru_cache(maxsize=65536)
+def _fold_char(char: str) -> str:
+    """One character folded on its own; "" for a combining mark (folded with its base character)."""
+    return "" if unicodedata.combining(char) else _fold_cluster(char)
+
+
 @dataclass(frozen=True)
 class Folded:
     """Folded text; starts[i]/ends[i]: the original span folded character i came from (None: identity)."""
@@ -56,6 +62,9 @@ class Folded:
 def fold(text: str) -> Folded:
     if not _NOT_SIMPLE.search(text):
         return Folded(text.lower().translate(_ASCII_SPACES), len(text))
+    folded = "".join(map(_fold_char, text))
+    if len(folded) == len(text) and "  " not in folded:  # every character folded to one: offsets agree
+        return Folded(folded, len(text))
     parts, starts, ends = [], [], []
     i, n = 0, len(text)
     while i < n:
