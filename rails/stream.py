@@ -10,6 +10,7 @@ an e-mail address longer than 48 characters could have its first characters sent
 On a block, the filter stops: nothing more of the generated text comes out, and the caller sends `reply`."""
 
 from collections import Counter
+from dataclasses import replace
 
 from core.language import Language, detect_language
 from rails.rules import Decision, Hit, RuleSet, count_hits, decisions
@@ -58,7 +59,9 @@ class StreamFilter:
     def _release(self, final: bool) -> str:
         text, start = self._context + self._pending, len(self._context)
         hits, cut = self.rules.find(text, final)
-        hits = [h for h in hits if h.start >= start]
+        # A match reaching back into text already sent (only an e-mail longer than the window can):
+        # the rest of it is still masked.
+        hits = [h if h.start >= start else replace(h, start=start) for h in hits if h.end > start]
         if any(h.rule.action == "block" and not h.tentative for h in hits):
             count_hits((h for h in hits if not h.tentative), self._counts)
             self.blocked, self._pending = True, ""

@@ -62,8 +62,9 @@ class Folded:
 def fold(text: str) -> Folded:
     if not _NOT_SIMPLE.search(text):
         return Folded(text.lower().translate(_ASCII_SPACES), len(text))
-    folded = "".join(map(_fold_char, text))
-    if len(folded) == len(text) and "  " not in folded:  # every character folded to one: offsets agree
+    chars = list(map(_fold_char, text))
+    folded = "".join(chars)
+    if len(folded) == len(text) and "" not in chars and "  " not in folded:  # one to one: offsets agree
         return Folded(folded, len(text))
     parts, starts, ends = [], [], []
     i, n = 0, len(text)

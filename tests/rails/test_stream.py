@@ -98,3 +98,9 @@ def test_words_alone_hold_back_only_the_longest_word():
 def test_no_rules_pass_the_stream_through_at_once():
     f = StreamFilter(RuleSet([], {"zh": "", "en": ""}))
     assert (f.feed("Hello"), f.feed(" world"), f.finish()) == ("Hello", " world", "")
+
+
+def test_an_address_longer_than_the_window_is_masked_from_where_it_is_still_held(output_rules):
+    address = "a" * 60 + "@example.com"
+    sent, _ = stream(output_rules, list(f"Mail {address} today"))
+    assert sent[-1].endswith("[EMAIL] today") and "example.com" not in sent[-1]

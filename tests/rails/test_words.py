@@ -47,3 +47,9 @@ def test_word_list_that_is_not_utf8_names_file_and_line(tmp_path):
     path.write_bytes("傻瓜\nidiot\n".encode() + "笨蛋\n".encode("gbk"))
     with pytest.raises(RagtuneError, match=r"words\.txt:3: not UTF-8"):
         load_word_list(path)
+
+
+def test_characters_that_expand_or_vanish_keep_offsets_right():
+    matcher = WordMatcher([("strasse", 1), ("idiot", 1)])
+    text = "Straße\u200b idiot"
+    assert found(matcher, text) == ["Straße", "idiot"]
