@@ -120,29 +120,41 @@ def prepare_home(home: Path, model_path: str) -> Path:
 
 
 def conversations(home: Path, model_path: str, questions: list[str]) -> tuple[list, list]:
-    """The same questions as ragtune's server sees them with RAG off and on: the system prompt, then
-    (RAG on) the sources ragtune's retrieval finds, in the prompt ragtune's builder makes."""
+    """The same questions as ragtune's server sees them with RAG off and on, planned by ragtune's own chat
+    service (system prompt, retrieval, prompt contract): vLLM's server is sent those very messages."""
     from transformers import AutoTokenizer
 
-    from knowledge import KnowledgeBase
     from core.settings import Settings
-    from server.rag import to_sources
-    from core.prompt import build_messages
+    from knowledge import KnowledgeBase
+    from server.metrics import Metrics
+    from server.protocol import ChatCompletionRequest
+    from server.runtime import Runtime
+    from server.service import ChatService
 
     settings = Settings(home=home, chat_model=model_path)
     kb = KnowledgeBase.open(settings.kb_dir, settings.knowledge, settings.retrieval)
-    tokenizer = AutoTokenizer.from_pretrained(model_path)
+    runtime = Runtime(settings, PromptOnly(AutoTokenizer.from_pretrained(model_path)), kb, model_path, "base", "")
+    service = ChatService(runtime, Metrics())
 
-    def prompt(question: str, rag: bool) -> list[dict]:
-        return build_messages(
-            [{"role": "user", "content": question}],
-            to_sources(kb.search(question)) if rag else None,
-            tokenizer=tokenizer,
-            system_prompt=settings.server.system_prompt,
-            max_prompt_tokens=settings.engine.max_model_len - NEW_TOKENS,
+    def messages(question: str, rag: bool) -> list[dict]:
+        request = ChatCompletionRequest(
+            model="base",
+            messages=[{"role": "user", "content": question}],
+            max_tokens=NEW_TOKENS,
+            rag={"enabled": rag},
         )
+        return asyncio.run(service.plan(request)).prompt.messages
 
-    return [prompt(q, False) for q in questions], [prompt(q, True) for q in questions]
+    return [messages(q, False) for q in questions], [messages(q, True) for q in questions]
+
+
+class PromptOnly:
+    """Stands in for the engine where only the prompt is wanted: the chat service plans with its tokenizer."""
+
+    name, supports = "prompt-only", frozenset()
+
+    def __init__(self, tokenizer):
+        self.tokenizer = tokenizer
 
 
 @contextmanager

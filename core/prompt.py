@@ -89,11 +89,9 @@ def build_prompt(
     base = "\n\n".join([styled_system_prompt(system_prompt, style), *own_system])
     n_sources = len(sources) if sources else 0
     # Candidate i (0 = everything): first fewer sources (down to one), then fewer turns, then no source.
-    candidates = [(k, 0) for k in range(n_sources, 0, -1)]
+    candidates = [(k, 0) for k in range(n_sources, 0, -1)] or [(0, 0)]
     candidates += [(min(n_sources, 1), d) for d in range(1, len(turns))]
     candidates += [(0, len(turns) - 1)] if n_sources else []
-    if not candidates:
-        candidates = [(0, 0)]
 
     def render(index: int) -> Prompt:
         k, dropped = candidates[index]

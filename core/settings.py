@@ -110,8 +110,9 @@ class ServerSettings(BaseModel):
     max_upload_mb: int = 20
     upload_types: list[str] = [".md", ".markdown", ".txt", ".html", ".htm", ".pdf", ".docx", ".jsonl"]
     default_max_tokens: int = 512  # when a request names no max_tokens
-    # Per served model id; the embedded 135M model loops ("；；；；…") at temperature 0 without a penalty.
-    decoding: dict[str, DecodingSettings] = {"SmolLM2-135M-Instruct": DecodingSettings(repetition_penalty=1.15)}
+    # Per served model id. The embedded 135M model loops ("；；；；…") at temperature 0: a frequency penalty
+    # (generated tokens only) stops it; vLLM's repetition penalty would also punish copying the sources.
+    decoding: dict[str, DecodingSettings] = {"SmolLM2-135M-Instruct": DecodingSettings(frequency_penalty=0.5)}
 
 
 class EvaluationSettings(BaseModel):

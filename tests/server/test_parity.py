@@ -1,0 +1,127 @@
+"""Train/serve parity: the training encoder and the chat service build the very same prompt tokens for the
+same conversation: plain, with sources, with a style tag, and over several turns. And RAFT retrieves with
+the serving query and top_k."""
+
+import asyncio
+
+import pytest
+from transformers import AutoTokenizer
+
+from core.adapters import AdapterInfo
+from core.settings import Settings
+from retrieval.query import retrieval_query
+from server import rag
+from server.metrics import Metrics
+from server.protocol import ChatCompletionRequest
+from server.runtime import Runtime
+from server.service import ChatService
+from training.data import Conversation
+from training.encoding import IGNORE, encode
+from training.raft import with_sources
+
+TRAINED_PROMPT = "You are Northwind Gadgets' assistant. Answer in two sentences."
+DOCS = {
+    "returns.md": "# Returns\n\nYou can return any Northwind gadget within 45 days for a full refund.",
+    "shipping.md": "# Shipping\n\nNorthwind ships every order within 2 working days; express costs 9 euros.",
+}
+HISTORY = [
+    {"role": "user", "content": "Do you ship to Spain?"},
+    {"role": "assistant", "content": "Yes, we ship to every EU country."},
+    {"role": "user", "content": "How long can I return a gadget?"},
+]
+
+
+class TokenizerOnly:
+    """The chat service only needs the engine's tokenizer to plan; generation is not part of parity."""
+
+    name, supports = "parity", frozenset()
+
+    def __init__(self, tokenizer):
+        self.tokenizer = tokenizer
+
+
+@pytest.fixture(scope="module")
+def service(tmp_path_factory, chat_model_path, embedder):
+    from knowledge import KnowledgeBase
+
+    home = tmp_path_factory.mktemp("parity")
+    settings = Settings(home=home, chat_model=chat_model_path)
+    kb = KnowledgeBase.open(settings.kb_dir, settings.knowledge, settings.retrieval, embedder)
+    for name, text in DOCS.items():
+        kb.add_document(name, text.encode())
+    adapter = AdapterInfo(
+        name="voice", base_model="m", base_fingerprint="f", styles=["pirate"], system_prompt=TRAINED_PROMPT
+    )
+    tokenizer = AutoTokenizer.from_pretrained(chat_model_path)
+    runtime = Runtime(
+        settings, TokenizerOnly(tokenizer), kb, chat_model_path, "base", "f", {"voice": adapter}
+    )
+    return ChatService(runtime, Metrics())
+
+
+def serving_ids(service, model, conversation, rag_on, style=None):
+    request = ChatCompletionRequest(
+        model=model, messages=conversation, max_tokens=64, rag={"enabled": rag_on}, style=style
+    )
+    plan = asyncio.run(service.plan(request))
+    return plan.prompt.token_ids, plan.prompt.sources
+
+
+@pytest.mark.parametrize(
+    "model, conversation, rag_on, style",
+    [
+        ("base", HISTORY[-1:], False, None),  # plain
+        ("base", HISTORY[-1:], True, None),  # with sources
+        ("voice", HISTORY[-1:], False, "pirate"),  # a style tag the adapter was trained with
+        ("voice", HISTORY, True, "pirate"),  # several turns, sources and style
+    ],
+)
+def test_training_and_serving_build_the_same_prompt_tokens(service, model, conversation, rag_on, style):
+    ids, sources = serving_ids(service, model, conversation, rag_on, style)
+    system_prompt = TRAINED_PROMPT if model == "voice" else "You are a helpful customer-service assistant."
+    sample = Conversation(
+        [*conversation, {"role": "assistant", "content": "Within 45 days [1]."}], style=style
+    )
+    example = encode(
+        sample, sources, tokenizer=service.rt.engine.tokenizer, system_prompt=system_prompt, max_len=2048
+    )
+    trained = example["input_ids"]
+    assert trained[: len(ids)] == ids  # the prompt the adapter learned from is the one it is served
+    assert example["labels"][len(ids) - 1] == IGNORE and example["labels"][len(ids)] != IGNORE
+    if rag_on:
+        assert sources and "45 days" in sources[0].text
+    tokenizer = service.rt.engine.tokenizer
+    if style:
+        assert "Style: pirate" in tokenizer.decode(ids) and TRAINED_PROMPT in tokenizer.decode(ids)
+
+
+def test_an_unknown_style_is_refused_with_the_known_ones(service):
+    from core.errors import RagtuneError
+
+    with pytest.raises(RagtuneError, match="unknown style 'gothic'.*pirate"):
+        serving_ids(service, "voice", HISTORY[-1:], False, style="gothic")
+
+
+def test_raft_retrieves_what_serving_retrieves(service):
+    """RAFT's sources come from the serving query (with history) and as many as serving gives (top_k)."""
+    settings, kb = service.rt.settings, service.rt.kb
+    sample = Conversation(
+        [*HISTORY, {"role": "assistant", "content": "Within 45 days."}], gold_sources=["returns.md"]
+    )
+
+    def retrieve(conversation):
+        return kb.search(retrieval_query(conversation, settings.retrieval), k=settings.retrieval.top_k)
+
+    [(_, raft_sources)], _ = with_sources(
+        [sample], retrieve, k=settings.retrieval.top_k, decline_share=0, seed=0
+    )
+    served = asyncio.run(
+        rag.retrieve(
+            kb,
+            retrieval_query(HISTORY, settings.retrieval),
+            ChatCompletionRequest(model="base", messages=HISTORY).rag,
+            Metrics(),
+        )
+    )
+    assert sorted(s.text for s in raft_sources) == sorted(h.text for h in served)
+
