@@ -1,11 +1,11 @@
-"""The conversation log off the request path: `record()` puts a row in a bounded queue and returns at once;
-one background thread masks the rows and writes them in batches. A row that finds the queue full is
-dropped and counted (`dropped`), never waited for. `close()` writes what is queued."""
+"""The conversation log off the request path: `record()` appends a row to a bounded queue and returns at
+once (no lock: a deque append); one background thread masks the rows and writes them in batches. A row that
+finds the queue full is dropped and counted (`dropped`), never waited for. `close()` writes what is queued."""
 
 import logging
-import queue
 import threading
 import time
+from collections import deque
 from dataclasses import dataclass
 
 from feedback.privacy import mask_record
@@ -14,7 +14,7 @@ from feedback.store import FeedbackStore
 
 logger = logging.getLogger(__name__)
 PRUNE_EVERY_S = 3600.0  # how often rows past the retention period are deleted
-_IDLE_WAKE_S = 1.0
+_POLL_S = 0.05  # the writer looks for rows this often while the queue is empty
 
 
 @dataclass
@@ -53,7 +53,8 @@ class ConversationLog:
         self.dropped = 0  # rows refused because the queue was full
         self.written = 0
         self.failed = 0  # rows the database refused (logged, then given up)
-        self._queue: queue.Queue = queue.Queue(maxsize=queue_size)
+        self.queue_size = queue_size
+        self._queue: deque = deque()
         self._count_lock = threading.Lock()
         self._thread: threading.Thread | None = None
         self._last_prune = 0.0
@@ -65,41 +66,33 @@ class ConversationLog:
 
     def record(self, item: ChatRecord | Assignment) -> bool:
         """Queues a row without waiting; False (and counted in `dropped`) when the queue is full."""
-        try:
-            self._queue.put_nowait(item)
-            return True
-        except queue.Full:
+        if len(self._queue) >= self.queue_size:
             with self._count_lock:
                 self.dropped += 1
             return False
+        self._queue.append(item)
+        return True
 
     @property
     def queued(self) -> int:
-        return self._queue.qsize()
+        return len(self._queue)
 
     def flush(self, timeout: float = 10.0) -> bool:
         """Waits until every row queued before this call is written; False on timeout or with no writer."""
         if self._thread is None or not self._thread.is_alive():
             return False
         marker = _Flush()
-        deadline = time.monotonic() + timeout
-        try:
-            self._queue.put(marker, timeout=timeout)
-        except queue.Full:
-            return False
-        return marker.done.wait(max(0.0, deadline - time.monotonic()))
+        self._queue.append(marker)
+        return marker.done.wait(timeout)
 
     def close(self, timeout: float = 30.0) -> None:
         """Writes what is queued, then stops the writer."""
         if self._thread is None:
             return
-        try:
-            self._queue.put(_STOP, timeout=timeout)
-        except queue.Full:
-            logger.warning(
-                "conversation log: queue still full after %ss; %d rows not written", timeout, self.queued
-            )
+        self._queue.append(_STOP)
         self._thread.join(timeout)
+        if self._thread.is_alive():
+            logger.warning("conversation log: %d rows not written within %ss", self.queued, timeout)
         self._thread = None
 
     # -- the writer thread ----------------------------------------------------------------------------
@@ -117,16 +110,15 @@ class ConversationLog:
                 return
 
     def _take(self) -> list:
-        """The next batch: waits for one item, then takes what is already queued, up to batch_size."""
-        try:
-            items = [self._queue.get(timeout=_IDLE_WAKE_S)]
-        except queue.Empty:
-            return []
-        while len(items) < self.batch_size and items[-1] is not _STOP:
+        """The next batch: what is queued, up to batch_size (a stop ends it); waits a little when empty."""
+        items: list = []
+        while len(items) < self.batch_size and (not items or items[-1] is not _STOP):
             try:
-                items.append(self._queue.get_nowait())
-            except queue.Empty:
+                items.append(self._queue.popleft())
+            except IndexError:
                 break
+        if not items:
+            time.sleep(_POLL_S)
         return items
 
     def _write(self, rows: list) -> None:
@@ -136,7 +128,7 @@ class ConversationLog:
         ]
         try:
             if self.mask_pii:
-                chats = [mask_record(c, self.pii_keep) for c in chats]
+                chats = [self._masked(c) for c in chats]
             if chats:
                 self.store.add_chats(chats)
             if assignments:
@@ -145,6 +137,11 @@ class ConversationLog:
         except Exception:
             self.failed += len(chats)
             logger.exception("conversation log: %d rows could not be written", len(rows))
+
+    def _masked(self, chat: ChatRecord) -> ChatRecord:
+        masked = mask_record(chat, self.pii_keep)
+        time.sleep(0)  # lets the event loop's thread take the GIL between rows, not after a whole batch
+        return masked
 
     def _prune(self) -> None:
         now = time.time()

@@ -4,7 +4,7 @@ compare page "this column is better" (feedback on the preferred response, `prefe
 from collections.abc import Callable
 
 from core.errors import ConflictError, NotFoundError, RagtuneError
-from core.pii import mask_personal_data
+from feedback.privacy import mask_text
 from feedback.records import RATINGS, ChatRecord, Feedback
 from feedback.store import FeedbackStore
 
@@ -31,9 +31,7 @@ def add_feedback(
     corrected_answer = _optional_text(corrected_answer, "corrected_answer", MAX_ANSWER_CHARS)
     _check_values(response_id, rating, preferred_over)
     if mask_pii:  # before the comparison below: the logged answer is stored masked
-        reason, corrected_answer = (
-            mask_personal_data(t, keep=pii_keep) if t else t for t in (reason, corrected_answer)
-        )
+        reason, corrected_answer = (mask_text(t, pii_keep) if t else t for t in (reason, corrected_answer))
     chat = _logged(store, response_id, "response_id", catch_up)
     if corrected_answer is not None and corrected_answer == chat.answer.strip():
         raise RagtuneError("corrected_answer: it is the same as the logged answer; send only what changes it")
@@ -46,7 +44,11 @@ def add_feedback(
             )
     feedback = Feedback(response_id, rating, reason, corrected_answer, preferred_over)
     if not store.add_feedback(feedback):
-        raise ConflictError(f"response '{response_id}' already has feedback; each response takes one")
+        raise ConflictError(
+            f"response '{response_id}' already has feedback; each response takes one",
+            param="response_id",
+            code="feedback_exists",
+        )
     return feedback
 
 
@@ -54,7 +56,7 @@ def _check_values(response_id: str, rating: str, preferred_over: str | None) -> 
     if not isinstance(response_id, str) or not response_id.strip():
         raise RagtuneError("response_id: give the `id` of the chat completion the feedback is about")
     if rating not in RATINGS:
-        raise RagtuneError(f"rating: {rating!r} is not one of {', '.join(RATINGS)}")
+        raise RagtuneError(f"rating: {rating!r} is not one of {', '.join(RATINGS)}", param="rating")
     if preferred_over is not None:
         if preferred_over == response_id:
             raise RagtuneError("preferred_over: a response cannot be preferred over itself")
@@ -66,10 +68,10 @@ def _optional_text(value: str | None, name: str, limit: int) -> str | None:
     if value is None:
         return None
     if not isinstance(value, str):
-        raise RagtuneError(f"{name}: must be text")
+        raise RagtuneError(f"{name}: must be text", param=name)
     value = value.strip()
     if len(value) > limit:
-        raise RagtuneError(f"{name}: {len(value)} characters, at most {limit}")
+        raise RagtuneError(f"{name}: {len(value)} characters, at most {limit}", param=name)
     return value or None
 
 
@@ -81,7 +83,9 @@ def _logged(store: FeedbackStore, response_id: str, name: str, catch_up) -> Chat
     if chat is None:
         raise NotFoundError(
             f"{name}: no logged response '{response_id}' "
-            "(unknown id, logging was off, or older than the retention period)"
+            "(unknown id, logging was off, or older than the retention period)",
+            param=name,
+            code="response_not_found",
         )
     return chat
 

@@ -17,6 +17,9 @@ from feedback.records import ChatRecord, Feedback
 CHAT_COLUMNS = [f.name for f in fields(ChatRecord)]
 FEEDBACK_COLUMNS = [f.name for f in fields(Feedback)]
 _JSON_COLUMNS = {"messages", "sources", "decisions"}
+_ENCODE = json.JSONEncoder(
+    ensure_ascii=False, check_circular=False
+).encode  # json.dumps(**kw) builds one per call
 
 SCHEMA = [
     """CREATE TABLE IF NOT EXISTS chat_log (
@@ -291,8 +294,7 @@ def _prefixed(alias: str, columns: list[str]) -> str:
 
 def _chat_row(record: ChatRecord) -> tuple:
     return tuple(
-        json.dumps(getattr(record, c), ensure_ascii=False) if c in _JSON_COLUMNS else getattr(record, c)
-        for c in CHAT_COLUMNS
+        _ENCODE(getattr(record, c)) if c in _JSON_COLUMNS else getattr(record, c) for c in CHAT_COLUMNS
     )
 
 

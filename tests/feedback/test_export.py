@@ -1,0 +1,114 @@
+"""Export: the files load as they are in `ragtune train sft` / `train dpo`, personal data stays masked."""
+
+import json
+
+import pytest
+from typer.testing import CliRunner
+
+from core.settings import TrainingSettings
+from feedback.export import ExportFilter
+from feedback.service import from_settings
+from ragtune.cli import app
+from tests.feedback.conftest import chat, feedback_settings
+from training.data import load_conversations, load_preferences
+from training.pipeline import prepare_data
+
+QUESTION = [{"role": "user", "content": "My mail is jane.doe@example.com. How do I reset the router?"}]
+
+
+def fill(service) -> None:
+    """A day of feedback: thumbs, a correction, a compare-page preference, and things that teach nothing."""
+    rows = [
+        chat("up-1", messages=QUESTION, answer="Hold the reset button for ten seconds [1]."),
+        chat("up-1-again", messages=QUESTION, answer="Hold the reset button for ten seconds [1]."),
+        chat(
+            "down-fixed",
+            messages=[{"role": "user", "content": "What is the warranty?"}],
+            answer="One year.",
+            sources=[
+                {"source": "policies/warranty.md", "title": "Warranty"},
+                {"source": "faq.jsonl", "title": "FAQ"},
+            ],
+        ),
+        chat("down-plain", answer="No idea."),
+        chat("left", model="base", collection=None, answer="Unplug it and plug it in again."),
+        chat("right", model="support-v2", collection=None),
+        chat(
+            "tools",
+            messages=[
+                {"role": "developer", "content": "Be brief."},
+                {"role": "user", "content": "Status of order 42?"},
+                {"role": "assistant", "content": None, "tool_calls": [{"id": "t"}]},
+                {"role": "tool", "content": "shipped"},
+                {"role": "user", "content": "And when does it arrive?"},
+            ],
+            answer="Tomorrow, call 13812345678 if not.",
+        ),
+    ]
+    for row in rows:
+        service.record(row)
+    service.add_feedback("up-1", "up")
+    service.add_feedback("up-1-again", "up")
+    service.add_feedback("down-fixed", "down", corrected_answer="Two years from the date of purchase [1].")
+    service.add_feedback("down-plain", "down", reason="useless")
+    service.add_feedback("right", "up", preferred_over="left")
+    service.add_feedback("tools", "up")
+
+
+@pytest.fixture
+def service(tmp_path):
+    service = from_settings(feedback_settings(tmp_path / "home")).start()
+    fill(service)
+    yield service
+    service.close()
+
+
+def test_export_writes_files_training_reads(service, tmp_path):
+    result = service.export(tmp_path / "out")
+    samples = {s.id: s for s in load_conversations(tmp_path / "out" / "sft.jsonl")}
+    pairs = load_preferences(tmp_path / "out" / "dpo.jsonl")
+
+    assert set(samples) == {"up-1", "down-fixed", "right", "tools"}  # the repeat is deduplicated
+    assert samples["down-fixed"].messages[-1]["content"] == "Two years from the date of purchase [1]."
+    assert samples["down-fixed"].gold_sources == ["policies/warranty.md"]  # the source the answer cites
+    assert samples["right"].gold_sources == ["manuals/router.md"]
+    assert [m["role"] for m in samples["tools"].messages] == ["system", "user", "user", "assistant"]
+    assert {(p.chosen, p.rejected) for p in pairs} == {
+        ("Two years from the date of purchase [1].", "One year."),
+        ("Hold the reset button for ten seconds [1].", "Unplug it and plug it in again."),
+    }
+    assert pairs[0].prompt[-1]["role"] == "user"
+    assert (result.sft, result.dpo) == (4, 2)
+    assert result.skipped == {"down_without_correction": 1}
+    assert prepare_data(tmp_path / "out" / "sft.jsonl", TrainingSettings(val_ratio=0.0)).train
+
+
+def test_personal_data_stays_masked(service, tmp_path):
+    service.export(tmp_path / "out")
+    text = (tmp_path / "out" / "sft.jsonl").read_text() + (tmp_path / "out" / "dpo.jsonl").read_text()
+    assert "jane.doe" not in text and "13812345678" not in text
+    assert "[EMAIL]" in text and "[PHONE]" in text
+
+
+def test_filters_pick_the_feedback(service, tmp_path):
+    result = service.export(tmp_path / "down", ExportFilter(rating="down"))
+    assert (result.sft, result.dpo, sorted(result.files)) == (1, 1, ["dpo.jsonl", "sft.jsonl"])
+    result = service.export(tmp_path / "collection", ExportFilter(collection="support", rating="up"))
+    assert (result.sft, result.dpo, sorted(result.files)) == (2, 0, ["sft.jsonl"])
+    result = service.export(tmp_path / "none", ExportFilter(model="nobody"))
+    assert (result.sft, result.dpo, result.files) == (0, 0, {})
+
+
+def test_cli_data_export(service, tmp_path, monkeypatch):
+    monkeypatch.setenv("RAGTUNE_HOME", str(tmp_path / "home"))
+    monkeypatch.chdir(tmp_path)
+    service.log.flush()
+    out = tmp_path / "cli"
+    result = CliRunner().invoke(
+        app, ["data", "export", "--out", str(out), "--since", "2000-01-01", "--rating", "up"]
+    )
+    assert result.exit_code == 0, result.output
+    assert "3 SFT samples, 1 DPO pairs" in result.output
+    assert json.loads((out / "export.json").read_text())["sft"] == 3
+    bad = CliRunner().invoke(app, ["data", "export", "--out", str(out), "--since", "yesterday"])
+    assert bad.exit_code != 0 and "not an ISO date" in str(bad.exception)

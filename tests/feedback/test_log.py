@@ -1,0 +1,117 @@
+"""The conversation log never slows or breaks a chat request: a full queue drops and counts rows."""
+
+import threading
+import time
+
+from feedback.log import ConversationLog
+from feedback.service import from_settings
+from feedback.store import open_store
+from tests.feedback.conftest import chat, feedback_settings, wait_for
+
+
+class BlockedStore:
+    """A store whose writes hang until released, like a database that stalls."""
+
+    def __init__(self, store):
+        self.store, self.release, self.writing = store, threading.Event(), threading.Event()
+
+    def add_chats(self, records):
+        self.writing.set()
+        self.release.wait()
+        self.store.add_chats(records)
+
+    def __getattr__(self, name):
+        return getattr(self.store, name)
+
+
+def test_a_full_queue_drops_and_counts_rows_without_blocking(sqlite_store):
+    stalled = BlockedStore(sqlite_store)
+    log = ConversationLog(stalled, queue_size=10, batch_size=5)
+    log.start()
+    log.record(chat("first"))
+    assert stalled.writing.wait(5)  # the writer is stuck on its first batch
+    started = time.monotonic()
+    accepted = [log.record(chat(f"r{i}")) for i in range(100)]
+    elapsed = time.monotonic() - started
+    assert accepted.count(True) == 10 and log.dropped == 90
+    assert elapsed < 2.0  # the caller never waited for the stalled database
+    stalled.release.set()
+    log.close()
+    assert sqlite_store.count_chats() == 11  # everything accepted was written on close
+    assert log.written == 11
+
+
+def test_a_failing_database_does_not_stop_the_writer(sqlite_store):
+    class Flaky:
+        calls = 0
+
+        def add_chats(self, records):
+            Flaky.calls += 1
+            if Flaky.calls == 1:
+                raise RuntimeError("database went away")
+            sqlite_store.add_chats(records)
+
+        def __getattr__(self, name):
+            return getattr(sqlite_store, name)
+
+    log = ConversationLog(Flaky(), queue_size=100)
+    log.start()
+    log.record(chat("lost"))
+    assert log.flush()
+    log.record(chat("kept"))
+    log.close()
+    assert log.failed == 1
+    assert sqlite_store.get_chat("kept") is not None
+
+
+def test_personal_data_is_masked_before_storage(tmp_path):
+    service = from_settings(feedback_settings(tmp_path)).start()
+    service.record(
+        chat(
+            "chatcmpl-1",
+            user_id="jane.doe@example.com",
+            messages=[{"role": "user", "content": "I am jane.doe@example.com, call 13812345678"}],
+            answer="We will call 13812345678.",
+            decisions={"handoff": "agent for 13812345678"},
+        )
+    )
+    service.close()
+    service = from_settings(feedback_settings(tmp_path)).start()
+    stored = service.store.get_chat("chatcmpl-1")
+    service.close()
+    assert stored.messages[0]["content"] == "I am [EMAIL], call [PHONE]"
+    assert stored.answer == "We will call [PHONE]."
+    assert stored.decisions == {"handoff": "agent for [PHONE]"}
+    assert stored.user_id.startswith("u_") and "jane" not in stored.user_id
+    raw = b"".join(path.read_bytes() for path in tmp_path.glob("feedback.sqlite*"))
+    assert b"13812345678" not in raw and b"jane.doe" not in raw
+
+
+def test_masking_can_be_turned_off(tmp_path):
+    service = from_settings(feedback_settings(tmp_path, mask_pii=False)).start()
+    service.record(chat("chatcmpl-1", user_id="jane", answer="Call 13812345678."))
+    assert service.log.flush()
+    assert service.store.get_chat("chatcmpl-1").answer == "Call 13812345678."
+    assert service.store.get_chat("chatcmpl-1").user_id == "jane"
+    service.close()
+
+
+def test_logging_off_with_one_setting(tmp_path):
+    service = from_settings(feedback_settings(tmp_path, enabled=False)).start()
+    assert service.record(chat("chatcmpl-1")) is False
+    assert service.assign("assistant", "user-1") is None
+    service.close()
+    assert not (tmp_path / "feedback.sqlite").exists()
+
+
+def test_rows_past_the_retention_period_are_deleted(tmp_path):
+    settings = feedback_settings(tmp_path, retention_days=30)
+    earlier = open_store(settings)
+    earlier.add_chats([chat("old", created=time.time() - 31 * 86400)])
+    earlier.close()
+    service = from_settings(settings).start()
+    service.record(chat("new"))
+    assert service.log.flush()
+    assert wait_for(lambda: service.store.get_chat("old") is None)
+    assert service.store.get_chat("new") is not None
+    service.close()
