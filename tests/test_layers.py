@@ -1,0 +1,34 @@
+"""The dependency direction (CLI → server, evaluation → feedback → rails → training, knowledge → retrieval
+→ core) holds in code: the import-linter contract in pyproject.toml passes, and breaks on an upward import."""
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+PACKAGES = ["core", "retrieval", "knowledge", "training", "rails", "feedback", "server", "evaluation", "ragtune"]
+
+
+def lint_imports(root: Path) -> subprocess.CompletedProcess:
+    command = [str(Path(sys.executable).parent / "lint-imports"), "--no-cache"]
+    env = {**os.environ, "PYTHONPATH": str(root)}
+    return subprocess.run(command, cwd=root, env=env, capture_output=True, text=True, timeout=300)
+
+
+def test_the_layers_contract_is_kept():
+    result = lint_imports(REPO)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "0 broken" in result.stdout
+
+
+def test_an_upward_import_breaks_the_contract(tmp_path):
+    for package in PACKAGES:
+        shutil.copytree(REPO / package, tmp_path / package, ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copy(REPO / "pyproject.toml", tmp_path)
+    errors = tmp_path / "core" / "errors.py"
+    errors.write_text("import server.protocol  # noqa\n" + errors.read_text())
+    result = lint_imports(tmp_path)
+    assert result.returncode != 0
+    assert "core.errors -> server.protocol" in result.stdout
