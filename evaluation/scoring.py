@@ -27,6 +27,7 @@ METRICS = [
     Metric("refusal_accuracy", "Refusal accuracy", True),
     Metric("false_refusal", "False refusals", False),
     Metric("answer_length", "Answer length (words)", None, 1),
+    Metric("hit_max_tokens", "Ended at max_tokens", False),
     Metric("latency_s", "Latency (s)", False, 2),
     Metric("tokens_per_s", "Tokens/s", True, 1),
     Metric("judge_correctness", "Judge correctness", True, 2),
@@ -54,6 +55,7 @@ def score_row(row: dict, checker: GroundednessChecker | None, k: int) -> dict:
         refusal_accuracy=None if row["answerable"] else float(refused),
         false_refusal=float(refused) if row["answerable"] else None,
         answer_length=metrics.answer_length(answer),
+        hit_max_tokens=float(row.get("finish_reason") == "length"),
         tokens_per_s=tokens / seconds if tokens and seconds > 0 else None,
     )
     if checker and row["citations"] and not refused:

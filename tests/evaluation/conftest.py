@@ -75,16 +75,17 @@ def make_app() -> FastAPI:
         messages = body["messages"]
         rag = body.get("rag") or {}
         question = messages[-1]["content"]
-        citations = []
+        citations, finish = [], "stop"
         if messages[0]["role"] == "system" and messages[0]["content"].startswith("You grade"):
             answer = judge_reply(question)
         else:
             rag_on = rag.get("enabled", True)
             citations = citations_for(question, rag.get("top_k", 5)) if rag_on else []
             answer = scripted_answer(body["model"], question, citations, rag_on)
+            finish = "length" if body["model"] == "demo" and not rag_on else "stop"  # demo alone runs on
         return {
             "id": "chatcmpl-test", "object": "chat.completion", "created": int(time.time()), "model": body["model"],
-            "choices": [{"index": 0, "message": {"role": "assistant", "content": answer}, "finish_reason": "stop"}],
+            "choices": [{"index": 0, "message": {"role": "assistant", "content": answer}, "finish_reason": finish}],
             "usage": {"prompt_tokens": 10, "completion_tokens": len(answer.split()),
                       "total_tokens": 10 + len(answer.split())},
             "citations": citations,

@@ -54,6 +54,9 @@ def test_every_combination_is_printed_and_summarised(report_dir):
     for label in LABELS:
         assert label in printed
     assert list(summary(report_dir)["summary"]) == LABELS
+    ended_at_limit = {label: row["hit_max_tokens"] for label, row in summary(report_dir)["summary"].items()}
+    assert ended_at_limit == {"base": 0.0, "base+RAG": 0.0, "demo": 1.0, "demo+RAG": 0.0}
+    assert "Ended at max_tokens" in printed
     rows = [json.loads(line) for line in (report_dir / "results.jsonl").read_text().splitlines()]
     assert len([r for r in rows if r["set"] == "heldout"]) == 4 * 4
 
