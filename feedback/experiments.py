@@ -178,9 +178,16 @@ class Experiments:
         return experiment
 
     # -- the request path -----------------------------------------------------------------------------
+    def needs_database(self, model: str, user_id: str | None) -> bool:
+        """Whether assign() would read the database: experiments due for a refresh, or a user not cached."""
+        if self._refresh_due():
+            return True
+        experiment = self._running.get(model)
+        return bool(experiment and user_id) and (experiment.name, self._key(user_id)) not in self._users
+
     def running_for(self, model: str) -> Experiment | None:
         """The running experiment serving `model`, from a cache refreshed every `refresh_s` seconds."""
-        if time.monotonic() - self._loaded > self.refresh_s:
+        if self._refresh_due():
             try:
                 running = {e.model: e for e in self.all() if e.running}
                 with self._lock:
@@ -201,7 +208,7 @@ class Experiments:
             return None
         if not user_id:
             return Assigned(experiment.name, pick(experiment.variants, random.random()))
-        key = pseudonym(user_id) if self.pseudonymise else user_id
+        key = self._key(user_id)
         name = self._known_variant(experiment.name, key)
         variant = experiment.variant(name) if name else None
         if variant is None:
@@ -227,6 +234,12 @@ class Experiments:
             self._users[(experiment, key)] = variant
             while len(self._users) > _CACHED_USERS:
                 self._users.popitem(last=False)
+
+    def _key(self, user_id: str) -> str:
+        return pseudonym(user_id) if self.pseudonymise else user_id
+
+    def _refresh_due(self) -> bool:
+        return time.monotonic() - self._loaded > self.refresh_s
 
     def _expire(self) -> None:
         self._loaded = float("-inf")

@@ -2,6 +2,7 @@
 one database, built from settings. With `feedback.enabled` off nothing is logged, no experiment runs, and
 feedback, experiment admin and export answer 503."""
 
+import asyncio
 import time
 from pathlib import Path
 
@@ -34,9 +35,9 @@ class FeedbackService:
         if not self.enabled or self.store is not None:
             return self
         config = self.config
-        self.store = open_store(self.settings)
+        self.store = open_store(self.settings)  # feedback, experiments, export
         self.log = ConversationLog(
-            self.store,
+            open_store(self.settings),  # the writer's own connection
             queue_size=config.queue_size,
             batch_size=config.batch_size,
             mask_pii=config.mask_pii,
@@ -53,6 +54,7 @@ class FeedbackService:
         """Writes the queued rows, stops the writer and closes the database."""
         if self.log is not None:
             self.log.close()
+            self.log.store.close()
         if self.store is not None:
             self.store.close()
         self.store = self.log = self._experiments = None
@@ -63,8 +65,16 @@ class FeedbackService:
         return self.log.record(record) if self.log is not None else False
 
     def assign(self, model: str, user_id: str | None) -> Assigned | None:
-        """The experiment variant for this request, or None (no experiment for `model`, or feedback off)."""
+        """The experiment variant for this request, or None (no experiment for `model`, or feedback off).
+        Reads the database on a cache miss (a new user, experiments due for a refresh)."""
         return self._experiments.assign(model, user_id) if self._experiments is not None else None
+
+    async def assign_async(self, model: str, user_id: str | None) -> Assigned | None:
+        """assign() for the event loop: a database read, when one is needed, runs in a worker thread."""
+        experiments = self._experiments
+        if experiments is not None and experiments.needs_database(model, user_id):
+            return await asyncio.to_thread(experiments.assign, model, user_id)
+        return self.assign(model, user_id)
 
     @property
     def dropped(self) -> int:

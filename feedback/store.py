@@ -1,6 +1,7 @@
 """The feedback database behind one interface, `FeedbackStore`, on SQLite (default, WAL) or PostgreSQL
 (psycopg 3). The SQL is shared; a backend only says how to connect and how its dialect differs.
-Each thread gets its own connection; a lost or locked database raises UnavailableError."""
+A store is one connection used by one thread at a time (the log's writer has a store of its own); a lost
+or locked database raises UnavailableError."""
 
 import json
 import re
@@ -51,9 +52,8 @@ class FeedbackStore:
     errors: tuple[type[Exception], ...] = ()  # the backend's "cannot reach / locked" errors
 
     def __init__(self) -> None:
-        self._local = threading.local()
-        self._open: list = []
-        self._lock = threading.Lock()
+        self._conn = None
+        self._lock = threading.RLock()  # one connection, one transaction at a time
 
     # -- backend hooks --------------------------------------------------------------------------------
     def _connect(self):
@@ -62,40 +62,28 @@ class FeedbackStore:
     def _sql(self, sql: str) -> str:
         return sql
 
-    # -- connections ----------------------------------------------------------------------------------
-    def _connection(self):
-        conn = getattr(self._local, "conn", None)
-        if conn is None:
-            conn = self._local.conn = self._connect()
-            with self._lock:
-                self._open.append(conn)
-        return conn
-
-    def _drop(self, conn) -> None:
-        self._local.conn = None
-        with self._lock:
-            if conn in self._open:
-                self._open.remove(conn)
-        with suppress(Exception):  # a connection that broke may fail to close
-            conn.close()
-
+    # -- the connection -------------------------------------------------------------------------------
     @contextmanager
     def _cursor(self) -> Iterator:
-        """A cursor in one transaction: committed on success, rolled back on error."""
-        try:
-            conn = self._connection()
-        except self.errors as err:
-            raise UnavailableError(f"the feedback database {self.where} cannot be opened: {err}") from err
-        try:
-            cursor = conn.cursor()
-            yield cursor
-            conn.commit()
-        except self.errors as err:
-            self._drop(conn)
-            raise UnavailableError(f"the feedback database {self.where} failed: {err}") from err
-        except BaseException:
-            conn.rollback()
-            raise
+        """A cursor in one transaction: committed on success, rolled back on error. A broken connection
+        is dropped (the next call reconnects) and reported as UnavailableError."""
+        with self._lock:
+            try:
+                if self._conn is None:
+                    self._conn = self._connect()
+                conn = self._conn
+            except self.errors as err:
+                raise UnavailableError(f"the feedback database {self.where} cannot be opened: {err}") from err
+            try:
+                cursor = conn.cursor()
+                yield cursor
+                conn.commit()
+            except self.errors as err:
+                self.close()
+                raise UnavailableError(f"the feedback database {self.where} failed: {err}") from err
+            except BaseException:
+                conn.rollback()
+                raise
 
     def _run(self, sql: str, params: tuple = ()) -> int:
         with self._cursor() as cursor:
@@ -114,11 +102,10 @@ class FeedbackStore:
 
     def close(self) -> None:
         with self._lock:
-            conns, self._open = self._open, []
-        for conn in conns:
-            with suppress(Exception):
-                conn.close()
-        self._local = threading.local()
+            conn, self._conn = self._conn, None
+            if conn is not None:
+                with suppress(Exception):  # a connection that broke may fail to close
+                    conn.close()
 
     # -- conversation log -----------------------------------------------------------------------------
     def add_chats(self, records: list[ChatRecord]) -> None:

@@ -1,5 +1,6 @@
 """A/B experiments: validated, sticky per user, shared by replicas, changed and stopped without a restart."""
 
+import asyncio
 from collections import Counter
 
 import pytest
@@ -7,6 +8,8 @@ import pytest
 from core.errors import ConflictError, NotFoundError, RagtuneError
 from feedback.experiments import Experiments
 from feedback.log import ConversationLog
+from feedback.service import from_settings
+from tests.feedback.conftest import feedback_settings
 
 SPEC = {
     "name": "tone-test",
@@ -107,3 +110,14 @@ def test_unknown_adapters_and_clashes(replicas):
     one.stop("tone-test")
     with pytest.raises(ConflictError, match="stopped"):
         one.set_weights("tone-test", {"tuned": 2})
+
+
+def test_the_event_loop_reads_the_database_only_for_new_users(tmp_path):
+    service = from_settings(feedback_settings(tmp_path)).start()
+    service.experiments.start(SPEC)
+    assert service.experiments.needs_database("assistant", "user-1")
+    first = asyncio.run(service.assign_async("assistant", "user-1"))
+    assert not service.experiments.needs_database("assistant", "user-1")  # cached from now on
+    assert asyncio.run(service.assign_async("assistant", "user-1")) == first
+    assert asyncio.run(service.assign_async("other-model", "user-1")) is None
+    service.close()
