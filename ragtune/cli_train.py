@@ -9,9 +9,10 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from core.settings import Settings
-from core.errors import RagtuneError
 from core.adapters import list_adapters, read_adapter_info, write_adapter_info
+from core.errors import RagtuneError
+from core.prompt import PROMPT_FORMAT
+from core.settings import Settings
 from training.cleaning import CleaningReport
 from training.pipeline import PreparedData, prepare_data
 
@@ -145,9 +146,16 @@ def adapters_merge(name: str, out: Path) -> None:
 def ensure_demo(data: Annotated[Path, typer.Option(help="the demo conversations")] = DEMO_DATA) -> None:
     """Train the demo adapter from the demo conversations when it is missing (a few minutes on CPU)."""
     settings = Settings()
-    if (settings.adapters_dir / DEMO_ADAPTER).exists():
-        console.print(f"demo adapter present in {settings.adapters_dir / DEMO_ADAPTER}")
-        return
+    folder = settings.adapters_dir / DEMO_ADAPTER
+    if folder.exists():
+        try:
+            info = read_adapter_info(folder)
+        except RagtuneError:
+            info = None
+        if info is not None and info.prompt_format == PROMPT_FORMAT:
+            console.print(f"demo adapter present in {folder}")
+            return
+        console.print(f"the demo adapter in {folder} was trained on an older prompt format: training it again")
     settings = _with_overrides(  # one short epoch, small batches (memory), evaluated once at the end
         settings,
         epochs=1.0,
@@ -161,7 +169,7 @@ def ensure_demo(data: Annotated[Path, typer.Option(help="the demo conversations"
     prepared = _prepare(data, settings, None, None)
     console.print(f"training the demo adapter on {min(DEMO_SAMPLES, len(prepared.train))} conversations ...")
     train, val = prepared.train[:DEMO_SAMPLES], prepared.val[:DEMO_VAL]
-    _train(train, val, settings, DEMO_ADAPTER, None, None, False, False)
+    _train(train, val, settings, DEMO_ADAPTER, None, None, False, True)
 
 
 def print_report(prepared: PreparedData) -> None:
@@ -238,7 +246,6 @@ def _report_raft(counts) -> None:
 
 def _kb_retriever(settings: Settings, collection: str | None):
     from ragtune.cli_kb import open_kb
-
     from retrieval.query import retrieval_query
 
     kb = open_kb()
