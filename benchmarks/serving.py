@@ -98,10 +98,10 @@ def prepare_home(home: Path, model_path: str) -> Path:
     from peft import LoraConfig, get_peft_model
     from transformers import AutoModelForCausalLM
 
-    from knowledge import KnowledgeBase
-    from core.settings import Settings
     from core.adapters import AdapterInfo, write_adapter_info
     from core.chat_model import model_fingerprint
+    from core.settings import Settings
+    from knowledge import KnowledgeBase
 
     shutil.rmtree(home, ignore_errors=True)
     settings = Settings(home=home, chat_model=model_path)
@@ -126,6 +126,7 @@ def conversations(home: Path, model_path: str, questions: list[str]) -> tuple[li
 
     from core.settings import Settings
     from knowledge import KnowledgeBase
+    from rails import Rails
     from server.metrics import Metrics
     from server.protocol import ChatCompletionRequest
     from server.runtime import Runtime
@@ -134,7 +135,7 @@ def conversations(home: Path, model_path: str, questions: list[str]) -> tuple[li
     settings = Settings(home=home, chat_model=model_path)
     kb = KnowledgeBase.open(settings.kb_dir, settings.knowledge, settings.retrieval)
     runtime = Runtime(settings, PromptOnly(AutoTokenizer.from_pretrained(model_path)), kb, model_path, "base", "")
-    service = ChatService(runtime, Metrics())
+    service = ChatService(runtime, Metrics(), Rails(settings.rails))
 
     def messages(question: str, rag: bool) -> list[dict]:
         request = ChatCompletionRequest(
@@ -179,10 +180,10 @@ def main() -> None:
     if not kinds or set(kinds) - {"base", "adapter"}:
         parser.error(f"--models: {args.models!r}: give base, adapter or base,adapter")
 
+    from core.chat_model import EMBEDDED_CHAT_MODEL, prepare_chat_model
+    from core.process import free_port
     from core.settings import Settings
     from server.engines.vllm_cpu_lora import ENV_FLAG
-    from core.process import free_port
-    from core.chat_model import EMBEDDED_CHAT_MODEL, prepare_chat_model
 
     settings = Settings()
     model_path = prepare_chat_model(EMBEDDED_CHAT_MODEL, settings.models_dir)

@@ -42,6 +42,15 @@ class KnowledgeSettings(BaseModel):
     default_collection: str = "default"
     max_file_mb: int = 50
     lock_timeout_s: float = 30.0  # a second writer waits this long, then fails with a clear message
+    # Folders the admin API may sync (and below); empty: none. The CLI syncs any folder it is given.
+    sync_roots: list[Path] = []
+    max_sync_removal_share: float = 0.5  # a sync removing more of a folder's documents must be forced
+    # Unpacking limits, checked before a file is parsed: a small file must not expand to fill memory.
+    max_unpacked_mb: int = 200  # docx (zip): sum of the uncompressed sizes
+    max_compression_ratio: float = 100.0  # docx (zip): uncompressed / compressed, whole archive
+    max_pdf_pages: int = 2000
+    max_pdf_chars: int = 20_000_000  # text extracted from one PDF
+    max_chunks_per_document: int = 20_000
 
 
 class TrainingSettings(BaseModel):
@@ -105,7 +114,6 @@ class ServerSettings(BaseModel):
     # None: an adapter is served with the system prompt it was trained with, the base model with
     # core.prompt.DEFAULT_SYSTEM_PROMPT (training too); set, it overrides both.
     system_prompt: str | None = None
-    fallback_answer: str | None = None  # replaces the model's answer when retrieval finds nothing
     styles: dict[str, StyleSettings] = {}
     max_upload_mb: int = 20
     upload_types: list[str] = [".md", ".markdown", ".txt", ".html", ".htm", ".pdf", ".docx", ".jsonl"]

@@ -8,7 +8,9 @@
 
 Each call reads one snapshot of the rules, and a stream keeps the rules it started with."""
 
+import logging
 import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,10 +20,12 @@ from core.pii import PII_KINDS
 from core.settings import RailsSettings
 from rails.handoff import DEFAULT_PHRASES, HandoffDetector
 from rails.language import Texts
-from rails.loading import SIDES, load_rules_file
+from rails.loading import SIDES, load_rules_file, word_list_files
 from rails.rules import Rule, RuleSet, ScanResult
 from rails.stream import StreamFilter
 from rails.words import load_word_list
+
+log = logging.getLogger("ragtune.rails")
 
 
 @dataclass(frozen=True)
@@ -36,13 +40,43 @@ class Rails:
     def __init__(self, settings: RailsSettings):
         self.settings = settings
         self._lock = threading.Lock()
+        self._stamps = self._file_stamps()
         self._now = build(settings)
+        self._checked = time.monotonic()
 
     def reload(self) -> None:
         """Read the rules file and word lists again; the new rules apply to the next call. On a bad file
         this raises a RagtuneError naming file and line, and the rules in force stay."""
         with self._lock:
+            stamps = self._file_stamps()
             self._now = build(self.settings)
+            self._stamps = stamps
+
+    def reload_if_changed(self, every_s: float = 1.0) -> None:
+        """At most once per `every_s`: reload when a rules or word-list file changed on disk (an editor's
+        `ragtune rails words` or a deployment), so no restart is needed. A bad file keeps the rules in force
+        and is logged (the admin API's reload reports it)."""
+        if time.monotonic() - self._checked < every_s:
+            return
+        self._checked = time.monotonic()
+        if self._file_stamps() != self._stamps:
+            try:
+                self.reload()
+            except RagtuneError as err:
+                log.warning("rails not reloaded, the rules in force stay: %s", err)
+
+    def word_lists(self) -> dict[str, Path]:
+        """Every word-list file by name (its file name without extension): settings' and the rules file's."""
+        files = [*self.settings.input_word_lists, *self.settings.output_word_lists]
+        if self.settings.rules_file is not None:
+            files += word_list_files(self.settings.rules_file)
+        return {Path(path).stem: Path(path) for path in files}
+
+    def _file_stamps(self) -> dict[Path, int]:
+        files = [*self.word_lists().values()]
+        if self.settings.rules_file is not None:
+            files.append(Path(self.settings.rules_file))
+        return {path: path.stat().st_mtime_ns if path.exists() else -1 for path in files}
 
     @property
     def texts(self) -> Texts:

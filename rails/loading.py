@@ -131,3 +131,17 @@ def _pattern(item: dict, where: str) -> re.Pattern | None:
         return re.compile(regex, re.IGNORECASE if item.get("ignore_case") else 0)
     except re.error as error:
         raise RagtuneError(f"{where}: bad regex {regex!r} ({error})") from None
+
+
+def word_list_files(path: Path) -> list[Path]:
+    """The word-list files a rules file names (what an editor changes, and what a reload reads again)."""
+    try:
+        data = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
+    except (OSError, UnicodeDecodeError, yaml.YAMLError):
+        return []  # load_rules_file reports the problem with file and line
+    files = []
+    for side in SIDES:
+        for item in data.get(side) or [] if isinstance(data, dict) else []:
+            words = item.get("words") if isinstance(item, dict) else None
+            files += [Path(path).parent / w for w in ([words] if isinstance(words, str) else words or [])]
+    return list(dict.fromkeys(files))

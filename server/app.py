@@ -8,9 +8,11 @@ from fastapi import FastAPI, Request
 from fastapi.responses import FileResponse, JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from feedback.service import from_settings as feedback_from_settings
+from rails import Rails
 from server.errors import install_error_handlers
 from server.metrics import Metrics
-from server.routes import admin, openai
+from server.routes import admin, feedback, openai, rails_admin
 from server.runtime import Runtime
 from server.service import ChatService
 
@@ -26,11 +28,15 @@ def create_app(settings, announce=print) -> FastAPI:
         await runtime.load_all_adapters()
         app.state.runtime = runtime
         app.state.metrics = Metrics(runtime.engine.running)
-        app.state.chat = ChatService(runtime, app.state.metrics)
+        app.state.rails = Rails(settings.rails)
+        app.state.feedback = await asyncio.to_thread(feedback_from_settings(settings).start)
+        app.state.metrics.watch_log(lambda: app.state.feedback.dropped)
+        app.state.chat = ChatService(runtime, app.state.metrics, app.state.rails, app.state.feedback)
         announce(runtime.summary())
         try:
             yield
         finally:
+            await asyncio.to_thread(app.state.feedback.close)  # writes the queued log rows
             runtime.engine.shutdown()
 
     app = FastAPI(title="ragtune", lifespan=lifespan)
@@ -38,6 +44,8 @@ def create_app(settings, announce=print) -> FastAPI:
     install_error_handlers(app)
     app.include_router(openai.router)
     app.include_router(admin.router)
+    app.include_router(feedback.router)
+    app.include_router(rails_admin.router)
 
     @app.get("/", include_in_schema=False)
     async def compare_page() -> FileResponse:

@@ -42,6 +42,23 @@ class Metrics:
         )
         if engine_running is not None:
             self.running.set_function(engine_running)
+        self.grounding = Counter(
+            "ragtune_grounding_decisions", "RAG requests answered or given the fallback", ["decision"], registry=r
+        )
+        self.handoffs = Counter("ragtune_handoffs", "Hand-offs to a person, by reason", ["reason"], registry=r)
+        self.rail_actions = Counter(
+            "ragtune_rail_actions", "Rail rule matches", ["side", "rule", "action"], registry=r
+        )
+        self.experiment_requests = Counter(
+            "ragtune_experiment_requests", "Requests per A/B variant", ["experiment", "variant"], registry=r
+        )
+        self.log_dropped = Gauge(
+            "ragtune_conversation_log_dropped", "Log rows dropped because the queue was full", registry=r
+        )
+
+    def watch_log(self, dropped) -> None:
+        """`dropped`: a function giving the conversation log's dropped rows."""
+        self.log_dropped.set_function(dropped)
 
 
 class Recorder:

@@ -196,6 +196,19 @@ class Choice(BaseModel):
     logprobs: ChoiceLogprobs | None = None
 
 
+class Handoff(BaseModel):
+    """The conversation should go to a person: a front end transfers it (and shows `message`)."""
+
+    reason: Literal["user_asked", "fallback", "blocked_input", "blocked_output"]
+    detail: str
+    message: str  # what the user was told, in their language
+
+
+class Variant(BaseModel):
+    experiment: str
+    variant: str
+
+
 class ChatCompletion(BaseModel):
     id: str
     object: Literal["chat.completion"] = "chat.completion"
@@ -204,6 +217,10 @@ class ChatCompletion(BaseModel):
     choices: list[Choice]
     usage: Usage
     citations: list[Citation] = []
+    grounding: dict | None = None  # RAG requests: the relevance gate's decision and the answer check
+    rails: dict = {}  # {"input": [decisions], "output": [decisions]}: rule, action, kind, count
+    handoff: Handoff | None = None
+    variant: Variant | None = None  # the A/B experiment and variant that answered
 
 
 class ChunkDelta(BaseModel):
@@ -226,7 +243,12 @@ class ChatCompletionChunk(BaseModel):
     model: str
     choices: list[ChunkChoice]
     usage: Usage | None = None
-    citations: list[Citation] | None = None
+    citations: list[Citation] | None = None  # the first chunk
+    # The first chunk: what was decided before generating; the chunk with the last finish_reason: final.
+    grounding: dict | None = None
+    rails: dict | None = None
+    handoff: Handoff | None = None
+    variant: Variant | None = None
 
 
 class ModelCard(BaseModel):

@@ -1,68 +1,77 @@
-"""One chat request's work, with no HTTP in it: resolve the model and style, retrieve, build the prompt
-(core.prompt, the same contract training uses), set sampling, generate, shape the OpenAI response.
-The routes, the serving benchmark and any other caller use this same code."""
+"""One chat request's work, with no HTTP in it. In order: the A/B variant, the input rails and a request for
+a person, the model and style, retrieval and the relevance gate, the prompt (core.prompt, the contract
+training uses), sampling, generation under the output rails, the OpenAI response, and the conversation log
+(off the request path). The routes, the serving benchmark and any other caller use this same code."""
 
 import asyncio
-import json
-import uuid
+import time
 from collections.abc import AsyncIterator
-from contextlib import aclosing
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from core.errors import RagtuneError
 from core.prompt import DEFAULT_SYSTEM_PROMPT, Prompt, build_prompt
+from feedback import ChatRecord
+from rails import Rails
+from rails.stream import StreamFilter
 from retrieval.query import retrieval_query
 from retrieval.types import Hit
-from server import rag
+from server import rag, shaping
 from server.engines import Delta, SamplingParams
 from server.metrics import Metrics, Recorder
 from server.protocol import (
-    AssistantMessage,
     ChatCompletion,
     ChatCompletionChunk,
     ChatCompletionRequest,
     Choice,
-    ChoiceLogprobs,
     ChunkChoice,
     ChunkDelta,
     Citation,
-    NamedToolChoice,
-    TokenLogprob,
-    ToolCall,
-    TopLogprob,
-    Usage,
+    Variant,
     completion_id,
     now,
 )
 from server.runtime import Runtime
+from server.trust import Decisions, gate, guarded, output_decisions, screen_question
 
 
 @dataclass
 class ChatPlan:
     """Everything decided before generation."""
 
-    model: str  # as the request named it
+    id: str
+    request: ChatCompletionRequest
     adapter: str | None
-    prompt: Prompt
+    prompt: Prompt | None  # None: answered without generating
     params: SamplingParams
-    n: int
     citations: list[Citation]
-    fallback: str | None  # answer instead of generating (RAG on, nothing found, fallback configured)
+    answer: str | None  # the answer instead of generating (fallback, hand-off, blocked input)
     tool_names: list[str] | None  # the answer is JSON for these tools' calls (a forced tool choice)
+    decisions: Decisions
+    variant: Variant | None
+    collection: str | None  # searched (None: RAG off)
+    started: float
 
 
 class ChatService:
-    def __init__(self, runtime: Runtime, metrics: Metrics):
-        self.rt, self.metrics = runtime, metrics
+    def __init__(self, runtime: Runtime, metrics: Metrics, rails: Rails, feedback=None):
+        self.rt, self.metrics, self.rails, self.feedback = runtime, metrics, rails, feedback
 
     async def plan(self, request: ChatCompletionRequest) -> ChatPlan:
-        settings = self.rt.settings
-        adapter, system_prompt, style_tag = self._model_and_style(request)
+        started, settings = time.perf_counter(), self.rt.settings
+        self.rails.reload_if_changed()
+        assigned = await self.feedback.assign_async(request.model, request.user) if self.feedback else None
+        variant = Variant(experiment=assigned.experiment, variant=assigned.variant.name) if assigned else None
+        adapter, system_prompt, style_tag = self._model_and_style(request, assigned)
+        rag_on = request.rag.enabled and (assigned.variant.rag if assigned else True)
         conversation = request.conversation()
+        screened = screen_question(self.rails, _last_user(conversation), self.metrics)
+        conversation = _with_last_user(conversation, screened.question)  # masked where a rule masks
+        decisions, answer = screened.decisions, screened.answer
         hits: list[Hit] | None = None
-        if request.rag.enabled:
+        if rag_on and answer is None:
             query = retrieval_query(conversation, settings.retrieval)
             hits = await rag.retrieve(self.rt.kb, query, request.rag, self.metrics)
+            answer = gate(self.rails, screened.question, hits, decisions, self.metrics)
         params, tool_names = self._sampling(request)
         missing = params.features() - self.rt.engine.supports
         if missing:
@@ -77,27 +86,34 @@ class ChatService:
                 f"of {settings.engine.max_model_len} tokens",
                 param="max_tokens",
             )
-        prompt = await asyncio.to_thread(  # tokenizing is CPU work: off the event loop
-            build_prompt,
-            conversation,
-            rag.to_sources(hits) if hits is not None else None,
-            tokenizer=self.rt.engine.tokenizer,
-            system_prompt=system_prompt,
-            style=style_tag,
-            max_prompt_tokens=budget,
-            tools=[tool.model_dump() for tool in request.tools] if tool_names else None,
-        )
-        citations = rag.citations(hits[: len(prompt.sources)]) if hits else []
-        fallback = settings.server.fallback_answer if hits == [] else None
-        return ChatPlan(request.model, adapter, prompt, params, request.n, citations, fallback, tool_names)
+        prompt, citations = None, []
+        if answer is None:
+            prompt = await asyncio.to_thread(  # tokenizing is CPU work: off the event loop
+                build_prompt,
+                conversation,
+                rag.to_sources(hits) if hits is not None else None,
+                tokenizer=self.rt.engine.tokenizer,
+                system_prompt=(assigned and assigned.variant.system_prompt) or system_prompt,
+                style=style_tag,
+                max_prompt_tokens=budget,
+                tools=[tool.model_dump() for tool in request.tools] if tool_names else None,
+            )
+            citations = rag.citations(hits[: len(prompt.sources)]) if hits else []
+        tool_names = tool_names if answer is None else None  # a fixed answer is text
+        collection = (request.rag.collection or settings.knowledge.default_collection) if rag_on else None
+        plan_id = completion_id()
+        return ChatPlan(
+            plan_id, request, adapter, prompt, params, citations, answer, tool_names, decisions, variant,
+            collection, started,
+        )  # fmt: skip
 
-    def _model_and_style(self, request: ChatCompletionRequest) -> tuple[str | None, str, str | None]:
-        """(adapter, system prompt, style tag). A style is, in this order: configured in settings (its
-        adapter and system prompt), a style tag the requested adapter was trained with, or the adapter
-        trained for that style alone. An adapter is served with the system prompt it was trained with
-        unless settings name one."""
+    def _model_and_style(self, request: ChatCompletionRequest, assigned) -> tuple[str | None, str, str | None]:
+        """(adapter, system prompt, style tag). An experiment's variant names the adapter. A style is, in
+        this order: configured in settings (its adapter and system prompt), a style tag the adapter was
+        trained with, or the adapter trained for that style alone. An adapter is served with the system
+        prompt it was trained with unless settings name one."""
         settings, rt = self.rt.settings, self.rt
-        adapter = rt.resolve_model(request.model)
+        adapter = assigned.variant.adapter if assigned else rt.resolve_model(request.model)
         style, tag, style_prompt = request.style, None, None
         if style is not None:
             configured = settings.server.styles.get(style)
@@ -116,7 +132,7 @@ class ChatService:
                     f"unknown style '{style}' for model '{request.model}' (known: {', '.join(known) or 'none'})",
                     param="style",
                 )
-        trained_prompt = rt.adapters[adapter].system_prompt if adapter else None
+        trained_prompt = rt.adapters[adapter].system_prompt if adapter in rt.adapters else None
         system_prompt = style_prompt or settings.server.system_prompt or trained_prompt or DEFAULT_SYSTEM_PROMPT
         return adapter, system_prompt, tag
 
@@ -129,225 +145,166 @@ class ChatService:
         max_tokens = (
             request.max_completion_tokens or request.max_tokens or self.rt.settings.server.default_max_tokens
         )
-        schema, json_object = None, False
-        if request.response_format is not None and request.response_format.type == "json_schema":
-            schema = request.response_format.json_schema.schema_
-        json_object = request.response_format is not None and request.response_format.type == "json_object"
-        tool_names, tool_schema = _forced_tool_calls(request)
-        if tool_schema is not None:
-            schema, json_object = tool_schema, False
+        kind = request.response_format.type if request.response_format else "text"
+        schema = request.response_format.json_schema.schema_ if kind == "json_schema" else None
+        tool_names, tool_schema = shaping.forced_tool_calls(request)
         params = SamplingParams(
             max_tokens=max_tokens,
             min_tokens=min(request.min_tokens, max_tokens),
             stop=request.stop_list(),
             seed=request.seed,
             logprobs=(request.top_logprobs or 0) if request.logprobs else None,
-            json_schema=schema,
-            json_object=json_object,
+            json_schema=tool_schema if tool_schema is not None else schema,
+            json_object=kind == "json_object" and tool_schema is None,
             **chosen,
         )
         return params, tool_names
 
-    def _choices(self, plan: ChatPlan) -> list[AsyncIterator[Delta]]:
-        """One stream of deltas per choice; n > 1 runs n generations side by side (seed + i when seeded)."""
-        if plan.fallback is not None:
-            return [_fallback(plan.fallback) for _ in range(plan.n)]
-        streams = []
-        for index in range(plan.n):
+    def _choices(self, plan: ChatPlan) -> tuple[list[AsyncIterator[Delta]], list[StreamFilter]]:
+        """One stream of deltas per choice, under the output rails (forced tool calls aside: their JSON is
+        not prose); n > 1 runs n generations side by side (seed + i when seeded)."""
+        n = plan.request.n
+        if plan.answer is not None:
+            return [shaping.fixed_answer(plan.answer) for _ in range(n)], []
+        streams, filters = [], []
+        for index in range(n):
             params = plan.params
-            if plan.params.seed is not None and index:
-                params = SamplingParams(**{**plan.params.__dict__, "seed": plan.params.seed + index})
-            streams.append(self.rt.engine.generate(plan.prompt.token_ids, params, plan.adapter))
-        return streams
+            if params.seed is not None and index:
+                params = replace(params, seed=params.seed + index)
+            stream = self.rt.engine.generate(plan.prompt.token_ids, params, plan.adapter)
+            if not plan.tool_names:
+                filters.append(self.rails.output_filter(plan.decisions.language))
+                stream = guarded(stream, filters[-1])
+            streams.append(stream)
+        return streams, filters
+
+    def _extensions(self, plan: ChatPlan) -> dict:
+        decisions = plan.decisions
+        return {
+            "grounding": decisions.grounding,
+            "rails": decisions.rails(),
+            "handoff": decisions.handoff,
+            "variant": plan.variant,
+        }
 
     async def complete(self, plan: ChatPlan) -> ChatCompletion:
-        recorder = Recorder(self.metrics, plan.model)
+        recorder = self._recorder(plan)
+        streams, filters = self._choices(plan)
 
         async def one(stream: AsyncIterator[Delta]) -> tuple[str, Delta, list]:
             parts, logprobs, last = [], [], None
-            async with aclosing(stream) as deltas:
-                async for delta in deltas:
-                    if delta.text:
-                        recorder.token()
-                    parts.append(delta.text)
-                    logprobs += delta.logprobs
-                    last = delta
+            async for _, delta in shaping.merge([stream]):
+                if delta.text:
+                    recorder.token()
+                parts.append(delta.text)
+                logprobs += delta.logprobs
+                last = delta
             return "".join(parts), last, logprobs
 
-        results = await asyncio.gather(*(one(stream) for stream in self._choices(plan)))
+        results = await asyncio.gather(*(one(stream) for stream in streams))
+        output_decisions(filters, plan.decisions, self.metrics)
         choices = [
             Choice(
                 index=index,
-                message=_message(text, plan.tool_names),
+                message=shaping.message(text, plan.tool_names),
                 finish_reason="tool_calls" if plan.tool_names else last.finish_reason,
-                logprobs=_logprobs(logprobs) if plan.params.logprobs is not None else None,
+                logprobs=shaping.logprobs(logprobs) if plan.params.logprobs is not None else None,
             )
             for index, (text, last, logprobs) in enumerate(results)
         ]
-        usage = _usage([last for _, last, _ in results])
-        recorder.done(usage.completion_tokens)
+        usage = shaping.usage([last for _, last, _ in results])
+        self._finish(plan, recorder, results[0][0], usage)
         return ChatCompletion(
-            id=completion_id(), created=now(), model=plan.model, choices=choices, usage=usage,
-            citations=plan.citations,
+            id=plan.id, created=now(), model=plan.request.model, choices=choices, usage=usage,
+            citations=plan.citations, **self._extensions(plan),
         )  # fmt: skip
 
     async def stream(self, plan: ChatPlan, include_usage: bool) -> AsyncIterator[ChatCompletionChunk]:
-        """OpenAI's chunks: the first of each choice carries the role (the very first the citations), the
-        last its finish_reason; a final chunk with the usage when asked. Forced tool calls arrive whole at
+        """OpenAI's chunks: the first carries the role of each choice, the citations and what was decided
+        before generating; each choice's last its finish_reason, and the very last the final decisions
+        (output rails, hand-off); a final chunk with the usage when asked. Forced tool calls arrive whole at
         the end (their JSON is only parsed once complete)."""
-        recorder = Recorder(self.metrics, plan.model)
-        cid, created = completion_id(), now()
+        recorder, created, n = self._recorder(plan), now(), plan.request.n
 
         def chunk(choices: list[ChunkChoice], **extra) -> ChatCompletionChunk:
-            return ChatCompletionChunk(id=cid, created=created, model=plan.model, choices=choices, **extra)
+            return ChatCompletionChunk(
+                id=plan.id, created=created, model=plan.request.model, choices=choices, **extra
+            )
 
-        yield chunk(
-            [ChunkChoice(index=i, delta=ChunkDelta(role="assistant", content="")) for i in range(plan.n)],
-            citations=plan.citations,
-        )
+        first = [ChunkChoice(index=i, delta=ChunkDelta(role="assistant", content="")) for i in range(n)]
+        yield chunk(first, citations=plan.citations, **self._extensions(plan))
         lasts: dict[int, Delta] = {}
-        texts: dict[int, list[str]] = {i: [] for i in range(plan.n)}
+        texts: dict[int, list[str]] = {i: [] for i in range(n)}
+        streams, filters = self._choices(plan)
         try:
-            async for index, delta in _merge(self._choices(plan)):
+            async for index, delta in shaping.merge(streams):
                 if delta.text:
                     recorder.token()
                 texts[index].append(delta.text)
                 lasts[index] = delta
-                logprobs = _logprobs(delta.logprobs) if plan.params.logprobs is not None else None
+                logprobs = shaping.logprobs(delta.logprobs) if plan.params.logprobs is not None else None
                 if (delta.text and not plan.tool_names) or delta.logprobs:
                     content = None if plan.tool_names else delta.text
                     yield chunk([ChunkChoice(index=index, delta=ChunkDelta(content=content), logprobs=logprobs)])
                 if delta.finish_reason is not None:
-                    yield chunk([_last_chunk_choice(index, delta, "".join(texts[index]), plan.tool_names)])
+                    extra = {}
+                    if len(lasts) == n and all(d.finish_reason for d in lasts.values()):
+                        output_decisions(filters, plan.decisions, self.metrics)
+                        extra = self._extensions(plan)
+                    text = "".join(texts[index])
+                    yield chunk([shaping.last_chunk_choice(index, delta, text, plan.tool_names)], **extra)
         except (asyncio.CancelledError, GeneratorExit):  # the client went away: generation was aborted
-            self.metrics.cancelled.labels(plan.model).inc()
+            self.metrics.cancelled.labels(recorder.model).inc()
             raise
-        usage = _usage([lasts[i] for i in sorted(lasts)])
-        recorder.done(usage.completion_tokens)
+        usage = shaping.usage([lasts[i] for i in sorted(lasts)])
+        self._finish(plan, recorder, "".join(texts[0]), usage)
         if include_usage:
             yield chunk([], usage=usage)
 
+    def metric_label(self, model: str) -> str:
+        """A served model, an experiment's name, or "unknown": random names cannot grow the series."""
+        experiments = self.feedback.experiments.models() if self.feedback and self.feedback.enabled else []
+        return model if model in experiments else self.rt.metric_label(model)
 
-def _forced_tool_calls(request: ChatCompletionRequest) -> tuple[list[str] | None, dict | None]:
-    """(tool names, JSON schema) when the request forces a tool call: a named tool_choice, or "required".
-    "auto" needs a tool-call parser for the served model, which ragtune does not have: refused by name."""
-    choice = request.tool_choice
-    if not request.tools or choice == "none":
-        return None, None
-    tools = {tool.function.name: tool.function.parameters for tool in request.tools}
-    if isinstance(choice, NamedToolChoice):
-        name = choice.function["name"]
-        return [name], _calls_schema({name: tools[name]})
-    if choice == "required":
-        return list(tools), _calls_schema(tools)
-    raise RagtuneError(
-        "tools: tool_choice 'auto' needs a tool-call parser for the served model, which this server does "
-        "not have; send tool_choice 'required' or {'type': 'function', 'function': {'name': ...}}",
-        param="tool_choice",
-    )
+    def _recorder(self, plan: ChatPlan) -> Recorder:
+        label = self.metric_label(plan.request.model)
+        if plan.variant:
+            self.metrics.experiment_requests.labels(plan.variant.experiment, plan.variant.variant).inc()
+        return Recorder(self.metrics, label)
 
-
-def _calls_schema(tools: dict[str, dict]) -> dict:
-    """JSON the model must write: a list of calls, each {"name": one of the tools, "arguments": its schema}."""
-    call = [
-        {
-            "type": "object",
-            "properties": {"name": {"const": name}, "arguments": parameters},
-            "required": ["name", "arguments"],
-        }
-        for name, parameters in tools.items()
-    ]
-    return {"type": "array", "minItems": 1, "items": {"anyOf": call}}
-
-
-def _tool_calls(text: str) -> list[ToolCall]:
-    try:
-        calls = json.loads(text)
-    except json.JSONDecodeError as err:  # cut short by max_tokens: the JSON is incomplete
-        raise RagtuneError(
-            f"max_tokens: the tool call was cut off before its JSON was complete ({err})", param="max_tokens"
-        ) from err
-    return [
-        ToolCall(
-            id=f"call_{uuid.uuid4().hex[:24]}",
-            function={"name": call["name"], "arguments": json.dumps(call["arguments"], ensure_ascii=False)},
-        )
-        for call in calls
-    ]
-
-
-def _message(text: str, tool_names: list[str] | None) -> AssistantMessage:
-    if tool_names:
-        return AssistantMessage(content=None, tool_calls=_tool_calls(text))
-    return AssistantMessage(content=text)
-
-
-def _last_chunk_choice(index: int, last: Delta, text: str, tool_names: list[str] | None) -> ChunkChoice:
-    if not tool_names:
-        return ChunkChoice(index=index, delta=ChunkDelta(), finish_reason=last.finish_reason)
-    calls = [
-        {"index": position, **call.model_dump()} for position, call in enumerate(_tool_calls(text))
-    ]
-    return ChunkChoice(index=index, delta=ChunkDelta(tool_calls=calls), finish_reason="tool_calls")
-
-
-def _logprobs(tokens) -> ChoiceLogprobs:
-    def entry(token: str, logprob: float) -> dict:
-        return {"token": token, "logprob": logprob, "bytes": list(token.encode("utf-8"))}
-
-    return ChoiceLogprobs(
-        content=[
-            TokenLogprob(
-                **entry(t.token, t.logprob), top_logprobs=[TopLogprob(**entry(*top)) for top in t.top]
+    def _finish(self, plan: ChatPlan, recorder: Recorder, answer: str, usage) -> None:
+        """Metrics, and the conversation log's row (queued: never waits, never fails the answer)."""
+        recorder.done(usage.completion_tokens)
+        if self.feedback is None:
+            return
+        request = plan.request
+        self.feedback.record(
+            ChatRecord(
+                response_id=plan.id,
+                model=request.model,
+                messages=request.conversation(),
+                answer=answer,
+                sources=[c.model_dump() for c in plan.citations],
+                adapter=plan.adapter,
+                collection=plan.collection,
+                experiment=plan.variant.experiment if plan.variant else None,
+                variant=plan.variant.variant if plan.variant else None,
+                decisions=plan.decisions.as_dict(),
+                latency_s=time.perf_counter() - plan.started,
+                prompt_tokens=usage.prompt_tokens,
+                completion_tokens=usage.completion_tokens,
+                user_id=request.user,
             )
-            for t in tokens
-        ]
-    )
+        )
 
 
-def _usage(lasts: list[Delta]) -> Usage:
-    prompt = lasts[0].prompt_tokens if lasts else 0
-    completion = sum(last.completion_tokens for last in lasts)
-    return Usage(prompt_tokens=prompt, completion_tokens=completion, total_tokens=prompt + completion)
+def _last_user(conversation: list[dict]) -> str:
+    return next((m["content"] for m in reversed(conversation) if m["role"] == "user"), "")
 
 
-async def _fallback(text: str) -> AsyncIterator[Delta]:
-    yield Delta(text, "stop", 0, 0)
-
-
-async def _merge(streams: list[AsyncIterator[Delta]]) -> AsyncIterator[tuple[int, Delta]]:
-    """(choice index, delta) from several streams as they come; leaving early closes all of them."""
-    if len(streams) == 1:
-        async with aclosing(streams[0]) as deltas:
-            async for delta in deltas:
-                yield 0, delta
-        return
-    queue: asyncio.Queue = asyncio.Queue()
-    done = object()
-
-    async def pump(index: int, stream: AsyncIterator[Delta]) -> None:
-        try:
-            async with aclosing(stream) as deltas:
-                async for delta in deltas:
-                    await queue.put((index, delta))
-        except Exception as err:  # noqa: BLE001 - re-raised in the consumer
-            await queue.put((index, err))
-        finally:
-            await queue.put((index, done))
-
-    tasks = [asyncio.create_task(pump(i, s)) for i, s in enumerate(streams)]
-    try:
-        running = len(tasks)
-        while running:
-            index, item = await queue.get()
-            if item is done:
-                running -= 1
-            elif isinstance(item, Exception):
-                raise item
-            else:
-                yield index, item
-    finally:
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
-
+def _with_last_user(conversation: list[dict], text: str) -> list[dict]:
+    """The conversation with its last user turn replaced (by the input rails' masked text)."""
+    last = max((i for i, m in enumerate(conversation) if m["role"] == "user"), default=None)
+    if last is None or conversation[last]["content"] == text:
+        return conversation
+    return [*conversation[:last], {**conversation[last], "content": text}, *conversation[last + 1 :]]

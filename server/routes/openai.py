@@ -37,13 +37,16 @@ async def list_models(request: Request) -> ModelList:
     created = now()
     cards = [ModelCard(id=rt.model_id, created=created)]
     cards += [ModelCard(id=name, created=created, parent=rt.model_id) for name in rt.adapters]
+    feedback = request.app.state.feedback
+    experiments = feedback.experiments.models() if feedback.enabled else []
+    cards += [ModelCard(id=name, created=created, owned_by="ragtune-experiment") for name in experiments]
     return ModelList(data=cards)
 
 
 @router.post("/v1/chat/completions", response_model=None)
 async def chat_completions(body: ChatCompletionRequest, request: Request) -> ChatCompletion | StreamingResponse:
     service: ChatService = request.app.state.chat
-    request.state.model = service.rt.metric_label(body.model)
+    request.state.model = service.metric_label(body.model)
     plan = await service.plan(body)
     service.metrics.requests.labels(request.state.model).inc()
     if not body.stream:

@@ -9,7 +9,7 @@ from fastapi.testclient import TestClient
 from core.settings import FeedbackSettings, ServerSettings, Settings
 from feedback.service import from_settings
 from server.errors import install_error_handlers
-from server.feedback_routes import router
+from server.routes.feedback import router
 from tests.feedback.conftest import chat
 
 CLIENT = {"Authorization": "Bearer client-key"}

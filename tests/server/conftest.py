@@ -83,6 +83,9 @@ def live_server(tmp_path_factory, chat_model_path):
     adapters.mkdir()
     make_adapter(chat_model_path, adapters / "tiny", "tiny")
     make_adapter(chat_model_path, adapters / "foreign", "foreign", fingerprint="0123456789abcdef")
+    banned = home / "rails" / "banned.txt"  # editors change it through the admin API
+    banned.parent.mkdir()
+    banned.write_text("# words the answers must not contain\n", encoding="utf-8")
     port = free_port()
     env = {
         **os.environ,
@@ -90,7 +93,8 @@ def live_server(tmp_path_factory, chat_model_path):
         "RAGTUNE_CHAT_MODEL": chat_model_path,
         "RAGTUNE_SERVER__CLIENT_KEYS": json.dumps([CLIENT_KEY]),
         "RAGTUNE_SERVER__ADMIN_KEYS": json.dumps([ADMIN_KEY]),
-        "RAGTUNE_SERVER__FALLBACK_ANSWER": FALLBACK,
+        "RAGTUNE_RAILS__TEXTS": json.dumps({"en": {"fallback": FALLBACK}}),
+        "RAGTUNE_RAILS__OUTPUT_WORD_LISTS": json.dumps([str(banned)]),
         "RAGTUNE_SERVER__STYLES": json.dumps({"tinyfied": {"adapter": "tiny"}}),
         "RAGTUNE_SERVER__MAX_UPLOAD_MB": "1",
         "RAGTUNE_ENGINE__MAX_MODEL_LEN": "2048",

@@ -9,6 +9,7 @@ from transformers import AutoTokenizer
 
 from core.adapters import AdapterInfo
 from core.settings import Settings
+from rails import Rails
 from retrieval.query import retrieval_query
 from server import rag
 from server.metrics import Metrics
@@ -56,7 +57,7 @@ def service(tmp_path_factory, chat_model_path, embedder):
     runtime = Runtime(
         settings, TokenizerOnly(tokenizer), kb, chat_model_path, "base", "f", {"voice": adapter}
     )
-    return ChatService(runtime, Metrics())
+    return ChatService(runtime, Metrics(), Rails(settings.rails))
 
 
 def serving_ids(service, model, conversation, rag_on, style=None):

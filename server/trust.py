@@ -1,0 +1,102 @@
+"""The chat service's trust layer: what one request's rails decided, the checks before generation (input
+rules, a request for a person, the relevance gate) and the output rules on the answer's stream."""
+
+from collections.abc import AsyncIterator
+from contextlib import aclosing
+from dataclasses import dataclass, field, replace
+
+from rails import Rails
+from rails.stream import StreamFilter
+from retrieval.types import Hit
+from server.engines import Delta
+from server.metrics import Metrics
+from server.protocol import Handoff
+
+
+@dataclass
+class Decisions:
+    """Everything the rails decided for one request; shown in the response, /metrics and the log."""
+
+    language: str
+    input_rails: list[dict] = field(default_factory=list)
+    output_rails: list[dict] = field(default_factory=list)
+    grounding: dict | None = None  # RAG requests only
+    handoff: Handoff | None = None
+
+    def rails(self) -> dict:
+        return {"input": self.input_rails, "output": self.output_rails}
+
+    def as_dict(self) -> dict:
+        handoff = self.handoff.model_dump() if self.handoff else None
+        return {"rails": self.rails(), "grounding": self.grounding, "handoff": handoff}
+
+
+@dataclass
+class Screened:
+    """The question after the input rules, and the answer to give without generating, if any."""
+
+    question: str
+    answer: str | None
+    decisions: Decisions
+
+
+def screen_question(rails: Rails, question: str, metrics: Metrics) -> Screened:
+    """Input rules first (a block answers with the preset reply), then a request for a person."""
+    checked = rails.scan_input(question)
+    decisions = Decisions(checked.language, input_rails=[d.as_dict() for d in checked.decisions])
+    count_rails(metrics, "input", decisions.input_rails)
+    if checked.blocked:
+        decisions.handoff = handoff(metrics, "blocked_input", "an input rule blocked the message", checked.text)
+        return Screened(question, checked.text, decisions)
+    asked = rails.handoff(question)
+    if asked:
+        message = rails.texts.get("handoff", checked.language)
+        decisions.handoff = handoff(metrics, "user_asked", asked, message)
+        return Screened(checked.text, message, decisions)
+    return Screened(checked.text, None, decisions)
+
+
+def gate(rails: Rails, question: str, hits: list[Hit], decisions: Decisions, metrics: Metrics) -> str | None:
+    """The fallback answer when the knowledge base holds nothing that answers the question, else None."""
+    answered = bool(hits)
+    decisions.grounding = {"fallback": not answered, "hits": len(hits)}
+    metrics.grounding.labels("answered" if answered else "fallback").inc()
+    if answered:
+        return None
+    message = rails.fallback(question)
+    decisions.handoff = handoff(metrics, "fallback", "the knowledge base has nothing that answers this", message)
+    return message
+
+
+def handoff(metrics: Metrics, reason: str, detail: str, message: str) -> Handoff:
+    metrics.handoffs.labels(reason).inc()
+    return Handoff(reason=reason, detail=detail, message=message)
+
+
+def count_rails(metrics: Metrics, side: str, decisions: list[dict]) -> None:
+    for decision in decisions:
+        metrics.rail_actions.labels(side, decision["rule"], decision["action"]).inc(decision["count"])
+
+
+async def guarded(deltas: AsyncIterator[Delta], screen: StreamFilter) -> AsyncIterator[Delta]:
+    """The deltas with the output rules applied: a listed word split across deltas never comes out; a block
+    ends the generation (closing the engine's stream) and its preset reply is the last text."""
+    async with aclosing(deltas) as stream:
+        async for delta in stream:
+            text = screen.feed(delta.text)
+            if screen.blocked:
+                yield replace(delta, text=screen.reply, finish_reason="stop")
+                return
+            if delta.finish_reason is not None:
+                text += screen.finish()
+            yield replace(delta, text=text)
+
+
+def output_decisions(filters: list[StreamFilter], decisions: Decisions, metrics: Metrics) -> None:
+    """After generation: what the output rules did, and a hand-off when they blocked an answer."""
+    decisions.output_rails = [d.as_dict() for screen in filters for d in screen.decisions]
+    count_rails(metrics, "output", decisions.output_rails)
+    blocked = next((screen for screen in filters if screen.blocked), None)
+    if blocked is not None and decisions.handoff is None:
+        decisions.handoff = handoff(metrics, "blocked_output", "an output rule blocked the answer", blocked.reply)
+
