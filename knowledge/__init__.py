@@ -1,5 +1,6 @@
 """The knowledge base: documents, loaders, catalog, versions, incremental refresh."""
 
-from knowledge.base import IngestReport, KnowledgeBase
+from knowledge.base import KnowledgeBase
+from knowledge.writer import IngestReport
 
 __all__ = ["IngestReport", "KnowledgeBase"]

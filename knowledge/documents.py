@@ -3,9 +3,10 @@
 import hashlib
 import json
 from dataclasses import dataclass, field
-from pathlib import Path
 
-from knowledge.loaders import Loaded
+from core.errors import RagtuneError
+from core.settings import KnowledgeSettings
+from knowledge.loaders import Loaded, load
 from retrieval.splitting import Splitter
 from retrieval.text import tokenize
 
@@ -41,6 +42,7 @@ class PreparedDocument:
     title: str
     content_hash: str  # of the file's bytes and its metadata: unchanged means nothing to do
     metadata: dict
+    path: str | None = None  # the file it was read from (absolute); None for an upload
     chunks: list[Chunk] = field(default_factory=list)
 
 
@@ -61,5 +63,36 @@ def chunk_document(loaded: Loaded, title: str, splitter: Splitter) -> list[Chunk
     return [Chunk(text, head, tokenize(embed_text(head, text))) for text, head in pieces]
 
 
-def file_key(path: Path) -> str:
-    return str(path.resolve())
+def cited_source(metadata: dict, default: str) -> str:
+    """What citations show: the url an editor gave, else the file's source name."""
+    return metadata.get("url") or default
+
+
+def prepare(
+    name: str,
+    data: bytes,
+    *,
+    doc_id: str,
+    collection: str,
+    source: str,
+    metadata: dict,
+    path: str | None,
+    splitter: Splitter,
+    limits: KnowledgeSettings,
+) -> PreparedDocument:
+    """Load and chunk one file; one that cannot be read, or that splits into more than
+    knowledge.max_chunks_per_document chunks, raises an error that names it."""
+    loaded = load(name, data, limits)
+    title = metadata.get("title") or loaded.title
+    chunks = chunk_document(loaded, title, splitter)
+    if not chunks:
+        raise RagtuneError(f"{name}: no text found")
+    if len(chunks) > limits.max_chunks_per_document:
+        raise RagtuneError(
+            f"{name}: splits into {len(chunks)} chunks, more than knowledge.max_chunks_per_document "
+            f"({limits.max_chunks_per_document}); split the document or raise the limit"
+        )
+    return PreparedDocument(
+        doc_id, collection, cited_source(metadata, source), title, content_hash(data, metadata), metadata,
+        path, chunks,
+    )  # fmt: skip

@@ -1,12 +1,15 @@
-"""File loaders: bytes of one file in, its title and text (or ready-made FAQ chunks) out."""
+"""File loaders: bytes of one file in, its title and text (or ready-made FAQ chunks) out. Formats that
+unpack (docx, pdf) are checked against knowledge.max_* limits before, and while, they are parsed."""
 
 import csv
 import io
 import json
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from retrieval.errors import RagtuneError
+from core.errors import RagtuneError
+from core.settings import KnowledgeSettings
 
 
 @dataclass
@@ -31,16 +34,16 @@ def _first_heading(text: str) -> str:
     return ""
 
 
-def load_markdown(data: bytes, name: str) -> Loaded:
+def load_markdown(data: bytes, name: str, limits: KnowledgeSettings) -> Loaded:
     text = _decode(data)
     return Loaded(_first_heading(text) or Path(name).stem, text, markdown=True)
 
 
-def load_text(data: bytes, name: str) -> Loaded:
+def load_text(data: bytes, name: str, limits: KnowledgeSettings) -> Loaded:
     return Loaded(Path(name).stem, _decode(data))
 
 
-def load_html(data: bytes, name: str) -> Loaded:
+def load_html(data: bytes, name: str, limits: KnowledgeSettings) -> Loaded:
     from bs4 import BeautifulSoup
 
     soup = BeautifulSoup(data, "html.parser")
@@ -54,18 +57,49 @@ def load_html(data: bytes, name: str) -> Loaded:
     return Loaded(title or Path(name).stem, body.get_text("\n", strip=True))
 
 
-def load_pdf(data: bytes, name: str) -> Loaded:
+def load_pdf(data: bytes, name: str, limits: KnowledgeSettings) -> Loaded:
     from pypdf import PdfReader
 
     reader = PdfReader(io.BytesIO(data))
-    text = "\n\n".join(page.extract_text() or "" for page in reader.pages)
+    if len(reader.pages) > limits.max_pdf_pages:
+        raise RagtuneError(
+            f"{name}: {len(reader.pages)} pages, more than knowledge.max_pdf_pages ({limits.max_pdf_pages})"
+        )
+    pages, chars = [], 0
+    for page in reader.pages:
+        pages.append(page.extract_text() or "")
+        chars += len(pages[-1])
+        if chars > limits.max_pdf_chars:
+            raise RagtuneError(
+                f"{name}: more than knowledge.max_pdf_chars ({limits.max_pdf_chars}) characters of text "
+                f"by page {len(pages)}"
+            )
     title = (reader.metadata.title if reader.metadata else None) or Path(name).stem
-    return Loaded(str(title), text)
+    return Loaded(str(title), "\n\n".join(pages))
 
 
-def load_docx(data: bytes, name: str) -> Loaded:
+def check_unpacked_size(data: bytes, name: str, limits: KnowledgeSettings) -> None:
+    """A zip (docx) is refused before it is opened when its members would unpack to more than
+    knowledge.max_unpacked_mb, or more than knowledge.max_compression_ratio times its size. Reading a
+    member stops at its declared size, so a member that lies about its size cannot get past this."""
+    with zipfile.ZipFile(io.BytesIO(data)) as archive:
+        unpacked = sum(member.file_size for member in archive.infolist())
+    if unpacked > limits.max_unpacked_mb * 2**20:
+        raise RagtuneError(
+            f"{name}: unpacks to {unpacked / 2**20:.0f} MB, more than knowledge.max_unpacked_mb "
+            f"({limits.max_unpacked_mb})"
+        )
+    if unpacked > limits.max_compression_ratio * len(data):
+        raise RagtuneError(
+            f"{name}: unpacks to {unpacked / len(data):.0f} times its size, more than "
+            f"knowledge.max_compression_ratio ({limits.max_compression_ratio:g}): a zip bomb?"
+        )
+
+
+def load_docx(data: bytes, name: str, limits: KnowledgeSettings) -> Loaded:
     import docx
 
+    check_unpacked_size(data, name, limits)
     document = docx.Document(io.BytesIO(data))
     lines = []
     for para in document.paragraphs:
@@ -87,7 +121,7 @@ def _faq_pair(row: dict, where: str) -> tuple[str, str]:
     return str(row["question"]).strip(), str(row["answer"]).strip()
 
 
-def load_faq_jsonl(data: bytes, name: str) -> Loaded:
+def load_faq_jsonl(data: bytes, name: str, limits: KnowledgeSettings) -> Loaded:
     pairs = []
     for number, line in enumerate(_decode(data).splitlines(), start=1):
         if line.strip():
@@ -99,7 +133,7 @@ def load_faq_jsonl(data: bytes, name: str) -> Loaded:
     return Loaded(Path(name).stem, pairs=pairs)
 
 
-def load_faq_csv(data: bytes, name: str) -> Loaded:
+def load_faq_csv(data: bytes, name: str, limits: KnowledgeSettings) -> Loaded:
     rows = csv.DictReader(io.StringIO(_decode(data)))
     pairs = [_faq_pair(row, f"line {number}") for number, row in enumerate(rows, start=2)]
     return Loaded(Path(name).stem, pairs=pairs)
@@ -122,7 +156,7 @@ def supported(name: str) -> bool:
     return Path(name).suffix.lower() in LOADERS
 
 
-def load(name: str, data: bytes) -> Loaded:
+def load(name: str, data: bytes, limits: KnowledgeSettings | None = None) -> Loaded:
     """Parse one file; RagtuneError names the file and why it could not be read."""
     suffix = Path(name).suffix.lower()
     if suffix not in LOADERS:
@@ -130,7 +164,7 @@ def load(name: str, data: bytes) -> Loaded:
             f"{name}: unsupported file type {suffix or '(none)'!r} (supported: {', '.join(LOADERS)})"
         )
     try:
-        loaded = LOADERS[suffix](data, name)
+        loaded = LOADERS[suffix](data, name, limits or KnowledgeSettings())
     except RagtuneError:
         raise
     except Exception as err:  # each parser fails its own way on a corrupt file; report which file and why

@@ -8,9 +8,9 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from knowledge import IngestReport, KnowledgeBase
-from core.settings import Settings
 from core.errors import RagtuneError
+from core.settings import Settings
+from knowledge import IngestReport, KnowledgeBase
 
 kb_app = typer.Typer(no_args_is_help=True)
 console = Console()

@@ -1,5 +1,6 @@
 """Sentence-transformers embeddings, normalised, from a model resolved offline."""
 
+import copy
 import threading
 from pathlib import Path
 
@@ -19,15 +20,31 @@ def resolve_embedding_model(name: str) -> str:
 
 
 class Embedder:
+    """Thread-safe: a fast tokenizer fails ("Already borrowed") when one thread changes its truncation while
+    another encodes with it, so encoding runs under one lock and `tokenizer` gives each thread its own copy."""
+
     def __init__(self, model_name: str, device: str = "cpu"):
         from sentence_transformers import SentenceTransformer
 
         self.model_name = model_name
         self.model = SentenceTransformer(resolve_embedding_model(model_name), device=device)
-        self.tokenizer = self.model.tokenizer
         self.dimension = self.model.get_embedding_dimension()
+        self._lock = threading.Lock()
+        self._local = threading.local()
+
+    @property
+    def tokenizer(self):
+        """This thread's copy of the model's tokenizer (for counting tokens: splitting, budgets)."""
+        if not hasattr(self._local, "tokenizer"):
+            with self._lock:
+                self._local.tokenizer = copy.deepcopy(self.model.tokenizer)
+        return self._local.tokenizer
 
     def encode(self, texts: list[str], batch_size: int = 64, show_progress: bool = False) -> np.ndarray:
+        with self._lock:
+            return self._encode(texts, batch_size, show_progress)
+
+    def _encode(self, texts: list[str], batch_size: int, show_progress: bool) -> np.ndarray:
         vectors = self.model.encode(
             texts,
             batch_size=batch_size,
@@ -37,17 +54,15 @@ class Embedder:
         )
         return np.asarray(vectors, dtype=np.float32)
 
-    _query_lock = threading.Lock()
-
     def encode_query(self, text: str) -> np.ndarray:
         """One short text on one thread: splitting so small a job across cores only adds waiting; on a busy
         machine a parallel step waits for its slowest thread (measured here: 12 ms vs 56 ms for a query)."""
         import torch
 
-        with self._query_lock:
+        with self._lock:  # torch's thread count is process-wide: no other encode runs meanwhile
             threads = torch.get_num_threads()
             torch.set_num_threads(1)
             try:
-                return self.encode([text])[0]
+                return self._encode([text], 1, False)[0]
             finally:
                 torch.set_num_threads(threads)

@@ -1,14 +1,15 @@
 """Hybrid search: dense + BM25 candidates, reciprocal-rank fusion weighted by language and confidence, and a
 relevance floor so a question outside the knowledge base gets no hits."""
 
+import threading
 from dataclasses import dataclass
 
 import numpy as np
 
+from core.errors import RagtuneError
 from core.settings import RetrievalSettings
 from retrieval.dense import DenseIndex
 from retrieval.embedding import Embedder
-from core.errors import RagtuneError
 from retrieval.sparse import SparseIndex
 from retrieval.text import query_language, tokenize
 
@@ -99,6 +100,10 @@ class Reranker:
         from retrieval.embedding import resolve_embedding_model
 
         self.model = CrossEncoder(resolve_embedding_model(model_name), device="cpu")
+        self._lock = threading.Lock()  # its fast tokenizer is not safe to share between threads
 
     def scores(self, query: str, texts: list[str]) -> list[float]:
-        return [float(s) for s in self.model.predict([(query, t) for t in texts])] if texts else []
+        if not texts:
+            return []
+        with self._lock:
+            return [float(s) for s in self.model.predict([(query, t) for t in texts])]

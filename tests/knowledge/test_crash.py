@@ -7,9 +7,8 @@ import sys
 import time
 from pathlib import Path
 
+from core.settings import KnowledgeSettings, RetrievalSettings
 from knowledge import KnowledgeBase
-from core.settings import KnowledgeSettings
-from core.settings import RetrievalSettings
 
 # The writer: a real ingest whose embedder pauses after each batch, so the kill surely lands mid-way.
 INGEST = """

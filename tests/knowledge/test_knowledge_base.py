@@ -38,8 +38,8 @@ def sources(hits) -> list[str]:
 
 
 def test_sync_indexes_changes_by_hash_and_never_reembeds_unchanged(make_kb, tmp_path, embedder):
-    kb = make_kb()
-    kb._embedder = counting = CountingEmbedder(embedder)
+    counting = CountingEmbedder(embedder)
+    kb = make_kb(embedder=counting)
     docs = write(tmp_path / "docs", {"returns.md": RETURNS, "shipping.md": SHIPPING})
     first = kb.sync(docs)
     assert sorted(Path(p).name for p in first.added) == ["returns.md", "shipping.md"]
@@ -186,16 +186,16 @@ def test_second_writer_gets_a_clear_message_and_readers_are_not_blocked(make_kb,
 
 
 def test_changing_the_embedding_model_is_caught_and_the_next_change_reembeds(make_kb, tmp_path, embedder):
+    from core.settings import KnowledgeSettings, RetrievalSettings
     from knowledge import KnowledgeBase
-    from core.settings import KnowledgeSettings
-    from core.settings import RetrievalSettings
     from retrieval.embedding import resolve_embedding_model
 
     make_kb().add_document("returns.md", RETURNS.encode())
     other = RetrievalSettings(embedding_model=resolve_embedding_model("all-MiniLM-L6-v2"))  # another name
-    kb = KnowledgeBase.open(tmp_path / "kb", KnowledgeSettings(), other, CountingEmbedder(embedder))
+    counting = CountingEmbedder(embedder)
+    kb = KnowledgeBase.open(tmp_path / "kb", KnowledgeSettings(), other, counting)
     with pytest.raises(RagtuneError, match="was embedded with 'all-MiniLM-L6-v2'"):
         kb.search("return an item")
     kb.add_document("warranty.md", WARRANTY.encode())
-    assert len(kb._embedder.texts) == 2  # the new document and the old one, under the new model
+    assert len(counting.texts) == 2  # the new document and the old one, under the new model
     assert sources(kb.search("how long can I return an item", k=1)) == ["returns.md"]

@@ -5,8 +5,8 @@ import json
 
 import pytest
 
-from knowledge.loaders import load
 from core.errors import RagtuneError
+from knowledge.loaders import load
 
 
 def make_pdf(text: str) -> bytes:

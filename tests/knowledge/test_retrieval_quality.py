@@ -44,9 +44,8 @@ ZH = {
 
 @pytest.fixture(scope="module")
 def kb(tmp_path_factory, embedder):
+    from core.settings import KnowledgeSettings, RetrievalSettings
     from knowledge import KnowledgeBase
-    from core.settings import KnowledgeSettings
-    from core.settings import RetrievalSettings
 
     base = KnowledgeBase.open(
         tmp_path_factory.mktemp("quality"), KnowledgeSettings(), RetrievalSettings(), embedder
