@@ -9,7 +9,7 @@ export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: setup test serve bench eval browser lint
+.PHONY: setup test serve bench eval browser postgres lint
 
 setup: $(STAMP)
 
@@ -29,7 +29,12 @@ browser:
 	@command -v chromium >/dev/null || (apt-get update -qq && apt-get install -y -qq chromium chromium-driver >/dev/null) \
 	  || echo "chromium could not be installed: the browser test will be skipped"
 
-test: setup browser
+# Debian's PostgreSQL for the feedback log's PostgreSQL tests (they start their own server; skipped otherwise).
+postgres:
+	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || (apt-get update -qq && apt-get install -y -qq postgresql >/dev/null) \
+	  || echo "postgresql could not be installed: the PostgreSQL tests will be skipped"
+
+test: setup browser postgres
 	$(PY) -m pytest -q
 
 serve: setup
@@ -46,6 +51,8 @@ bench: setup
 	$(PY) benchmarks/retrieval.py
 	$(PY) benchmarks/training.py
 	$(PY) benchmarks/serving.py
+	$(PY) benchmarks/rails.py
+	$(PY) benchmarks/feedback_log.py
 
 lint: setup
 	$(VENV)/bin/ruff check .

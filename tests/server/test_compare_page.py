@@ -66,3 +66,34 @@ def test_two_columns_stream_answers_with_citations(live_server, browser):
     left_citations = [li.text for li in left.find_elements(By.CSS_SELECTOR, ".citations li")]
     assert any("returns.md" in text for text in left_citations)
     assert right.find_elements(By.CSS_SELECTOR, ".citations li") == []
+
+
+def test_the_better_column_becomes_a_preference_pair(live_server, browser):
+    """ "This column is better" posts feedback that `data export` turns into a DPO pair."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    browser.get(live_server.url + "/")
+    browser.find_element(By.ID, "api-key").send_keys(live_server.client_key, Keys.TAB)
+    wait = WebDriverWait(browser, 240)
+    wait.until(lambda d: d.find_element(By.TAG_NAME, "body").get_attribute("data-ready") == "true")
+    max_tokens = browser.find_element(By.ID, "max-tokens")
+    max_tokens.clear()
+    max_tokens.send_keys("16")
+    question = "Which colour is the sky on a clear day?"
+    left, right = browser.find_elements(By.CSS_SELECTOR, ".column")
+    right.find_element(By.CSS_SELECTOR, ".rag").click()
+    browser.find_element(By.ID, "question").send_keys(question, Keys.ENTER)
+    wait.until(
+        lambda d: all("done" in c.get_attribute("class") for c in d.find_elements(By.CSS_SELECTOR, ".column"))
+    )
+    left.find_element(By.CSS_SELECTOR, ".better").click()
+    wait.until(lambda d: left.find_element(By.CSS_SELECTOR, ".sent").text)
+    assert left.find_element(By.CSS_SELECTOR, ".sent").text == "thanks, sent"
+    right.find_element(By.CSS_SELECTOR, ".down").click()
+    wait.until(lambda d: right.find_element(By.CSS_SELECTOR, ".sent").text == "thanks, sent")
+    with live_server.admin() as admin:
+        exported = admin.post("/admin/export", json={}).json()
+    pairs = [line for line in exported["content"]["dpo.jsonl"].splitlines() if question in line]
+    assert pairs and left.find_element(By.CSS_SELECTOR, ".answer").text.strip()[:10] in pairs[0]
