@@ -64,6 +64,11 @@ class TrainingSettings(BaseModel):
     max_steps: int | None = None  # stops earlier than epochs when set
     batch_size: int = 8
     grad_accum: int = 1
+    # Rows per forward pass, accumulated into batch_size with the same result, in less memory. None: 1 on
+    # CPU (where fewer rows per pass cost no speed), batch_size on a GPU.
+    micro_batch_size: int | None = None
+    chunked_loss: bool = True  # loss from the hidden states, never holding a whole batch's logits (loss.py)
+    loss_chunk_size: int = 256  # label tokens per chunk of output layer + cross-entropy
     max_seq_len: int = 512
     packing: bool = True  # False: length-grouped batches padded to their longest sample
     warmup_ratio: float = 0.05

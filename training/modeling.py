@@ -13,10 +13,26 @@ TARGET_MODULES = {
     "gpt2": ["c_attn", "c_proj", "c_fc"],
     "gpt_neox": ["query_key_value", "dense", "dense_h_to_4h", "dense_4h_to_h"],
 }
+# Architectures whose logits are their output layer applied to the last hidden state, with transformers'
+# causal-LM loss: no softcapping or scaling in between (unlike gemma2, gemma3 and granite), so that loss can be
+# computed from the hidden states (training/loss.py).
+_SCALED_LOGITS = ("gemma2", "gemma3_text", "granite")
+PLAIN_OUTPUT_LAYER = {*_LLAMA_LIKE, "phi3", "gpt2", "gpt_neox", "smollm3"} - set(_SCALED_LOGITS)
 
 
 def target_modules(model, override: list[str] | None) -> list[str] | str:
     return override or TARGET_MODULES.get(model.config.model_type, "all-linear")
+
+
+def output_layer(model) -> torch.nn.Module | None:
+    """The output layer (lm_head) of a PEFT-wrapped or bare causal LM."""
+    base = model.get_base_model() if hasattr(model, "get_base_model") else model
+    return base.get_output_embeddings()
+
+
+def has_plain_output_layer(model) -> bool:
+    """Whether the model's logits are exactly a linear layer (not LoRA-wrapped) of its last hidden state."""
+    return model.config.model_type in PLAIN_OUTPUT_LAYER and type(output_layer(model)) is torch.nn.Linear
 
 
 def mixed_precision() -> dict:

@@ -6,19 +6,27 @@ import shutil
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
+import torch
 from tqdm import tqdm
 
-from core.errors import RagtuneError
 from core.adapters import AdapterInfo
 from core.chat_model import model_fingerprint, prepare_chat_model
+from core.errors import RagtuneError
+from core.prompt import DEFAULT_SYSTEM_PROMPT, PROMPT_FORMAT
 from core.settings import TrainingSettings
 from training.data import Conversation
 from training.encoding import PackedCollator, encode, pack
-from training.modeling import load_for_training, load_tokenizer, mixed_precision, target_modules
+from training.modeling import (
+    has_plain_output_layer,
+    load_for_training,
+    load_tokenizer,
+    mixed_precision,
+    target_modules,
+)
 from training.output import check_writable, data_fingerprint, save_model_folder
-from core.prompt import DEFAULT_SYSTEM_PROMPT, PROMPT_FORMAT
 from training.raft import with_sources
 
 
@@ -49,7 +57,7 @@ def train_sft(
     """Train adapter `name` (settings.adapters_dir/NAME) on train, early-stopping on val. With `retrieve`
     (e.g. KnowledgeBase.search) samples are built retrieval-aware (RAFT). resume=True continues the last
     checkpoint of a run with the same name."""
-    from transformers import EarlyStoppingCallback, Trainer, TrainingArguments, set_seed
+    from transformers import EarlyStoppingCallback, TrainingArguments, set_seed
 
     cfg: TrainingSettings = settings.training
     base_name = base or settings.chat_model
@@ -94,9 +102,8 @@ def train_sft(
     eval_steps = cfg.eval_steps or max(1, total_steps // 5)
     args = TrainingArguments(
         output_dir=str(checkpoints),
-        per_device_train_batch_size=cfg.batch_size,
+        **micro_batching(cfg),
         per_device_eval_batch_size=cfg.batch_size,
-        gradient_accumulation_steps=cfg.grad_accum,
         learning_rate=cfg.learning_rate,
         lr_scheduler_type="cosine",
         warmup_steps=cfg.warmup_ratio,
@@ -121,7 +128,7 @@ def train_sft(
     )
     from datasets import Dataset
 
-    trainer = Trainer(
+    trainer = _trainer_class(model, cfg)(
         model=model,
         args=args,
         train_dataset=Dataset.from_list(train_rows),
@@ -165,6 +172,31 @@ def train_sft(
         history,
         raft_counts,
     )
+
+
+def micro_batching(cfg: TrainingSettings) -> dict:
+    """Rows per forward pass and passes per optimizer step: batch_size * grad_accum rows a step either way.
+    Trainer divides the loss by the label tokens of the whole step, so the gradient is the same."""
+    micro = cfg.micro_batch_size or (cfg.batch_size if torch.cuda.is_available() else 1)
+    if cfg.batch_size % micro:
+        raise RagtuneError(
+            f"training.micro_batch_size={micro} must divide training.batch_size={cfg.batch_size}"
+        )
+    return {
+        "per_device_train_batch_size": micro,
+        "gradient_accumulation_steps": cfg.grad_accum * cfg.batch_size // micro,
+    }
+
+
+def _trainer_class(model, cfg: TrainingSettings):
+    """Trainer, or with chunked_loss (on architectures it applies to) one whose loss never holds the logits."""
+    from transformers import Trainer
+
+    if not (cfg.chunked_loss and has_plain_output_layer(model)):
+        return Trainer
+    from training.loss import ChunkedLossTrainer
+
+    return partial(ChunkedLossTrainer, chunk_size=cfg.loss_chunk_size)
 
 
 def _rows(samples, tokenizer, settings, system_prompt, retrieve, progress, label) -> tuple[list, int, int, Counter]:

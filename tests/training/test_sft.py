@@ -17,7 +17,7 @@ from training.data import PreferencePair
 from training.dpo import train_dpo
 from training.encoding import encode
 from training.merge import merge_adapter
-from core.prompt import PROMPT_FORMAT, build_prompt, render_prompt
+from core.prompt import DEFAULT_SYSTEM_PROMPT, PROMPT_FORMAT, build_prompt, render_prompt
 from training.sft import train_sft
 
 QUESTION = [{"role": "user", "content": "Question 99: does the lamp have a warranty?"}]
@@ -76,7 +76,7 @@ def test_training_lowers_validation_loss_and_writes_the_adapter(trained, tiny_mo
     assert info.perplexity == pytest.approx(torch.tensor(info.validation_loss).exp().item(), rel=1e-4)
     base = AutoModelForCausalLM.from_pretrained(tiny_model)
     tokenizer = AutoTokenizer.from_pretrained(tiny_model)
-    before = val_loss(base, tokenizer, make_samples(8, offset=50), settings.server.system_prompt)
+    before = val_loss(base, tokenizer, make_samples(8, offset=50), DEFAULT_SYSTEM_PROMPT)
     assert info.validation_loss < before * 0.7
     eval_losses = [e["eval_loss"] for e in result.log_history if "eval_loss" in e]
     assert len(eval_losses) >= 3 and eval_losses[-1] < eval_losses[0]
@@ -86,9 +86,9 @@ def test_adapter_loads_in_transformers_and_changes_answers(trained, tiny_model):
     settings, _ = trained
     tokenizer = AutoTokenizer.from_pretrained(tiny_model)
     base = AutoModelForCausalLM.from_pretrained(tiny_model)
-    plain = answer(base, tokenizer, settings.server.system_prompt)
+    plain = answer(base, tokenizer, DEFAULT_SYSTEM_PROMPT)
     tuned = PeftModel.from_pretrained(base, settings.adapters_dir / "house")
-    tuned_answer = answer(tuned, tokenizer, settings.server.system_prompt)
+    tuned_answer = answer(tuned, tokenizer, DEFAULT_SYSTEM_PROMPT)
     assert tuned_answer != plain
     assert tuned_answer.startswith("Northwind") and not plain.startswith("Northwind")
     config = json.loads((settings.adapters_dir / "house" / "adapter_config.json").read_text())
