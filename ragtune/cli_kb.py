@@ -21,13 +21,25 @@ def open_kb() -> KnowledgeBase:
     return KnowledgeBase.open(settings.kb_dir, settings.knowledge, settings.retrieval)
 
 
-def show_report(report: IngestReport) -> None:
-    """Print what changed; exit code 2 when some files could not be indexed."""
-    console.print(
+def show_report(report: IngestReport, kb: KnowledgeBase) -> None:
+    """Print what changed (a dry run: what would); exit code 2 when some files could not be indexed."""
+    counts = (
         f"added {len(report.added)}, updated {len(report.updated)}, unchanged {len(report.unchanged)}, "
-        f"removed {len(report.removed)}; {report.chunks_embedded} chunk(s) embedded; "
-        + (f"live version {report.version}" if report.version else "no new version (nothing changed)")
+        f"removed {len(report.removed)}"
     )
+    if report.dry_run:
+        console.print(f"dry run, nothing changed; a sync would have {counts}")
+        for kind in ("added", "updated", "removed"):
+            for name in getattr(report, kind):
+                console.print(f"  would be {kind}: {name}", highlight=False)
+    elif report.version:
+        undo = f"ragtune kb rollback {report.previous_version}" if report.previous_version else "none"
+        console.print(
+            f"{counts}; {report.chunks_embedded} chunk(s) embedded; live version {report.version} "
+            f"(undo: {undo}; the last {kb.settings.keep_versions} versions are kept)"
+        )
+    else:
+        console.print(f"{counts}; no new version (nothing changed)")
     for path in report.skipped:
         console.print(f"[yellow]skipped[/yellow] {path}: unsupported file type", highlight=False)
     for path, reason in report.failed:
@@ -52,7 +64,8 @@ def add(
 ) -> None:
     """Add or update documents (unchanged files are skipped)."""
     metadata = {key: value for key, value in {"title": title, "url": url, "tags": tag or []}.items() if value}
-    show_report(open_kb().add_paths(paths, collection=collection, metadata=metadata))
+    kb = open_kb()
+    show_report(kb.add_paths(paths, collection=collection, metadata=metadata), kb)
 
 
 @kb_app.command("list")
@@ -79,9 +92,20 @@ def remove(doc: str = typer.Argument(..., help="Document id (see `kb list`) or i
 def sync(
     folder: Annotated[Path, typer.Argument(help="Folder the collection should mirror.")],
     collection: Annotated[str | None, typer.Option(help="Collection (product line, tenant).")] = None,
+    dry_run: Annotated[bool, typer.Option(help="Show what would change; change nothing.")] = False,
+    allow_mass_removal: Annotated[
+        bool,
+        typer.Option(
+            help="Remove the documents of files gone from the folder even when that is all of them, or more "
+            "than knowledge.max_sync_removal_share."
+        ),
+    ] = False,
 ) -> None:
-    """Mirror a folder: new and changed files indexed, deleted ones removed, unchanged ones untouched."""
-    show_report(open_kb().sync(folder, collection=collection))
+    """Mirror a folder: new and changed files indexed, deleted ones removed, unchanged ones untouched.
+    Citations show each file's path relative to the folder."""
+    kb = open_kb()
+    report = kb.sync(folder, collection=collection, dry_run=dry_run, allow_mass_removal=allow_mass_removal)
+    show_report(report, kb)
 
 
 def parse_filters(filters: list[str]) -> dict[str, str]:
@@ -125,8 +149,9 @@ def _fmt(score: float | None) -> str:
 @kb_app.command()
 def versions() -> None:
     """List the kept versions; the live one is marked."""
+    kb = open_kb()
     table = Table("version", "live", "created", "documents", "chunks", "change")
-    for v in open_kb().versions():
+    for v in kb.versions():
         created = (
             datetime.fromtimestamp(v["created_at"]).strftime("%Y-%m-%d %H:%M:%S") if v["created_at"] else ""
         )
@@ -139,13 +164,18 @@ def versions() -> None:
             v["note"],
         )
     console.print(table)
+    console.print(
+        f"live version {kb.version}; the last {kb.settings.keep_versions} versions are kept "
+        "(`ragtune kb rollback VERSION` makes one live again)",
+        highlight=False,
+    )
 
 
 @kb_app.command()
 def rollback(
     version: int = typer.Argument(..., help="Version to make live again (see `kb versions`)."),
 ) -> None:
-    """Make an earlier version live again."""
+    """Make an earlier version live again (the last knowledge.keep_versions versions are kept)."""
     kb = open_kb()
     kb.rollback(version)
     console.print(f"live version is now {kb.version}")

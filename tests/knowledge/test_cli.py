@@ -61,3 +61,27 @@ def test_user_mistakes_print_a_message_not_a_traceback(kb_env, monkeypatch, caps
     assert exited.value.code == 1
     err = capsys.readouterr().err
     assert message in err and "Traceback" not in err
+
+
+def test_kb_sync_previews_refuses_a_mass_removal_and_says_how_to_undo(kb_env, monkeypatch, capsys):
+    runner = CliRunner()
+    (kb_env / "broken.pdf").unlink()
+    (kb_env / "shipping.md").write_text("# Shipping\n\nOrders ship within two days.")
+    assert "live version 1" in runner.invoke(app, ["kb", "sync", str(kb_env)]).output
+    for name in ("returns.md", "shipping.md"):
+        (kb_env / name).unlink()
+
+    preview = runner.invoke(app, ["kb", "sync", str(kb_env), "--dry-run", "--allow-mass-removal"]).output
+    assert "dry run, nothing changed" in preview and "would be removed: returns.md" in preview
+    monkeypatch.setattr(sys, "argv", ["ragtune", "kb", "sync", str(kb_env)])
+    with pytest.raises(SystemExit) as exited:
+        main()
+    err = " ".join(capsys.readouterr().err.split())
+    assert exited.value.code == 1 and "would remove 2 of the 2 document(s)" in err
+    assert "--allow-mass-removal" in err
+
+    forced = runner.invoke(app, ["kb", "sync", str(kb_env), "--allow-mass-removal"])
+    assert "removed 2" in forced.output and "live version 2" in forced.output
+    assert "undo: ragtune kb rollback 1; the last 10 versions are kept" in " ".join(forced.output.split())
+    versions = " ".join(runner.invoke(app, ["kb", "versions"]).output.split())
+    assert "live version 2; the last 10 versions are kept" in versions

@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 from filelock import FileLock
 
-from core.errors import RagtuneError
+from core.errors import ConflictError, NotFoundError, RagtuneError, UnavailableError
 
 RETURNS = "# Returns\n\nUnused items can be returned within 30 days of delivery for a full refund."
 SHIPPING = "# Shipping\n\nStandard shipping takes 3 to 5 business days; express shipping takes one day."
@@ -80,7 +80,7 @@ def test_rollback_brings_back_the_old_content_and_old_versions_are_pruned(make_k
         kb.sync(docs)
     kept = [v["version"] for v in kb.versions()]
     assert len(kept) == 3 and v2 not in kept
-    with pytest.raises(RagtuneError, match=f"version {v2} does not exist or was pruned"):
+    with pytest.raises(NotFoundError, match=f"version {v2} does not exist or was pruned"):
         kb.rollback(v2)
 
 
@@ -148,7 +148,7 @@ def test_upload_never_uses_the_name_as_a_path_and_doc_id_replaces(make_kb, tmp_p
     assert [d["title"] for d in kb.documents()] == ["Warranty"]
     kb.remove(doc_id)
     assert kb.documents() == [] and kb.search("warranty years") == []
-    with pytest.raises(RagtuneError, match="no document 'nope'"):
+    with pytest.raises(NotFoundError, match="no document 'nope'"):
         kb.remove("nope")
     with pytest.raises(RagtuneError, match="unsupported file type"):
         kb.add_document("slides.pptx", b"x")
@@ -180,7 +180,7 @@ def test_second_writer_gets_a_clear_message_and_readers_are_not_blocked(make_kb,
     kb.add_document("returns.md", RETURNS.encode())
     with FileLock(tmp_path / "kb" / "write.lock"):  # another process is writing
         assert sources(kb.search("return an item", k=1)) == ["returns.md"]
-        with pytest.raises(RagtuneError, match="another process is changing it"):
+        with pytest.raises(UnavailableError, match="another process is changing it"):
             kb.add_document("warranty.md", WARRANTY.encode())
     assert kb.version == 1 and [d["title"] for d in kb.documents()] == ["Returns"]
 
@@ -199,3 +199,35 @@ def test_changing_the_embedding_model_is_caught_and_the_next_change_reembeds(mak
     kb.add_document("warranty.md", WARRANTY.encode())
     assert len(counting.texts) == 2  # the new document and the old one, under the new model
     assert sources(kb.search("how long can I return an item", k=1)) == ["returns.md"]
+
+
+def test_a_file_that_unpacks_or_splits_too_far_fails_alone_and_nothing_stored_is_lost(make_kb, tmp_path):
+    from tests.knowledge.test_loaders import make_docx, with_member
+
+    kb = make_kb(knowledge={"max_chunks_per_document": 3}, chunk_tokens=32, chunk_overlap=0)
+    kb.add_document("returns.md", RETURNS.encode())
+    bomb = with_member(make_docx("Invoices", "Emailed."), "word/padding.xml", bytes(16 * 2**20))
+    manual = " ".join(f"Step {i}: hold the button for {i} seconds." for i in range(60))
+    docs = write(tmp_path / "docs", {"shipping.md": SHIPPING, "manual.txt": manual})
+    (docs / "bomb.docx").write_bytes(bomb)
+
+    report = kb.add_paths([docs], progress=False)
+    assert report.added == [str(docs / "shipping.md")] and kb.version == 2
+    failed = dict(report.failed)
+    assert "more than knowledge.max_compression_ratio (100)" in failed[str(docs / "bomb.docx")]
+    assert "more than knowledge.max_chunks_per_document (3)" in failed[str(docs / "manual.txt")]
+    with pytest.raises(RagtuneError, match="bomb.docx: unpacks to"):
+        kb.add_document("bomb.docx", bomb)
+    assert kb.version == 2 and sorted(d["source"] for d in kb.documents()) == ["returns.md", "shipping.md"]
+
+
+def test_removing_by_a_name_two_documents_share_is_refused(make_kb):
+    kb = make_kb()
+    store = kb.add_document("returns.md", RETURNS.encode(), collection="store")
+    business = kb.add_document("returns.md", RETURNS.encode(), collection="business")
+    with pytest.raises(ConflictError, match="'returns.md' names 2 documents"):
+        kb.remove("returns.md")
+    kb.remove(store)
+    assert [d["doc_id"] for d in kb.documents()] == [business]
+    kb.remove("returns.md")  # now it names one
+    assert kb.documents() == []

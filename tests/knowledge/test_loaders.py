@@ -2,21 +2,25 @@
 
 import io
 import json
+import os
+import zipfile
 
 import pytest
 
 from core.errors import RagtuneError
+from core.settings import KnowledgeSettings
 from knowledge.loaders import load
 
 
-def make_pdf(text: str) -> bytes:
+def make_pdf(text: str, pages: int = 1) -> bytes:
     from fpdf import FPDF
 
     pdf = FPDF()
     pdf.set_title("Warranty Terms")
-    pdf.add_page()
     pdf.set_font("Helvetica", size=12)
-    pdf.multi_cell(0, 8, text)
+    for _ in range(pages):
+        pdf.add_page()
+        pdf.multi_cell(0, 8, text)
     return bytes(pdf.output())
 
 
@@ -28,6 +32,14 @@ def make_docx(heading: str, text: str) -> bytes:
     document.add_paragraph(text)
     out = io.BytesIO()
     document.save(out)
+    return out.getvalue()
+
+
+def with_member(archive: bytes, name: str, data: bytes) -> bytes:
+    """The zip (docx) with one more member, deflated."""
+    out = io.BytesIO(archive)
+    with zipfile.ZipFile(out, "a", zipfile.ZIP_DEFLATED) as zipped:
+        zipped.writestr(name, data)
     return out.getvalue()
 
 
@@ -93,3 +105,37 @@ def test_faq_jsonl_and_csv_give_question_answer_pairs():
 def test_bad_files_name_the_file_and_the_reason(name, data, reason):
     with pytest.raises(RagtuneError, match=reason):
         load(name, data)
+
+
+@pytest.mark.parametrize(
+    "name, data, limits, reason",
+    [
+        (
+            "bomb.docx",  # 16 MB of zeros deflate to a few KB
+            with_member(make_docx("Invoices", "Emailed."), "word/padding.xml", bytes(16 * 2**20)),
+            {},
+            r"bomb.docx: unpacks to \d+ times its size, more than knowledge.max_compression_ratio \(100\)",
+        ),
+        (
+            "big.docx",
+            with_member(make_docx("Invoices", "Emailed."), "word/media/photo.bin", os.urandom(2 * 2**20)),
+            {"max_unpacked_mb": 1},
+            r"big.docx: unpacks to \d MB, more than knowledge.max_unpacked_mb \(1\)",
+        ),
+        (
+            "long.pdf",
+            make_pdf("Warranty terms.", pages=3),
+            {"max_pdf_pages": 2},
+            r"long.pdf: 3 pages, more than knowledge.max_pdf_pages \(2\)",
+        ),
+        (
+            "dense.pdf",
+            make_pdf("The SkyLens drone has a two year warranty. " * 4),
+            {"max_pdf_chars": 50},
+            r"dense.pdf: more than knowledge.max_pdf_chars \(50\) characters of text by page 1",
+        ),
+    ],
+)
+def test_files_that_would_unpack_too_far_are_refused(name, data, limits, reason):
+    with pytest.raises(RagtuneError, match=reason):
+        load(name, data, KnowledgeSettings(**limits))

@@ -1,0 +1,41 @@
+"""An editor adds documents while the server answers searches, on threads of one process sharing one
+embedder: no search and no ingest fails, and every document goes in."""
+
+import threading
+
+from tests.knowledge.test_knowledge_base import RETURNS
+
+
+def manual(n: int) -> str:
+    steps = (f"Step {i}: hold button {n} for {i} seconds, until the light turns blue." for i in range(80))
+    return f"# Manual {n}\n\n" + "\n\n".join(steps)
+
+
+def test_ingest_and_searches_on_parallel_threads_do_not_trip_over_the_tokenizer(make_kb):
+    kb = make_kb(chunk_tokens=48, chunk_overlap=8)
+    kb.add_document("returns.md", RETURNS.encode())
+    errors, done = [], threading.Event()
+
+    def search() -> None:
+        while not done.is_set():
+            try:
+                assert kb.search("how many days to return an item", k=1)[0].source == "returns.md"
+            except Exception as err:  # noqa: BLE001 (any failure on this thread is the finding)
+                errors.append(repr(err))
+
+    def ingest() -> None:
+        try:
+            for n in range(3):
+                kb.add_document(f"manual-{n}.md", manual(n).encode())
+        except Exception as err:  # noqa: BLE001
+            errors.append(repr(err))
+        finally:
+            done.set()
+
+    threads = [threading.Thread(target=f) for f in (ingest, search, search)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=300)
+    assert errors == [] and len(kb.documents()) == 4
+    assert kb.search("hold button 2 for 7 seconds", k=1)[0].source == "manual-2.md"
