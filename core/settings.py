@@ -153,6 +153,22 @@ class FeedbackSettings(BaseModel):
     experiments_refresh_s: float = 5.0  # how soon a replica sees experiments another one changed
 
 
+class GroundingSettings(BaseModel):
+    """The relevance gate before generation (rails/grounding.py) and the support check after it
+    (rails/groundedness.py); `ragtune rails calibrate` recalibrates the threshold on a team's questions."""
+
+    enabled: bool = True
+    # coverage: IDF-weighted share of the question's terms found in the best hit; dense, sparse, fused: the
+    # top hit's cosine, BM25 over the query's weight, fused score.
+    signal: Literal["coverage", "dense", "sparse", "fused"] = "coverage"
+    threshold: float = 0.5  # below it the fallback answers (calibrated on examples/eval/validation.jsonl)
+    # After generation: an answer whose supported share of sentences is below answer_min_support is
+    # replaced by the fallback, gets a notice appended, or is only flagged (decisions and metrics).
+    answer_check: Literal["off", "replace", "notice", "flag"] = "flag"
+    answer_sentence_threshold: float = 0.6  # cosine an answer sentence needs to a source sentence
+    answer_min_support: float = 0.5
+
+
 class RailsSettings(BaseModel):
     """Trust rails (rails/): rules on questions and answers, hand-off phrases, preset replies."""
 
@@ -171,8 +187,10 @@ class RailsSettings(BaseModel):
     mask: str = "***"  # replaces a masked word or regex match (personal data: [PHONE], [EMAIL], ...)
     handoff_enabled: bool = True
     handoff_phrases: list[str] | None = None  # None: rails.handoff.DEFAULT_PHRASES
-    # Overrides per language ("zh", "en") and kind: fallback, blocked_input, blocked_output, handoff.
+    # Overrides per language ("zh", "en") and kind: fallback, blocked_input, blocked_output, handoff,
+    # unsupported (the notice after an unsupported answer).
     texts: dict[str, dict[str, str]] = {}
+    grounding: GroundingSettings = GroundingSettings()
 
 
 class Settings(BaseSettings):

@@ -10,7 +10,6 @@ from rich.console import Console
 from tqdm import tqdm
 
 from evaluation import runner
-from evaluation.groundedness import GroundednessChecker
 from evaluation.judge import Judge
 from evaluation.questions import load_questions
 from evaluation.ratings import write_ratings_csv
@@ -19,6 +18,7 @@ from evaluation.scoring import score_row
 from evaluation.server import api_key as server_api_key
 from evaluation.server import started_server
 from evaluation.store import archive_previous, save_run
+from rails.groundedness import GroundednessChecker
 from retrieval.embedding import Embedder
 from core.errors import RagtuneError
 

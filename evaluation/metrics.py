@@ -7,9 +7,8 @@ from pathlib import PurePosixPath
 from rouge_score import rouge_scorer
 from sacrebleu.metrics import CHRF
 
-# One token per CJK character (Chinese has no spaces), otherwise runs of letters/digits.
-_CJK = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
-_TOKEN = re.compile(rf"[{_CJK}]|[^\W_{_CJK}]+")
+from core.language import words
+
 _MARKER = re.compile(r"\[(\d{1,3})\]")
 
 REFUSAL_PHRASES = (
@@ -26,7 +25,8 @@ REFUSAL_PHRASES = (
 
 
 def tokenize(text: str) -> list[str]:
-    return _TOKEN.findall(text.lower())
+    """One token per CJK character, otherwise runs of letters/digits (core.language.words)."""
+    return words(text)
 
 
 class _Tokenizer:

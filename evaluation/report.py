@@ -112,7 +112,7 @@ def markdown(report: dict) -> str:
     lines = [
         "# ragtune evaluation", "",
         f"Questions: `{run['questions']}` ({run['question_count']}), server: {run['base_url']}, k = {run['top_k']}, "
-        + f"groundedness threshold {run['groundedness_threshold']} (embedding cosine, see evaluation/groundedness.py).",
+        + f"groundedness threshold {run['groundedness_threshold']} (embedding cosine, see rails/groundedness.py).",
         "",
         "## Summary", "",
         *md_table(["metric", *report["summary"]], summary_rows(report["summary"], metrics)), "",

@@ -6,7 +6,7 @@ from itertools import combinations as pairs
 
 from evaluation import metrics
 from evaluation.bootstrap import paired_bootstrap
-from evaluation.groundedness import GroundednessChecker
+from rails.groundedness import GroundednessChecker
 
 
 @dataclass(frozen=True)

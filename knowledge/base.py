@@ -63,6 +63,12 @@ class KnowledgeBase:
         """Ranked chunks of the live version; [] when nothing in the knowledge base is relevant enough."""
         return self._reader.search(query, k, collection, filters, mode)
 
+    def idf(self, terms: list[str]) -> dict[str, float]:
+        """Each BM25 term's inverse document frequency in the live version, a term it lacks the highest
+        (rails.grounding weighs a question's terms with it); {} before the first change."""
+        live = self._reader.live()
+        return {term: live.sparse.idf(term) for term in terms} if live else {}
+
     def documents(self, collection: str | None = None) -> list[dict]:
         """The live version's documents: id, collection, source, title, metadata, chunk count, times."""
         return self._reader.documents(collection)

@@ -9,6 +9,7 @@ from ragtune.cli_eval import eval_app
 from ragtune.cli_kb import kb_app
 from ragtune.cli_loop import ab_app, data_export
 from ragtune.cli_models import models_app
+from ragtune.cli_rails import rails_app
 from ragtune.cli_serve import serve
 from ragtune.cli_train import adapters_app, data_app, train_app
 from core.errors import RagtuneError
@@ -25,6 +26,7 @@ app.add_typer(train_app, name="train", help="Train LoRA adapters (SFT, DPO).")
 app.add_typer(adapters_app, name="adapters", help="List and merge adapters.")
 app.add_typer(eval_app, name="eval", help="Compare base, RAG and tuned answers.")
 app.add_typer(ab_app, name="ab", help="A/B experiments between variants of a served model.")
+app.add_typer(rails_app, name="rails", help="The trust rails: calibrate the grounding gate.")
 data_app.command("export")(data_export)
 app.command(help="Serve the OpenAI-compatible API, the admin API and the compare page.")(serve)
 

@@ -72,3 +72,13 @@ def test_refusals_are_detected_in_english_and_chinese(answer):
 ])
 def test_answers_are_not_refusals(answer):
     assert not metrics.is_refusal(answer)
+
+
+@pytest.mark.parametrize("language", ["en", "zh"])
+def test_the_servers_fallback_counts_as_a_refusal(language):
+    """The grounding gate's fallback (rails texts, core.language.DECLINE) is what refusal accuracy counts."""
+    from core.language import DECLINE
+    from rails.language import Texts
+
+    assert metrics.is_refusal(Texts().get("fallback", language))
+    assert metrics.is_refusal(f"{DECLINE[language]}\n\n— Northwind Support")

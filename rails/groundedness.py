@@ -1,0 +1,100 @@
+"""Groundedness: the share of an answer's sentences supported by the sources, and the answer check the chat
+service runs after generation.
+
+The check is an embedding similarity, documented so its numbers can be read: every answer sentence and
+every sentence (and whole text) of the context is embedded with the embedder (by default the embedded
+all-MiniLM-L6-v2, normalised vectors); a sentence counts as supported when its best cosine similarity to
+any context unit reaches the threshold (0.6: EvaluationSettings.groundedness_threshold for reports,
+GroundingSettings.answer_sentence_threshold for serving). Sentences of fewer than 3 words ("Sure!") are not
+judged.
+
+Calibration (MiniLM, a returns-policy snippet): paraphrases of a context sentence score 0.7-0.94, unrelated
+claims 0.2-0.3, an on-topic pleasantry 0.55, hence 0.6. It measures support by meaning, not entailment: a
+claim that reuses the context's words but contradicts it ("90 days without a receipt" against "30 days
+with the receipt", 0.66) still counts as supported; the judge and human ratings catch those. MiniLM was
+trained on English only, so on Chinese answers the figure is indicative; the embedder is the one named in
+settings.retrieval.embedding_model, so a multilingual one there serves both.
+
+Evaluation reports score the `snippet` of each citation the server returned (the first 240 characters of
+a chunk: a lower bound); the serving check (`AnswerCheck`) scores the kept sources' full text:
+
+    check = AnswerCheck(embedder, settings.rails.grounding)
+    support = check.check(answer, [hit.text for hit in kept_hits])
+    support.supported, support.share, support.threshold   # share None: nothing to judge (supported)
+    answer = final_answer(answer, support, settings.rails.grounding.answer_check, rails.texts, question)
+"""
+
+import re
+from dataclasses import dataclass
+
+import numpy as np
+
+from core.language import words
+from core.settings import GroundingSettings
+from rails.language import Texts
+from retrieval.embedding import Embedder
+
+_SENTENCE_END = re.compile(r"(?<=[.!?。！？；;])\s*|\n+")
+_MARKER = re.compile(r"\s*\[\d{1,3}\]")
+MIN_WORDS = 3
+
+
+def split_sentences(text: str) -> list[str]:
+    parts = (_MARKER.sub("", part).strip() for part in _SENTENCE_END.split(text))
+    return [p for p in parts if len(words(p)) >= MIN_WORDS]
+
+
+class GroundednessChecker:
+    def __init__(self, embedder: Embedder, threshold: float):
+        self.embedder = embedder
+        self.threshold = threshold
+
+    def supported(self, answer: str, context: list[str]) -> list[tuple[str, bool]]:
+        """Each judged sentence of the answer and whether the context supports it; [] when there is no
+        context or nothing to judge."""
+        sentences = split_sentences(answer)
+        units = [u for text in context for u in [text.strip(), *split_sentences(text)] if u]
+        if not sentences or not units:
+            return []
+        vectors = self.embedder.encode(sentences + units)
+        similarity = vectors[: len(sentences)] @ vectors[len(sentences):].T
+        return list(zip(sentences, (similarity.max(axis=1) >= self.threshold).tolist()))
+
+    def score(self, answer: str, context: list[str]) -> float | None:
+        """Share of supported sentences in [0, 1]; None when there is no context or nothing to judge."""
+        judged = self.supported(answer, context)
+        return float(np.mean([ok for _, ok in judged])) if judged else None
+
+
+@dataclass(frozen=True)
+class AnswerSupport:
+    supported: bool  # False: the share of supported sentences is below the threshold
+    share: float | None  # supported sentences / judged sentences; None: nothing to judge
+    threshold: float
+    unsupported: list[str]  # the sentences no source supports
+
+
+class AnswerCheck:
+    """After generation: is the answer supported by the sources it was given (their full text)?"""
+
+    def __init__(self, embedder: Embedder, settings: GroundingSettings):
+        self.settings = settings
+        self.checker = GroundednessChecker(embedder, settings.answer_sentence_threshold)
+
+    def check(self, answer: str, sources: list[str]) -> AnswerSupport:
+        judged = self.checker.supported(answer, sources)
+        share = float(np.mean([ok for _, ok in judged])) if judged else None
+        threshold = self.settings.answer_min_support
+        return AnswerSupport(
+            share is None or share >= threshold, share, threshold, [s for s, ok in judged if not ok]
+        )
+
+
+def final_answer(answer: str, support: AnswerSupport, mode: str, texts: Texts, question: str) -> str:
+    """What the user gets after the check (GroundingSettings.answer_check): an unsupported answer replaced by
+    the fallback ("replace") or followed by the notice ("notice"); otherwise ("off", "flag") the answer."""
+    if support.supported or mode in ("off", "flag"):
+        return answer
+    if mode == "replace":
+        return texts.for_text("fallback", question)
+    return f"{answer.rstrip()}\n\n{texts.for_text('unsupported', question)}"
