@@ -83,6 +83,9 @@ def live_server(tmp_path_factory, chat_model_path):
     adapters.mkdir()
     make_adapter(chat_model_path, adapters / "tiny", "tiny")
     make_adapter(chat_model_path, adapters / "foreign", "foreign", fingerprint="0123456789abcdef")
+    shutil.copytree(adapters / "tiny", adapters / "malformed")  # refused at start, never fatal
+    (adapters / "malformed" / "adapter_config.json").write_text("{not json", encoding="utf-8")
+    (home / "models").symlink_to(Path(chat_model_path).parent)  # the CLI's training finds the model converted
     banned = home / "rails" / "banned.txt"  # editors change it through the admin API
     banned.parent.mkdir()
     banned.write_text("# words the answers must not contain\n", encoding="utf-8")
@@ -99,6 +102,8 @@ def live_server(tmp_path_factory, chat_model_path):
         "RAGTUNE_SERVER__MAX_UPLOAD_MB": "1",
         "RAGTUNE_ENGINE__MAX_MODEL_LEN": "2048",
         "RAGTUNE_ENGINE__KV_CACHE_SPACE_GIB": "1",
+        "RAGTUNE_KNOWLEDGE__SYNC_ROOTS": json.dumps([str(tmp_path_factory.getbasetemp())]),
+        "RAGTUNE_KNOWLEDGE__LOCK_TIMEOUT_S": "10",  # test_hardening holds the lock past it
     }
     ragtune = shutil.which("ragtune", path=str(Path(sys.executable).parent)) or "ragtune"
     command = [ragtune, "serve", "--host", "127.0.0.1", "--port", str(port)]
