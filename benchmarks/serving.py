@@ -134,6 +134,7 @@ def conversations(home: Path, model_path: str, questions: list[str]) -> tuple[li
     from server.service import ChatService
 
     settings = Settings(home=home, chat_model=model_path)
+    settings.rails.grounding.enabled = False  # every question generates: the load is the same on both sides
     kb = KnowledgeBase.open(settings.kb_dir, settings.knowledge, settings.retrieval)
     runtime = Runtime(
         settings, PromptOnly(AutoTokenizer.from_pretrained(model_path)), kb, model_path, "base", ""
@@ -253,6 +254,7 @@ def main() -> None:
             "RAGTUNE_ENGINE__KIND": "vllm",
             "RAGTUNE_ENGINE__GROUPED_CPU_LORA": "true",
             "RAGTUNE_ENGINE__DTYPE": forced or engine.dtype,
+            "RAGTUNE_RAILS__GROUNDING__ENABLED": "false",
         }
         ragtune = [sys.executable, "-c", "from ragtune.cli import main; main()", "serve", "--port", str(port)]
         with serving(label, ragtune, rt_env, args.home / f"{label.replace(' ', '-')}.log", url, "/readyz"):

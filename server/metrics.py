@@ -37,6 +37,12 @@ class Metrics:
         self.cancelled = Counter(
             "ragtune_cancelled_streams", "Streams cancelled by a client disconnect", ["model"], registry=r
         )
+        self.disconnected = Counter(
+            "ragtune_disconnected_requests",
+            "Non-streaming requests whose client left before the answer (generation stopped)",
+            ["model"],
+            registry=r,
+        )
         self.running = Gauge(
             "ragtune_engine_running_requests", "Requests the engine is generating", registry=r
         )
@@ -44,6 +50,9 @@ class Metrics:
             self.running.set_function(engine_running)
         self.grounding = Counter(
             "ragtune_grounding_decisions", "RAG requests answered or given the fallback", ["decision"], registry=r
+        )
+        self.answer_checks = Counter(
+            "ragtune_answer_checks", "Answers checked against their sources after generation", ["result"], registry=r
         )
         self.handoffs = Counter("ragtune_handoffs", "Hand-offs to a person, by reason", ["reason"], registry=r)
         self.rail_actions = Counter(

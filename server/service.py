@@ -12,6 +12,8 @@ from core.errors import RagtuneError
 from core.prompt import DEFAULT_SYSTEM_PROMPT, Prompt, build_prompt
 from feedback import ChatRecord
 from rails import Rails
+from rails.groundedness import AnswerCheck, final_answer
+from rails.grounding import GroundingGate
 from rails.stream import StreamFilter
 from retrieval.query import retrieval_query
 from retrieval.types import Hit
@@ -31,7 +33,7 @@ from server.protocol import (
     now,
 )
 from server.runtime import Runtime
-from server.trust import Decisions, gate, guarded, output_decisions, screen_question
+from server.trust import Decisions, check_answer, gate, guarded, output_decisions, screen_question
 
 
 @dataclass
@@ -55,6 +57,11 @@ class ChatPlan:
 class ChatService:
     def __init__(self, runtime: Runtime, metrics: Metrics, rails: Rails, feedback=None):
         self.rt, self.metrics, self.rails, self.feedback = runtime, metrics, rails, feedback
+        grounding = rails.settings.grounding
+        self.gate = GroundingGate(grounding, idf=runtime.kb.idf)
+        self.answer_check = (
+            AnswerCheck(runtime.kb.embedder, grounding) if grounding.answer_check != "off" else None
+        )
 
     async def plan(self, request: ChatCompletionRequest) -> ChatPlan:
         started, settings = time.perf_counter(), self.rt.settings
@@ -71,7 +78,7 @@ class ChatService:
         if rag_on and answer is None:
             query = retrieval_query(conversation, settings.retrieval)
             hits = await rag.retrieve(self.rt.kb, query, request.rag, self.metrics)
-            answer = gate(self.rails, screened.question, hits, decisions, self.metrics)
+            answer = gate(self.rails, self.gate, screened.question, hits, decisions, self.metrics)
         params, tool_names = self._sampling(request)
         missing = params.features() - self.rt.engine.supports
         if missing:
@@ -107,7 +114,9 @@ class ChatService:
             collection, started,
         )  # fmt: skip
 
-    def _model_and_style(self, request: ChatCompletionRequest, assigned) -> tuple[str | None, str, str | None]:
+    def _model_and_style(
+        self, request: ChatCompletionRequest, assigned
+    ) -> tuple[str | None, str, str | None]:
         """(adapter, system prompt, style tag). An experiment's variant names the adapter. A style is, in
         this order: configured in settings (its adapter and system prompt), a style tag the adapter was
         trained with, or the adapter trained for that style alone. An adapter is served with the system
@@ -133,7 +142,9 @@ class ChatService:
                     param="style",
                 )
         trained_prompt = rt.adapters[adapter].system_prompt if adapter in rt.adapters else None
-        system_prompt = style_prompt or settings.server.system_prompt or trained_prompt or DEFAULT_SYSTEM_PROMPT
+        system_prompt = (
+            style_prompt or settings.server.system_prompt or trained_prompt or DEFAULT_SYSTEM_PROMPT
+        )
         return adapter, system_prompt, tag
 
     def _sampling(self, request: ChatCompletionRequest) -> tuple[SamplingParams, list[str] | None]:
@@ -203,6 +214,16 @@ class ChatService:
 
         results = await asyncio.gather(*(one(stream) for stream in streams))
         output_decisions(filters, plan.decisions, self.metrics)
+        support = await self._check(plan, results[0][0])
+        if support is not None:
+            mode, question = (
+                self.rails.settings.grounding.answer_check,
+                plan.request.conversation()[-1]["content"],
+            )
+            results = [
+                (final_answer(t, support, mode, self.rails.texts, question), last, lp)
+                for t, last, lp in results
+            ]
         choices = [
             Choice(
                 index=index,
@@ -245,11 +266,17 @@ class ChatService:
                 logprobs = shaping.logprobs(delta.logprobs) if plan.params.logprobs is not None else None
                 if (delta.text and not plan.tool_names) or delta.logprobs:
                     content = None if plan.tool_names else delta.text
-                    yield chunk([ChunkChoice(index=index, delta=ChunkDelta(content=content), logprobs=logprobs)])
+                    yield chunk(
+                        [ChunkChoice(index=index, delta=ChunkDelta(content=content), logprobs=logprobs)]
+                    )
                 if delta.finish_reason is not None:
                     extra = {}
                     if len(lasts) == n and all(d.finish_reason for d in lasts.values()):
                         output_decisions(filters, plan.decisions, self.metrics)
+                        notice = await self._notice(plan, "".join(texts[0]))
+                        if notice:
+                            texts[index].append(notice)
+                            yield chunk([ChunkChoice(index=index, delta=ChunkDelta(content=notice))])
                         extra = self._extensions(plan)
                     text = "".join(texts[index])
                     yield chunk([shaping.last_chunk_choice(index, delta, text, plan.tool_names)], **extra)
@@ -260,6 +287,22 @@ class ChatService:
         self._finish(plan, recorder, "".join(texts[0]), usage)
         if include_usage:
             yield chunk([], usage=usage)
+
+    async def _check(self, plan: ChatPlan, answer: str):
+        """The answer-level support check of a generated RAG answer (None when it does not apply)."""
+        if self.answer_check is None or plan.answer is not None or plan.tool_names or not plan.prompt.sources:
+            return None
+        sources = [source.text for source in plan.prompt.sources]
+        mode = self.rails.settings.grounding.answer_check
+        return await check_answer(self.answer_check, mode, answer, sources, plan.decisions, self.metrics)
+
+    async def _notice(self, plan: ChatPlan, answer: str) -> str:
+        """Streamed answers are already sent: an unsupported one gets the notice appended ("replace" and
+        "notice" alike); "flag" only records it."""
+        support = await self._check(plan, answer)
+        if support is None or support.supported or self.rails.settings.grounding.answer_check == "flag":
+            return ""
+        return "\n\n" + self.rails.texts.for_text("unsupported", plan.request.conversation()[-1]["content"])
 
     def metric_label(self, model: str) -> str:
         """A served model, an experiment's name, or "unknown": random names cannot grow the series."""

@@ -1,11 +1,14 @@
 """The chat service's trust layer: what one request's rails decided, the checks before generation (input
 rules, a request for a person, the relevance gate) and the output rules on the answer's stream."""
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import aclosing
 from dataclasses import dataclass, field, replace
 
 from rails import Rails
+from rails.groundedness import AnswerCheck, AnswerSupport
+from rails.grounding import GroundingGate
 from rails.stream import StreamFilter
 from retrieval.types import Hit
 from server.engines import Delta
@@ -46,7 +49,9 @@ def screen_question(rails: Rails, question: str, metrics: Metrics) -> Screened:
     decisions = Decisions(checked.language, input_rails=[d.as_dict() for d in checked.decisions])
     count_rails(metrics, "input", decisions.input_rails)
     if checked.blocked:
-        decisions.handoff = handoff(metrics, "blocked_input", "an input rule blocked the message", checked.text)
+        decisions.handoff = handoff(
+            metrics, "blocked_input", "an input rule blocked the message", checked.text
+        )
         return Screened(question, checked.text, decisions)
     asked = rails.handoff(question)
     if asked:
@@ -56,16 +61,42 @@ def screen_question(rails: Rails, question: str, metrics: Metrics) -> Screened:
     return Screened(checked.text, None, decisions)
 
 
-def gate(rails: Rails, question: str, hits: list[Hit], decisions: Decisions, metrics: Metrics) -> str | None:
-    """The fallback answer when the knowledge base holds nothing that answers the question, else None."""
-    answered = bool(hits)
-    decisions.grounding = {"fallback": not answered, "hits": len(hits)}
-    metrics.grounding.labels("answered" if answered else "fallback").inc()
-    if answered:
+def gate(
+    rails: Rails, grounding: GroundingGate, question: str, hits: list[Hit], decisions: Decisions, metrics: Metrics
+) -> str | None:
+    """The fallback answer, in the question's language, when the knowledge base holds nothing that answers
+    the question (the calibrated gate of rails/grounding.py on the last question: earlier turns in the
+    retrieval query would count as uncovered terms), else None."""
+    decision = grounding.decide(question, hits)
+    decisions.grounding = {
+        "fallback": not decision.answered,
+        "signal": decision.signal,
+        "score": round(decision.score, 3),
+        "threshold": decision.threshold,
+        "reason": decision.reason,
+    }
+    metrics.grounding.labels("answered" if decision.answered else "fallback").inc()
+    if decision.answered:
         return None
     message = rails.fallback(question)
-    decisions.handoff = handoff(metrics, "fallback", "the knowledge base has nothing that answers this", message)
+    decisions.handoff = handoff(metrics, "fallback", decision.reason, message)
     return message
+
+
+async def check_answer(
+    checker: AnswerCheck, mode: str, answer: str, sources: list[str], decisions: Decisions, metrics: Metrics
+) -> AnswerSupport:
+    """After generation: is the answer supported by the sources it was given? Recorded in `grounding`;
+    what it changes (replace by the fallback, append a notice) is the caller's (rails.groundedness)."""
+    support = await asyncio.to_thread(checker.check, answer, sources)
+    decisions.grounding = {
+        **(decisions.grounding or {}),
+        "answer_supported": support.supported,
+        "answer_support": None if support.share is None else round(support.share, 3),
+        "answer_check": mode,
+    }
+    metrics.answer_checks.labels("supported" if support.supported else "unsupported").inc()
+    return support
 
 
 def handoff(metrics: Metrics, reason: str, detail: str, message: str) -> Handoff:
@@ -98,5 +129,6 @@ def output_decisions(filters: list[StreamFilter], decisions: Decisions, metrics:
     count_rails(metrics, "output", decisions.output_rails)
     blocked = next((screen for screen in filters if screen.blocked), None)
     if blocked is not None and decisions.handoff is None:
-        decisions.handoff = handoff(metrics, "blocked_output", "an output rule blocked the answer", blocked.reply)
-
+        decisions.handoff = handoff(
+            metrics, "blocked_output", "an output rule blocked the answer", blocked.reply
+        )
