@@ -112,7 +112,8 @@ class StyleSettings(BaseModel):
 
 
 class ServerSettings(BaseModel):
-    host: str = "0.0.0.0"
+    # With no key configured the app also refuses clients that are not on this machine (server/auth.py).
+    host: str = "127.0.0.1"
     port: int = 8000
     client_keys: list[str] = []
     admin_keys: list[str] = []
@@ -120,7 +121,10 @@ class ServerSettings(BaseModel):
     # core.prompt.DEFAULT_SYSTEM_PROMPT (training too); set, it overrides both.
     system_prompt: str | None = None
     styles: dict[str, StyleSettings] = {}
-    max_upload_mb: int = 20
+    max_upload_mb: int = 20  # a multipart upload's body
+    max_body_mb: int = 4  # any other request body, counted as it arrives (413 past it)
+    max_messages: int = 200  # messages in one chat request
+    max_request_chars: int = 200_000  # characters of text in one chat request's messages
     upload_types: list[str] = [".md", ".markdown", ".txt", ".html", ".htm", ".pdf", ".docx", ".jsonl"]
     default_max_tokens: int = 512  # when a request names no max_tokens
     # Per served model id. The embedded 135M model loops ("；；；；…") at temperature 0: a frequency penalty

@@ -1,22 +1,90 @@
 """The FastAPI app: OpenAI-compatible API, admin API, compare page, health and metrics."""
 
 import asyncio
+import logging
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from pathlib import Path
 
-from fastapi import FastAPI, Request
+from fastapi import Depends, FastAPI, Request
 from fastapi.responses import FileResponse, JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from starlette.datastructures import Headers
+from starlette.types import ASGIApp, Receive, Scope, Send
 
+from core.settings import ServerSettings
 from feedback.service import from_settings as feedback_from_settings
 from rails import Rails
-from server.errors import install_error_handlers
+from server.auth import LocalOnly, audit_log, audited
+from server.errors import ApiError, install_error_handlers, respond
 from server.metrics import Metrics
+from server.protocol import check_chat_size
 from server.routes import admin, feedback, openai, rails_admin
 from server.runtime import Runtime
 from server.service import ChatService
 
 STATIC = Path(__file__).parent / "static"
+UPLOAD_FORM_SLACK = 64 * 1024  # a multipart body's framing and form fields, beside the file itself
+
+
+class BodyLimit:
+    """413 for a request body past its limit (server.max_upload_mb for multipart uploads, server.max_body_mb
+    for the rest): at once by its Content-Length, or while it arrives when it has none (chunked)."""
+
+    def __init__(self, app: ASGIApp, server: ServerSettings):
+        self.app, self.server = app, server
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        headers = Headers(scope=scope)
+        upload = headers.get("content-type", "").startswith("multipart/form-data")
+        setting = "max_upload_mb" if upload else "max_body_mb"
+        megabytes = getattr(self.server, setting)
+        limit = megabytes * 2**20 + (UPLOAD_FORM_SLACK if upload else 0)
+        too_large = ApiError(
+            413,
+            f"the request body is larger than {megabytes} MB (server.{setting})",
+            code="request_too_large",
+        )
+        length = headers.get("content-length", "")
+        if length.isdigit() and int(length) > limit:
+            response = respond(Request(scope), 413, too_large.message, code=too_large.code)
+            return await response(scope, receive, send)
+        received = 0
+
+        async def counted() -> dict:
+            nonlocal received
+            message = await receive()
+            received += len(message.get("body", b""))
+            if received > limit:
+                raise too_large  # the body's reader (FastAPI) passes it on to the error handlers
+            return message
+
+        await self.app(scope, counted, send)
+
+
+async def chat_size(request: Request) -> None:
+    """server.max_messages and server.max_request_chars, on the body FastAPI has parsed, before it is
+    validated: one request cannot hold the server."""
+    if request.method != "POST" or not await request.body():
+        return
+    try:
+        body = await request.json()  # parsed once: FastAPI has done it and Starlette keeps it
+    except ValueError:
+        return  # not JSON: the route's validation says so
+    server: ServerSettings = request.app.state.settings.server
+    check_chat_size(body, server.max_messages, server.max_request_chars)
+
+
+def _audit_file(home: Path) -> logging.Handler:
+    """The audit trail's lasting copy: RAGTUNE_HOME/audit.log, one JSON object per line."""
+    home.mkdir(parents=True, exist_ok=True)
+    handler = logging.FileHandler(home / "audit.log", encoding="utf-8")
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    audit_log.addHandler(handler)
+    audit_log.setLevel(logging.INFO)
+    return handler
 
 
 def create_app(settings, announce=print) -> FastAPI:
@@ -24,6 +92,10 @@ def create_app(settings, announce=print) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
+        audit_file = _audit_file(settings.home)
+        # Knowledge-base changes get a thread of their own (they run one at a time anyway, under the writer
+        # lock): a queue of uploads must not hold the default pool's threads that chat requests search with.
+        app.state.kb_writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ragtune-kb-writer")
         runtime = await asyncio.to_thread(Runtime.start, settings)
         await runtime.load_all_adapters()
         app.state.runtime = runtime
@@ -37,15 +109,20 @@ def create_app(settings, announce=print) -> FastAPI:
             yield
         finally:
             await asyncio.to_thread(app.state.feedback.close)  # writes the queued log rows
+            await asyncio.to_thread(app.state.kb_writer.shutdown)  # a change under way is finished
             runtime.engine.shutdown()
+            audit_log.removeHandler(audit_file)
+            audit_file.close()
 
     app = FastAPI(title="ragtune", lifespan=lifespan)
     app.state.settings = settings
     install_error_handlers(app)
-    app.include_router(openai.router)
-    app.include_router(admin.router)
-    app.include_router(feedback.router)
-    app.include_router(rails_admin.router)
+    app.add_middleware(BodyLimit, server=settings.server)
+    app.add_middleware(LocalOnly, server=settings.server)  # the outermost: refuses before anything is read
+    app.include_router(openai.router, dependencies=[Depends(chat_size)])
+    app.include_router(admin.router, dependencies=[Depends(audited)])
+    app.include_router(feedback.router, dependencies=[Depends(audited)])  # audits its admin routes' changes
+    app.include_router(rails_admin.router, dependencies=[Depends(audited)])
 
     @app.get("/", include_in_schema=False)
     async def compare_page() -> FileResponse:

@@ -22,9 +22,12 @@ _TYPES = {
 }
 
 
-class ApiError(Exception):
+class ApiError(HTTPException):
+    """An HTTP error of the server's own. An HTTPException, so that one raised while the body is read (413)
+    reaches the handlers as itself."""
+
     def __init__(self, status: int, message: str, param: str | None = None, code: str | None = None):
-        super().__init__(message)
+        super().__init__(status, message)
         self.status, self.message, self.param, self.code = status, message, param, code
 
 
@@ -33,7 +36,8 @@ def error_body(status: int, message: str, param: str | None = None, code: str | 
     return {"error": {"message": message, "type": kind, "param": param, "code": code}}
 
 
-def _respond(request: Request, status: int, message: str, param=None, code=None) -> JSONResponse:
+def respond(request: Request, status: int, message: str, param=None, code=None) -> JSONResponse:
+    """The error response, counted in ragtune_errors (also for middleware, which builds a Request)."""
     metrics = getattr(request.app.state, "metrics", None)
     if metrics is not None:  # the label is a served model or "unknown" (set by the route), never raw input
         metrics.errors.labels(getattr(request.state, "model", "-"), str(status)).inc()
@@ -44,13 +48,13 @@ def _respond(request: Request, status: int, message: str, param=None, code=None)
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ApiError)
     async def api_error(request: Request, err: ApiError):
-        return _respond(request, err.status, err.message, err.param, err.code)
+        return respond(request, err.status, err.message, err.param, err.code)
 
     @app.exception_handler(RequestValidationError)
     async def invalid_body(request: Request, err: RequestValidationError):
         first = err.errors()[0]
         if first.get("type") == "json_invalid":
-            return _respond(
+            return respond(
                 request,
                 400,
                 f"the request body is not valid JSON: {first.get('ctx', {}).get('error', '')}",
@@ -59,17 +63,17 @@ def install_error_handlers(app: FastAPI) -> None:
         loc = [str(part) for part in first.get("loc", ()) if part != "body"]
         param = ".".join(loc) or None
         message = f"{param}: {first.get('msg')}" if param else str(first.get("msg"))
-        return _respond(request, 400, message, param, first.get("type"))
+        return respond(request, 400, message, param, first.get("type"))
 
     @app.exception_handler(HTTPException)
     async def http_error(request: Request, err: HTTPException):
-        return _respond(request, err.status_code, str(err.detail))
+        return respond(request, err.status_code, str(err.detail))
 
     @app.exception_handler(RagtuneError)
     async def user_error(request: Request, err: RagtuneError):
-        return _respond(request, err.status, str(err), err.param, err.code)
+        return respond(request, err.status, str(err), err.param, err.code)
 
     @app.exception_handler(Exception)
     async def server_error(request: Request, err: Exception):
         log.exception("internal error on %s %s", request.method, request.url.path)
-        return _respond(request, 500, "internal server error; the server log has the details")
+        return respond(request, 500, "internal server error; the server log has the details")

@@ -7,6 +7,9 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from core.errors import RagtuneError
+
+MAX_DOCUMENT_CHARS = 2_000_000  # an admin text document (the request body is capped by server.max_body_mb)
 # Fields OpenAI defines that change the output and that ragtune does not do: refused, never silently dropped.
 UNSUPPORTED_FIELDS = ("logit_bias", "audio", "modalities", "prediction", "web_search_options", "functions")
 
@@ -34,12 +37,17 @@ class ChatMessage(BaseModel):
         return self.content or ""
 
 
+# A filter matches a metadata field equal to the value, or a list field (tags) holding it (or all of a list).
+FilterValue = str | int | float | bool
+Filters = dict[str, FilterValue | list[FilterValue]]
+
+
 class RagOptions(BaseModel):
     model_config = ConfigDict(extra="forbid")
     enabled: bool = True
     top_k: int | None = Field(default=None, ge=1, le=50)
     collection: str | None = None
-    filters: dict | None = None
+    filters: Filters | None = Field(default=None, max_length=32)
 
 
 class StreamOptions(BaseModel):
@@ -146,6 +154,26 @@ class ChatCompletionRequest(BaseModel):
             {"role": "system" if m.role == "developer" else m.role, "content": m.text()}
             for m in self.messages
         ]
+
+
+def check_chat_size(body: object, max_messages: int, max_chars: int) -> None:
+    """One request cannot hold the server: at most `max_messages` messages and `max_chars` characters of
+    text. Checked on the parsed JSON before it is validated (validating 10,000 messages takes time too);
+    anything malformed is left to the validation."""
+    messages = body.get("messages") if isinstance(body, dict) else None
+    if not isinstance(messages, list):
+        return
+    contents = [m.get("content") for m in messages if isinstance(m, dict)]
+    parts = [p for c in contents if isinstance(c, list) for p in c if isinstance(p, dict)]
+    texts = [c for c in contents if isinstance(c, str)] + [p.get("text") for p in parts]
+    chars = sum(len(text) for text in texts if isinstance(text, str))
+    if len(messages) > max_messages or chars > max_chars:
+        raise RagtuneError(
+            f"messages: {len(messages)} messages with {chars} characters of text; this server takes at most "
+            f"{max_messages} messages and {max_chars} characters (server.max_messages, server.max_request_chars)",
+            param="messages",
+            code="request_too_large",
+        )
 
 
 class Citation(BaseModel):
@@ -301,15 +329,19 @@ class EmbeddingList(BaseModel):
 class TextDocument(BaseModel):
     """Admin upload of plain text (instead of a file)."""
 
-    text: str = Field(min_length=1)
+    text: str = Field(min_length=1, max_length=MAX_DOCUMENT_CHARS)
     title: str = Field(default="document", min_length=1, max_length=200)
     collection: str | None = None
     metadata: dict[str, Any] = {}
 
 
 class SyncRequest(BaseModel):
-    folder: str
+    """A folder inside knowledge.sync_roots (a relative one is looked up under them)."""
+
+    folder: str = Field(min_length=1, max_length=4096)
     collection: str | None = None
+    dry_run: bool = False  # report what would change, change nothing
+    allow_mass_removal: bool = False  # needed to remove more than knowledge.max_sync_removal_share
 
 
 class RollbackRequest(BaseModel):

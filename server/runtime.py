@@ -1,5 +1,6 @@
 """What one server process holds: the engine, the knowledge base and the served adapters."""
 
+import asyncio
 import json
 import re
 from dataclasses import dataclass, field
@@ -29,6 +30,7 @@ class Runtime:
     base_fingerprint: str  # what each adapter's metadata must name as its base
     adapters: dict[str, AdapterInfo] = field(default_factory=dict)
     refused: dict[str, str] = field(default_factory=dict)  # adapter folder -> why it is not served
+    changing: asyncio.Lock = field(default_factory=asyncio.Lock)  # one adapter load or unload at a time
 
     @classmethod
     def start(cls, settings: Settings) -> "Runtime":
@@ -76,24 +78,34 @@ class Runtime:
             raise RagtuneError(f"adapter name '{name}': use letters, digits, '.', '_' or '-' (at most 64)")
         return self.settings.adapters_dir / name
 
-    async def load_adapter(self, name: str) -> AdapterInfo:
-        folder = self.adapter_folder(name)
+    def check_adapter(self, name: str, folder: Path) -> AdapterInfo:
+        """Everything that can be checked before the engine loads it: a bad adapter is refused here."""
         if name == self.model_id:
             raise RagtuneError(f"adapter '{name}': the name is the base model's id")
         info = read_adapter_info(folder)
         check_adapter_base(info, self.base_fingerprint, self.model_id)
-        rank = json.loads((folder / "adapter_config.json").read_text(encoding="utf-8")).get("r", 0)
-        if rank > self.settings.engine.max_lora_rank:
+        config = folder / "adapter_config.json"
+        try:
+            rank = json.loads(config.read_text(encoding="utf-8")).get("r", 0)
+        except (OSError, ValueError, AttributeError) as err:
             raise RagtuneError(
-                f"adapter '{name}': rank {rank} exceeds engine.max_lora_rank "
+                f"adapter '{name}': {config.name} is not a PEFT config (a JSON object): {err}"
+            ) from err
+        if not isinstance(rank, int) or rank > self.settings.engine.max_lora_rank:
+            raise RagtuneError(
+                f"adapter '{name}': rank {rank!r} is not a whole number up to engine.max_lora_rank "
                 f"{self.settings.engine.max_lora_rank}"
             )
-        if name in self.adapters:
-            await self.engine.unload_adapter(name)
-            del self.adapters[name]
-        await self.engine.load_adapter(name, folder)
-        self.adapters[name] = info
-        self.refused.pop(name, None)
+        return info
+
+    async def load_adapter(self, name: str) -> AdapterInfo:
+        """Load (or reload) an adapter; a reload that fails leaves the version already loaded serving."""
+        folder = self.adapter_folder(name)
+        async with self.changing:
+            info = await asyncio.to_thread(self.check_adapter, name, folder)
+            await self.engine.load_adapter(name, folder)
+            self.adapters[name] = info
+            self.refused.pop(name, None)
         return info
 
     async def load_all_adapters(self) -> None:
@@ -107,10 +119,11 @@ class Runtime:
                     self.refused[folder.name] = str(err)
 
     async def unload_adapter(self, name: str) -> None:
-        if name not in self.adapters:
-            raise NotFoundError(f"adapter '{name}' is not loaded", param="name", code="adapter_not_found")
-        await self.engine.unload_adapter(name)
-        del self.adapters[name]
+        """New requests for it get 404 at once; the engine removes it when its last request has ended."""
+        async with self.changing:
+            if self.adapters.pop(name, None) is None:
+                raise NotFoundError(f"adapter '{name}' is not loaded", param="name", code="adapter_not_found")
+            await self.engine.unload_adapter(name)
 
     def summary(self) -> str:
         adapters = ", ".join(self.adapters) or "none"

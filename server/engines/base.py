@@ -1,9 +1,14 @@
 """The one interface every generation engine implements."""
 
+import asyncio
 from abc import ABC, abstractmethod
-from collections.abc import AsyncIterator
+from collections import Counter
+from collections.abc import AsyncIterator, Hashable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from core.errors import NotFoundError
 
 
 @dataclass
@@ -51,6 +56,35 @@ class Delta:
     logprobs: list[TokenLogprob] = field(default_factory=list)
 
 
+class InUse:
+    """Generations in flight per loaded adapter version: an adapter is removed from the engine only once
+    the last generation using it has ended, so an unload or a reload never breaks a request under way."""
+
+    def __init__(self):
+        self._counts: Counter = Counter()
+
+    @contextmanager
+    def hold(self, version: Hashable) -> Iterator[None]:
+        self._counts[version] += 1
+        try:
+            yield
+        finally:
+            self._counts[version] -= 1
+
+    async def idle(self, version: Hashable, poll_s: float = 0.05) -> None:
+        while self._counts[version] > 0:
+            await asyncio.sleep(poll_s)
+
+
+def unloaded(adapter: str) -> NotFoundError:
+    """A request planned with an adapter that was unloaded before its generation started."""
+    return NotFoundError(
+        f"The model '{adapter}' was unloaded; GET /v1/models lists the served models",
+        param="model",
+        code="model_not_found",
+    )
+
+
 class Engine(ABC):
     name: str  # "vllm" or "transformers"
     tokenizer: object  # the model's own tokenizer (counting and chat template)
@@ -66,10 +100,13 @@ class Engine(ABC):
     def adapters(self) -> list[str]: ...
 
     @abstractmethod
-    async def load_adapter(self, name: str, path: Path) -> None: ...
+    async def load_adapter(self, name: str, path: Path) -> None:
+        """Load the adapter; when `name` is loaded already, its new version replaces it only once loaded
+        (a failed load leaves the old one serving), and the old one goes when its last request ends."""
 
     @abstractmethod
-    async def unload_adapter(self, name: str) -> None: ...
+    async def unload_adapter(self, name: str) -> None:
+        """New requests can no longer use it at once; it is removed when its last request has ended."""
 
     @abstractmethod
     def running(self) -> int:

@@ -1,11 +1,13 @@
 """transformers + PEFT: the fallback engine where vLLM cannot be installed.
 
 Generation is serialised under one lock, and each request switches the adapter (or disables adapters)
-inside that lock, so concurrent requests never see each other's adapter. Text streams from a worker
+inside that lock, so concurrent requests never see each other's adapter. Each loaded version of an adapter
+has a PEFT name of its own ("v1", "v2", ...), so a reload can load the new version beside the old one. Text streams from a worker
 thread through TextIteratorStreamer; closing the stream early stops the generation.
 """
 
 import asyncio
+import itertools
 import threading
 from collections.abc import AsyncIterator
 from contextlib import nullcontext
@@ -25,7 +27,7 @@ from transformers import (
 from core.errors import RagtuneError
 from core.hardware import choose_dtype
 from core.settings import EngineSettings
-from server.engines.base import Delta, Engine, SamplingParams
+from server.engines.base import Delta, Engine, InUse, SamplingParams, unloaded
 
 
 class _Cancelled(StoppingCriteria):
@@ -70,21 +72,30 @@ class HfEngine(Engine):
         self.tokenizer = AutoTokenizer.from_pretrained(model_path)
         self.model = AutoModelForCausalLM.from_pretrained(model_path, dtype=getattr(torch, self.dtype)).eval()
         self._lock = threading.Lock()
-        self._adapters: list[str] = []
+        self._adapters: dict[str, str] = {}  # name -> the PEFT name of its current version
+        self._loaded: list[str] = []  # PEFT names in the model (current versions and retiring ones)
+        self._versions = itertools.count(1)
+        self._in_use = InUse()  # by PEFT name
         self._running = 0
 
     async def generate(
         self, prompt_ids: list[int], params: SamplingParams, adapter: str | None
     ) -> AsyncIterator[Delta]:
-        if adapter and adapter not in self._adapters:
-            raise RagtuneError(f"adapter '{adapter}' is not loaded")
+        version = self._adapters.get(adapter) if adapter else None
+        if adapter and version is None:
+            raise unloaded(adapter)
+        with self._in_use.hold(version):
+            async for delta in self._generate(prompt_ids, params, version):
+                yield delta
+
+    async def _generate(self, prompt_ids: list[int], params: SamplingParams, version: str | None):
         ids = torch.tensor([prompt_ids])
         inputs = {"input_ids": ids, "attention_mask": torch.ones_like(ids)}
         streamer = TextIteratorStreamer(self.tokenizer, skip_prompt=True, skip_special_tokens=True)
         cancel, result = threading.Event(), {}
         worker = threading.Thread(
             target=self._generate_locked,
-            args=(inputs, params, adapter, streamer, cancel, result),
+            args=(inputs, params, version, streamer, cancel, result),
             daemon=True,
         )
         self._running += 1
@@ -115,7 +126,7 @@ class HfEngine(Engine):
             self._running -= 1
 
     def _generate_locked(
-        self, inputs, params: SamplingParams, adapter, streamer, cancel, result: dict
+        self, inputs, params: SamplingParams, version, streamer, cancel, result: dict
     ) -> None:
         sampling = (
             {"do_sample": True, "temperature": params.temperature, "top_p": params.top_p}
@@ -131,7 +142,7 @@ class HfEngine(Engine):
             with self._lock:
                 if params.seed is not None:
                     torch.manual_seed(params.seed)
-                with self._adapter_context(adapter), torch.inference_mode():
+                with self._adapter_context(version), torch.inference_mode():
                     output = self.model.generate(
                         **inputs,
                         max_new_tokens=params.max_tokens,
@@ -150,12 +161,12 @@ class HfEngine(Engine):
             result["error"] = err
             streamer.end()
 
-    def _adapter_context(self, adapter: str | None):
-        if not self._adapters:
+    def _adapter_context(self, version: str | None):
+        if not self._loaded:
             return nullcontext()
-        if adapter is None:
+        if version is None:
             return self.model.disable_adapter()
-        self.model.set_adapter(adapter)
+        self.model.set_adapter(version)
         return nullcontext()
 
     def describe(self) -> str:
@@ -165,29 +176,40 @@ class HfEngine(Engine):
         return list(self._adapters)
 
     async def load_adapter(self, name: str, path: Path) -> None:
-        await asyncio.to_thread(self._load_locked, name, path)
+        version = f"v{next(self._versions)}"
+        await asyncio.to_thread(self._load_locked, name, version, path)
+        old = self._adapters.get(name)
+        self._adapters[name] = version
+        if old is not None:
+            await self._retire(old)
 
-    def _load_locked(self, name: str, path: Path) -> None:
+    def _load_locked(self, name: str, version: str, path: Path) -> None:
         from peft import PeftModel
 
         with self._lock:
             try:
-                if self._adapters:
-                    self.model.load_adapter(str(path), adapter_name=name)
+                if self._loaded:
+                    self.model.load_adapter(str(path), adapter_name=version)
                 else:
-                    self.model = PeftModel.from_pretrained(self.model, str(path), adapter_name=name).eval()
+                    self.model = PeftModel.from_pretrained(self.model, str(path), adapter_name=version).eval()
             except Exception as err:  # PEFT reports a bad adapter with many exception types
+                if version in getattr(self.model, "peft_config", {}):
+                    self.model.delete_adapter(version)  # half-loaded: its layers were added
                 raise RagtuneError(f"adapter '{name}' at {path}: cannot be loaded: {err}") from err
-            self._adapters.append(name)
+            self._loaded.append(version)
 
     async def unload_adapter(self, name: str) -> None:
-        await asyncio.to_thread(self._unload_locked, name)
+        await self._retire(self._adapters.pop(name))
 
-    def _unload_locked(self, name: str) -> None:
+    async def _retire(self, version: str) -> None:
+        await self._in_use.idle(version)
+        await asyncio.to_thread(self._unload_locked, version)
+
+    def _unload_locked(self, version: str) -> None:
         with self._lock:
-            self._adapters.remove(name)
-            if self._adapters:
-                self.model.delete_adapter(name)
+            self._loaded.remove(version)
+            if self._loaded:
+                self.model.delete_adapter(version)
             else:
                 self.model = self.model.unload()  # back to the plain base model
 

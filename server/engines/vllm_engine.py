@@ -17,7 +17,7 @@ from core.errors import RagtuneError
 from core.hardware import choose_dtype
 from core.settings import EngineSettings
 from server.engines import vllm_cpu_lora
-from server.engines.base import Delta, Engine, SamplingParams, TokenLogprob
+from server.engines.base import Delta, Engine, InUse, SamplingParams, TokenLogprob, unloaded
 
 
 class VllmEngine(Engine):
@@ -44,27 +44,31 @@ class VllmEngine(Engine):
         )
         self.llm = AsyncLLM.from_engine_args(args)
         self.tokenizer = AutoTokenizer.from_pretrained(model_path)
-        self._loras: dict = {}  # name -> LoRARequest
+        self._loras: dict = {}  # name -> the LoRARequest of its current version
         self._ids = itertools.count(1)
+        self._in_use = InUse()  # by lora_int_id
 
     async def generate(
         self, prompt_ids: list[int], params: SamplingParams, adapter: str | None
     ) -> AsyncIterator[Delta]:
         from vllm.inputs.engine import tokens_input
 
-        lora = self._loras[adapter] if adapter else None
+        lora = self._loras.get(adapter) if adapter else None
+        if adapter and lora is None:
+            raise unloaded(adapter)
         completion_tokens = 0
         # aclosing: when our caller stops early (client gone), vLLM's generator aborts the request.
         stream = self.llm.generate(
             tokens_input(prompt_ids), _vllm_sampling(params), uuid.uuid4().hex, lora_request=lora
         )
-        async with aclosing(stream) as outputs:
-            async for out in outputs:
-                piece = out.outputs[0]
-                completion_tokens += len(piece.token_ids)
-                finish = piece.finish_reason if out.finished else None
-                logprobs = _logprobs(piece, params.logprobs) if params.logprobs is not None else []
-                yield Delta(piece.text, finish, len(prompt_ids), completion_tokens, logprobs)
+        with self._in_use.hold(lora.lora_int_id if lora else None):
+            async with aclosing(stream) as outputs:
+                async for out in outputs:
+                    piece = out.outputs[0]
+                    completion_tokens += len(piece.token_ids)
+                    finish = piece.finish_reason if out.finished else None
+                    logprobs = _logprobs(piece, params.logprobs) if params.logprobs is not None else []
+                    yield Delta(piece.text, finish, len(prompt_ids), completion_tokens, logprobs)
 
     def describe(self) -> str:
         from vllm.platforms import current_platform
@@ -81,15 +85,23 @@ class VllmEngine(Engine):
     async def load_adapter(self, name: str, path: Path) -> None:
         from vllm.lora.request import LoRARequest
 
-        request = LoRARequest(name, next(self._ids), str(path))
+        version = next(self._ids)
+        # vLLM tells LoRARequests apart by name: each version gets its own, so old and new can run side by side
+        request = LoRARequest(f"{name}#{version}", version, str(path))
         try:
             await self.llm.add_lora(request)
         except Exception as err:  # vLLM reports a bad adapter with many exception types
             raise RagtuneError(f"adapter '{name}' at {path}: vLLM cannot load it: {err}") from err
+        old = self._loras.get(name)
         self._loras[name] = request
+        if old is not None:
+            await self._retire(old)
 
     async def unload_adapter(self, name: str) -> None:
-        request = self._loras.pop(name)
+        await self._retire(self._loras.pop(name))
+
+    async def _retire(self, request) -> None:
+        await self._in_use.idle(request.lora_int_id)
         await self.llm.remove_lora(request.lora_int_id)
 
     def running(self) -> int:

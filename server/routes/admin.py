@@ -1,13 +1,16 @@
 """Admin API (admin keys): documents in the knowledge base and the served adapters.
 
 Uploads are size- and type-limited; a client's file name is reduced to a bare name and only ever
-used to pick the loader (by extension) and as the document's title, never as a path.
+used to pick the loader (by extension) and as the document's title, never as a path. A sync reads only
+folders inside knowledge.sync_roots. Changes run on the knowledge base's own writer thread
+(app.state.kb_writer), one at a time, never on the threads that chat requests search with.
 """
 
 import asyncio
 import dataclasses
 import json
 import re
+from functools import partial
 from pathlib import Path, PurePosixPath
 from typing import Annotated
 
@@ -66,10 +69,16 @@ def _metadata(raw: str | None) -> dict | None:
     return value
 
 
+async def _write(request: Request, change, *args, **kwargs):
+    """A knowledge-base change, on the writer thread."""
+    loop = asyncio.get_running_loop()
+    return await loop.run_in_executor(request.app.state.kb_writer, partial(change, *args, **kwargs))
+
+
 async def _add(request: Request, name: str, data: bytes, collection, metadata, doc_id=None) -> dict:
     kb = _rt(request).kb
-    doc = await asyncio.to_thread(
-        kb.add_document, name, data, collection=collection, metadata=metadata, doc_id=doc_id
+    doc = await _write(
+        request, kb.add_document, name, data, collection=collection, metadata=metadata, doc_id=doc_id
     )
     return {"document_id": doc, "version": kb.version}
 
@@ -112,14 +121,28 @@ async def replace_document(
 @router.delete("/documents/{doc_id}")
 async def delete_document(request: Request, doc_id: str) -> dict:
     kb = _rt(request).kb
-    await asyncio.to_thread(kb.remove, doc_id)
+    await _write(request, kb.remove, doc_id)
     return {"deleted": doc_id, "version": kb.version}
 
 
 @router.post("/sync")
 async def sync(request: Request, body: SyncRequest) -> dict:
+    """Mirror a folder inside knowledge.sync_roots into a collection (a relative folder is looked up under
+    the roots); with no roots configured the API syncs nothing."""
+    roots = request.app.state.settings.knowledge.sync_roots
+    if not roots:
+        raise ApiError(
+            403,
+            "sync: no folder may be synced through the API; an operator lists the allowed folders in "
+            "RAGTUNE_KNOWLEDGE__SYNC_ROOTS (knowledge.sync_roots)",
+            param="folder",
+            code="sync_roots_not_configured",
+        )
     kb = _rt(request).kb
-    report = await asyncio.to_thread(kb.sync, Path(body.folder), collection=body.collection, progress=False)
+    report = await _write(
+        request, kb.sync, Path(body.folder), collection=body.collection, progress=False, roots=roots,
+        dry_run=body.dry_run, allow_mass_removal=body.allow_mass_removal,
+    )  # fmt: skip
     return {"report": dataclasses.asdict(report), "version": kb.version}
 
 
@@ -132,7 +155,7 @@ async def versions(request: Request) -> dict:
 @router.post("/rollback")
 async def rollback(request: Request, body: RollbackRequest) -> dict:
     kb = _rt(request).kb
-    await asyncio.to_thread(kb.rollback, body.version)
+    await _write(request, kb.rollback, body.version)
     return {"live": kb.version}
 
 

@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 
 import numpy as np
 from fastapi import APIRouter, Depends, Request
-from fastapi.responses import StreamingResponse
+from fastapi.responses import Response, StreamingResponse
 
 from core.errors import NotFoundError, RagtuneError
 from server.auth import client_key
@@ -29,6 +29,7 @@ from server.runtime import Runtime
 from server.service import ChatService
 
 router = APIRouter(dependencies=[Depends(client_key)])
+DISCONNECT_POLL_S = 0.5
 
 
 @router.get("/v1/models")
@@ -50,13 +51,30 @@ async def chat_completions(body: ChatCompletionRequest, request: Request) -> Cha
     plan = await service.plan(body)
     service.metrics.requests.labels(request.state.model).inc()
     if not body.stream:
-        return await service.complete(plan)
+        return await _unless_disconnected(request, service.complete(plan), service.metrics)
     include_usage = bool(body.stream_options and body.stream_options.include_usage)
     return StreamingResponse(
         _sse(service.stream(plan, include_usage), service, request.state.model),
         media_type="text/event-stream",
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
     )
+
+
+async def _unless_disconnected(request: Request, answer, metrics) -> ChatCompletion | Response:
+    """A non-streamed answer whose client has left is not worth generating: cancelling it aborts the
+    generation in the engine, as soon as the disconnect is seen (checked every DISCONNECT_POLL_S)."""
+    task = asyncio.ensure_future(answer)
+    try:
+        while not task.done():
+            await asyncio.wait({task}, timeout=DISCONNECT_POLL_S)
+            if not task.done() and await request.is_disconnected():
+                task.cancel()
+                await asyncio.wait({task})
+                metrics.disconnected.labels(request.state.model).inc()
+                return Response(status_code=499)  # nobody reads it: "client closed request"
+        return task.result()
+    finally:
+        task.cancel()  # the route itself was cancelled (server shutdown): so is the generation
 
 
 async def _sse(chunks: AsyncIterator[ChatCompletionChunk], service: ChatService, label: str) -> AsyncIterator[str]:

@@ -41,7 +41,7 @@ def test_without_a_client_key_it_binds_to_localhost_and_says_so(execv, monkeypat
 def test_with_a_client_key_it_binds_where_asked(execv, monkeypatch, tmp_path):
     monkeypatch.setenv("RAGTUNE_HOME", str(tmp_path))
     monkeypatch.setenv("RAGTUNE_SERVER__CLIENT_KEYS", '["k"]')
-    result = CliRunner().invoke(app, ["serve", "--port", "9124"])
+    result = CliRunner().invoke(app, ["serve", "--host", "0.0.0.0", "--port", "9124"])  # default: 127.0.0.1
     assert isinstance(result.exception, Handover)
     assert "127.0.0.1 only" not in result.output
     assert execv == [[sys.executable, "-m", "server", "--host", "0.0.0.0", "--port", "9124"]]
