@@ -165,7 +165,7 @@ class GroundingSettings(BaseModel):
     # coverage: IDF-weighted share of the question's terms found in the best hit; dense, sparse, fused: the
     # top hit's cosine, BM25 over the query's weight, fused score.
     signal: Literal["coverage", "dense", "sparse", "fused"] = "coverage"
-    threshold: float = 0.5  # below it the fallback answers (calibrated on examples/eval/validation.jsonl)
+    threshold: float = 0.38  # below it the fallback answers (`ragtune rails calibrate` on the demo)
     # After generation: an answer whose supported share of sentences is below answer_min_support is
     # replaced by the fallback, gets a notice appended, or is only flagged (decisions and metrics).
     answer_check: Literal["off", "replace", "notice", "flag"] = "flag"

@@ -35,6 +35,8 @@ def calibrate(
     if min(sum(a for _, a in labelled), sum(not a for _, a in labelled)) < folds:
         raise RagtuneError(f"{questions}: fewer questions of one kind than --folds {folds}")
     kb = KnowledgeBase.open(settings.kb_dir, settings.knowledge, settings.retrieval)
+    if not kb.version:
+        raise RagtuneError(f"{settings.kb_dir}: the knowledge base is empty; add documents first (ragtune kb sync)")
     samples = score_samples(labelled, lambda q: kb.search(q, collection=collection), kb.idf, progress=True)
     reports = run_calibration(samples, folds, max_false_refusal)
     show(reports, len(labelled), sum(a for _, a in labelled), folds, Console())
