@@ -90,7 +90,7 @@ def test_multi_turn_with_stop_and_seed(live_server):
             {"role": "system", "content": "Answer briefly."},
             {"role": "user", "content": "What does Northwind Gadgets sell?"},
             {"role": "assistant", "content": "Gadgets."},
-            {"role": "user", "content": "And how fast do they ship?"},
+            {"role": "user", "content": "And within how many days do they ship an order?"},
         ],
     )
     assert "\n" not in reply.choices[0].message.content
