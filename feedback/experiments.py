@@ -21,6 +21,7 @@ from feedback.store import FeedbackStore
 logger = logging.getLogger(__name__)
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
 _CACHED_USERS = 100_000
+_ANONYMOUS = random.Random()  # its own generator: a library seeding the global one cannot skew the split
 
 
 class Variant(BaseModel):
@@ -207,7 +208,7 @@ class Experiments:
         if experiment is None:
             return None
         if not user_id:
-            return Assigned(experiment.name, pick(experiment.variants, random.random()))
+            return Assigned(experiment.name, pick(experiment.variants, _ANONYMOUS.random()))
         key = self._key(user_id)
         name = self._known_variant(experiment.name, key)
         variant = experiment.variant(name) if name else None
