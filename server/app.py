@@ -120,9 +120,10 @@ def create_app(settings, announce=print) -> FastAPI:
     app.add_middleware(BodyLimit, server=settings.server)
     app.add_middleware(LocalOnly, server=settings.server)  # the outermost: refuses before anything is read
     app.include_router(openai.router, dependencies=[Depends(chat_size)])
-    app.include_router(admin.router, dependencies=[Depends(audited)])
-    app.include_router(feedback.router, dependencies=[Depends(audited)])  # audits its admin routes' changes
-    app.include_router(rails_admin.router, dependencies=[Depends(audited)])
+    audit = Depends(audited, scope="function")  # recorded before the response leaves
+    app.include_router(admin.router, dependencies=[audit])
+    app.include_router(feedback.router, dependencies=[audit])  # audits its admin routes' changes
+    app.include_router(rails_admin.router, dependencies=[audit])
 
     @app.get("/", include_in_schema=False)
     async def compare_page() -> FileResponse:

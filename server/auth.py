@@ -118,7 +118,7 @@ async def audited(request: Request):
     except Exception as err:
         _record(request, target, _status(err))
         raise
-    _record(request, target, 200)
+    _record(request, target, getattr(request.scope.get("route"), "status_code", None) or 200)
 
 
 def _status(err: Exception) -> int:

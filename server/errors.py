@@ -1,6 +1,7 @@
 """Every error leaves the server in OpenAI's shape: {"error": {"message", "type", "param", "code"}}."""
 
 import logging
+import re
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -20,6 +21,9 @@ _TYPES = {
     413: "invalid_request_error",
     415: "invalid_request_error",
 }
+
+
+_UNION_LABELS = {"str", "int", "float", "bool", "dict", "list", "none"}
 
 
 class ApiError(HTTPException):
@@ -45,6 +49,19 @@ def respond(request: Request, status: int, message: str, param=None, code=None) 
     return JSONResponse(error_body(status, message, param, code), status_code=status, headers=headers)
 
 
+def _param(loc: tuple) -> str | None:
+    """The field a validation error names, as OpenAI does ("messages.0.content"): the body's fields and
+    indices, without pydantic's labels for the members of a union ("str", "literal['none','auto']")."""
+    parts = []
+    for part in loc:
+        if part == "body":
+            continue
+        if not isinstance(part, int) and (part in _UNION_LABELS or not re.fullmatch(r"[A-Za-z_]\w*", part)):
+            break
+        parts.append(str(part))
+    return ".".join(parts) or None
+
+
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ApiError)
     async def api_error(request: Request, err: ApiError):
@@ -60,8 +77,7 @@ def install_error_handlers(app: FastAPI) -> None:
                 f"the request body is not valid JSON: {first.get('ctx', {}).get('error', '')}",
                 code="json_invalid",
             )
-        loc = [str(part) for part in first.get("loc", ()) if part != "body"]
-        param = ".".join(loc) or None
+        param = _param(first.get("loc", ()))
         message = f"{param}: {first.get('msg')}" if param else str(first.get("msg"))
         return respond(request, 400, message, param, first.get("type"))
 
