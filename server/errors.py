@@ -50,11 +50,11 @@ def respond(request: Request, status: int, message: str, param=None, code=None) 
 
 
 def _param(loc: tuple) -> str | None:
-    """The field a validation error names, as OpenAI does ("messages.0.content"): the body's fields and
-    indices, without pydantic's labels for the members of a union ("str", "literal['none','auto']")."""
+    """The field a validation error names, as OpenAI does ("messages.0.content", "doc_id"): fields and indices,
+    without where it was sent (body, path, query) or pydantic's labels for a union's members ("str")."""
     parts = []
-    for part in loc:
-        if part == "body":
+    for index, part in enumerate(loc):
+        if index == 0 and part in ("body", "path", "query", "header"):
             continue
         if not isinstance(part, int) and (part in _UNION_LABELS or not re.fullmatch(r"[A-Za-z_]\w*", part)):
             break

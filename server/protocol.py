@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from core.errors import RagtuneError
 
+NO_NUL = r"^[^\x00]*$"  # a path or name the operating system can take
 MAX_DOCUMENT_CHARS = 2_000_000  # an admin text document (the request body is capped by server.max_body_mb)
 # Fields OpenAI defines that change the output and that ragtune does not do: refused, never silently dropped.
 UNSUPPORTED_FIELDS = ("logit_bias", "audio", "modalities", "prediction", "web_search_options", "functions")
@@ -338,7 +339,7 @@ class TextDocument(BaseModel):
 class SyncRequest(BaseModel):
     """A folder inside knowledge.sync_roots (a relative one is looked up under them)."""
 
-    folder: str = Field(min_length=1, max_length=4096)
+    folder: str = Field(min_length=1, max_length=4096, pattern=NO_NUL)
     collection: str | None = None
     dry_run: bool = False  # report what would change, change nothing
     allow_mass_removal: bool = False  # needed to remove more than knowledge.max_sync_removal_share

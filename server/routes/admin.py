@@ -15,13 +15,15 @@ from pathlib import Path, PurePosixPath
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, File, Form, Request, UploadFile
+from fastapi import Path as PathParam
 
 from server.auth import admin_key
 from server.errors import ApiError
-from server.protocol import RollbackRequest, SyncRequest, TextDocument
+from server.protocol import NO_NUL, RollbackRequest, SyncRequest, TextDocument
 from server.runtime import Runtime
 
 router = APIRouter(prefix="/admin", dependencies=[Depends(admin_key)])
+DocumentRef = Annotated[str, PathParam(max_length=4096, pattern=NO_NUL)]  # an id, a source or a file
 
 
 def _rt(request: Request) -> Runtime:
@@ -109,7 +111,7 @@ async def add_text(request: Request, body: TextDocument) -> dict:
 @router.put("/documents/{doc_id}")
 async def replace_document(
     request: Request,
-    doc_id: str,
+    doc_id: DocumentRef,
     file: Annotated[UploadFile, File()],
     collection: Annotated[str | None, Form()] = None,
     metadata: Annotated[str | None, Form()] = None,
@@ -119,7 +121,7 @@ async def replace_document(
 
 
 @router.delete("/documents/{doc_id}")
-async def delete_document(request: Request, doc_id: str) -> dict:
+async def delete_document(request: Request, doc_id: DocumentRef) -> dict:
     kb = _rt(request).kb
     await _write(request, kb.remove, doc_id)
     return {"deleted": doc_id, "version": kb.version}

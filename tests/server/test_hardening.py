@@ -280,6 +280,16 @@ def test_missing_things_are_404(live_server):
 
 
 @slow
+def test_a_nul_byte_in_a_folder_or_document_is_400(live_server):
+    """Found by the fuzz: the operating system refuses such a path, which made a 500."""
+    with live_server.admin() as admin:
+        folder = admin.post("/admin/sync", json={"folder": "notes\x00", "collection": "nul"})
+        document = admin.delete("/admin/documents/notes%00.md")
+    assert folder.status_code == 400 and openai_error(folder)["param"] == "folder"
+    assert document.status_code == 400 and openai_error(document)["param"] == "doc_id"
+
+
+@slow
 def test_a_key_in_any_characters_is_just_a_wrong_key(live_server):
     reply = httpx.get(f"{live_server.url}/v1/models", headers={"Authorization": "Bearer ключ-🔑".encode()})
     assert reply.status_code == 401 and openai_error(reply)["code"] == "invalid_api_key"
