@@ -10,6 +10,8 @@ import sys
 import httpx
 import pytest
 
+from training.cleaning import normalise_text
+
 pytestmark = pytest.mark.slow
 QUESTIONS = [
     "How many days do I have to return a gadget?",
@@ -56,9 +58,8 @@ def test_feedback_becomes_an_adapter_that_an_experiment_compares(live_server, tm
     export = tmp_path / "export"
     ragtune(live_server, "data", "export", "--out", str(export))
     pairs = [json.loads(line) for line in (export / "dpo.jsonl").read_text().splitlines()]
-    assert any(
-        p["chosen"] == corrected and p["rejected"] == replies[0].choices[0].message.content for p in pairs
-    )
+    answer = normalise_text(replies[0].choices[0].message.content)[0]  # the export cleans what it writes
+    assert any(p["chosen"] == corrected and p["rejected"] == answer for p in pairs), (answer, pairs)
 
     ragtune(live_server, "train", "dpo", "--data", str(export / "dpo.jsonl"), "--from", "tiny", "--name", "tiny-v2",
             "--max-steps", "2")  # fmt: skip
