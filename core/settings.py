@@ -80,6 +80,8 @@ class TrainingSettings(BaseModel):
     mask_pii: bool = True
     pii_keep: list[str] = []  # never masked: the company's own public email addresses and phone numbers
     raft_decline_share: float = 0.2  # samples whose gold source is left out, answered "not in my sources"
+    # The decline those samples learn, per language ("en", "zh"); unset: the server's built-in fallback text.
+    raft_decline_answers: dict[str, str] = {}
     dpo_beta: float = 0.1
     dpo_learning_rate: float = 5e-6
 

@@ -13,6 +13,7 @@ from core.adapters import list_adapters, read_adapter_info, write_adapter_info
 from core.errors import RagtuneError
 from core.prompt import PROMPT_FORMAT
 from core.settings import Settings
+from ragtune.demo_adapter import DEMO_RECIPE, RECIPE_COPY, Recipe, is_current, load_recipe, recipe_settings
 from training.cleaning import CleaningReport
 from training.pipeline import PreparedData, prepare_data
 
@@ -22,12 +23,6 @@ adapters_app = typer.Typer(no_args_is_help=True)
 console = Console()
 
 DEMO_ADAPTER = "demo"
-DEMO_DATA = Path("examples/training/conversations.jsonl")
-DEMO_SAMPLES, DEMO_VAL = 96, 12  # keeps `make serve`'s first run to minutes on 2 CPU cores
-DEMO_PUBLIC_CONTACTS = [
-    "support@northwindgadgets.example",
-    "press@northwindgadgets.example",
-]  # not personal data
 
 Entities = Annotated[
     Path | None, typer.Option(help="JSON file {kind: [names]} for entity substitution (augmentation)")
@@ -143,33 +138,41 @@ def adapters_merge(name: str, out: Path) -> None:
 
 
 @adapters_app.command("ensure-demo")
-def ensure_demo(data: Annotated[Path, typer.Option(help="the demo conversations")] = DEMO_DATA) -> None:
-    """Train the demo adapter from the demo conversations when it is missing (a few minutes on CPU)."""
+def ensure_demo(
+    recipe_file: Annotated[Path, typer.Option("--recipe", help="the demo's recipe")] = DEMO_RECIPE,
+    retrain: Annotated[bool, typer.Option(help="train again even when the adapter is current")] = False,
+) -> None:
+    """Train the demo adapter from its recipe when it is missing or was trained on another recipe or prompt
+    format (about half an hour on 2 CPU cores; `make serve` and `make eval` then start at once)."""
     settings = Settings()
+    recipe = load_recipe(recipe_file)
     folder = settings.adapters_dir / DEMO_ADAPTER
-    if folder.exists():
+    if folder.exists() and not retrain:
         try:
             info = read_adapter_info(folder)
         except RagtuneError:
             info = None
-        if info is not None and info.prompt_format == PROMPT_FORMAT:
+        if info is not None and info.prompt_format == PROMPT_FORMAT and is_current(folder, recipe):
             console.print(f"demo adapter present in {folder}")
             return
-        console.print(f"the demo adapter in {folder} was trained on an older prompt format: training it again")
-    settings = _with_overrides(  # one short epoch, small batches (memory), evaluated once at the end
-        settings,
-        epochs=1.0,
-        max_seq_len=384,
-        batch_size=4,
-        lora_r=8,
-        learning_rate=1e-3,
-        eval_steps=10_000,
-        pii_keep=DEMO_PUBLIC_CONTACTS,
+        console.print(f"the demo adapter in {folder} was trained on another recipe or prompt format: training again")
+    train_recipe(recipe, settings, DEMO_ADAPTER)
+
+
+def train_recipe(recipe: Recipe, settings: Settings, name: str, **overrides):
+    """Train adapter `name` as the recipe says (`overrides`: training settings the sweep varies)."""
+    settings = recipe_settings(recipe, settings, **overrides)
+    prepared = _prepare(recipe.data, settings, None, None)
+    train = prepared.train[: recipe.max_samples] if recipe.max_samples else prepared.train
+    console.print(
+        f"training '{name}' retrieval-aware on {len(train)} samples of {recipe.data} "
+        f"(validation {len(prepared.val)}), collection '{recipe.collection}' ..."
     )
-    prepared = _prepare(data, settings, None, None)
-    console.print(f"training the demo adapter on {min(DEMO_SAMPLES, len(prepared.train))} conversations ...")
-    train, val = prepared.train[:DEMO_SAMPLES], prepared.val[:DEMO_VAL]
-    _train(train, val, settings, DEMO_ADAPTER, None, None, False, True)
+    result = _train(
+        train, prepared.val, settings, name, None, _kb_retriever(settings, recipe.collection), False, True
+    )
+    (result.output_dir / RECIPE_COPY).write_text(recipe.text, encoding="utf-8")
+    return result
 
 
 def print_report(prepared: PreparedData) -> None:

@@ -14,8 +14,8 @@ a light English stemming on both sides (delivered/delivery). A term absent from 
 most (the IDF of an unseen term). A product name in the question ("AeroBuds Max", "PulseBand 3") counts as
 one more term, as heavy as the question's rarest, found only when the hit has the whole name.
 
-Calibration (`ragtune rails calibrate`, rails/calibration.py), on examples/eval/validation.jsonl: 108
-questions written from the demo documents (67 answerable, 41 on-topic but unanswerable; English and
+Calibration (`ragtune rails calibrate`, rails/calibration.py), on examples/eval/validation.jsonl: 106
+questions written from the demo documents (65 answerable, 41 on-topic but unanswerable; English and
 Chinese), demo knowledge base, default retrieval settings. ROC-AUC per signal (answerable vs not):
 coverage 0.90, top BM25 over the query's weight 0.78, fused 0.73, dense cosine 0.70 (rarest term found:
 0.69; coverage over all hits together 0.86; a logistic combination with dense 0.89 in 5-fold CV and word-

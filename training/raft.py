@@ -1,9 +1,11 @@
 """Retrieval-aware tuning (after RAFT, Zhang et al. 2024): each sample gets the sources the server would
 retrieve for its question, the gold chunk among distractors; in a set share of samples the gold chunk is
-left out and the answer to learn is a polite "not in my sources". Retrieval is passed in as a function
+left out and the answer to learn is a polite "not in my sources". An answer given with its gold source learns
+to cite it ([n], its place among the sources) unless it already cites. Retrieval is passed in as a function
 of the conversation (the server's own query and search) returning hits with text, title, source and doc_id."""
 
 import random
+import re
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import replace
@@ -14,8 +16,24 @@ from core.prompt import Source
 from training.data import Conversation
 
 
-def decline_answer(question: str) -> str:
-    return DECLINE[detect_language(question)]
+_CITED = re.compile(r"\[\d{1,2}\]")
+_END = re.compile(r"([.!?。！？]*)$")
+
+
+def decline_answer(question: str, overrides: dict[str, str] | None = None) -> str:
+    """The decline to learn in the question's language: `overrides` ({"en": ..., "zh": ...}) or the built-in."""
+    language = detect_language(question)
+    return (overrides or {}).get(language) or DECLINE[language]
+
+
+def cite(answer: str, number: int) -> str:
+    """The answer with [number] before its closing punctuation, unless it already cites a source."""
+    if _CITED.search(answer):
+        return answer
+    body, end = answer.rstrip(), _END.search(answer.rstrip()).group(1)
+    body = body[: len(body) - len(end)]
+    space = "" if body and detect_language(body[-1]) == "zh" else " "
+    return f"{body}{space}[{number}]{end}"
 
 
 def with_sources(
@@ -25,6 +43,7 @@ def with_sources(
     k: int,
     decline_share: float,
     seed: int,
+    declines: dict[str, str] | None = None,
 ) -> tuple[list[tuple[Conversation, list[Source]]], Counter]:
     """(sample, sources) pairs and counts: with_gold, declined, no_gold (gold not retrieved or not labelled:
     kept with the sources retrieval gave, as the server would)."""
@@ -40,14 +59,16 @@ def with_sources(
             counts["declined"] += 1
             messages = [
                 *sample.messages[:-1],
-                {"role": "assistant", "content": decline_answer(sample.last_user())},
+                {"role": "assistant", "content": decline_answer(sample.last_user(), declines)},
             ]
             pairs.append((replace(sample, messages=messages), [_source(h) for h in distractors[:k]]))
         else:
             counts["with_gold"] += 1
             chosen = [gold[0], *distractors[: k - 1]]
             rng.shuffle(chosen)  # the gold chunk is not always first
-            pairs.append((sample, [_source(h) for h in chosen]))
+            answer = cite(sample.messages[-1]["content"], chosen.index(gold[0]) + 1)
+            messages = [*sample.messages[:-1], {"role": "assistant", "content": answer}]
+            pairs.append((replace(sample, messages=messages), [_source(h) for h in chosen]))
     return pairs, counts
 
 

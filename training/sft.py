@@ -206,7 +206,14 @@ def _rows(samples, tokenizer, settings, system_prompt, retrieve, progress, label
     cfg = settings.training
     k = settings.retrieval.top_k
     pairs, counts = (
-        with_sources(samples, retrieve, k=k, decline_share=cfg.raft_decline_share, seed=cfg.seed)
+        with_sources(
+            samples,
+            retrieve,
+            k=k,
+            decline_share=cfg.raft_decline_share,
+            seed=cfg.seed,
+            declines=cfg.raft_decline_answers,
+        )
         if retrieve
         else ([(s, None) for s in samples], Counter())
     )

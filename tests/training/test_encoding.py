@@ -117,3 +117,23 @@ def test_raft_puts_gold_among_distractors_and_declines_without_it(tokenizer):
     unknown = conversation("Unrelated?", "Answer.", gold_sources=["nothing.md"])
     [(kept, sources)], counts = with_sources([unknown], lambda q: hits, k=2, decline_share=1.0, seed=0)
     assert counts["no_gold"] == 1 and kept.messages[-1]["content"] == "Answer." and len(sources) == 2
+
+
+def test_raft_answers_learn_to_cite_their_gold_source_and_decline_in_the_given_wording():
+    hits = [hit("shipping.md", "Ships in 2 days."), hit("returns.md", "30 day returns."), hit("faq.md", "Call.")]
+    samples = [conversation(f"Can I return it? ({i})", "Yes, within 30 days.", gold_sources=["returns.md"])
+               for i in range(30)]  # fmt: skip
+    samples.append(conversation("可以退货吗？", "可以，30 天内。", gold_sources=["returns.md"]))
+    wording = {"en": "Not in our documents, sorry.", "zh": "资料里没有。"}
+    pairs, counts = with_sources(samples, lambda q: hits, k=3, decline_share=0.3, seed=1, declines=wording)
+    assert counts["with_gold"] and counts["declined"]
+    for sample, sources in pairs:
+        answer = sample.messages[-1]["content"]
+        if any(s.source == "returns.md" for s in sources):
+            number = [s.source for s in sources].index("returns.md") + 1
+            assert answer in (f"Yes, within 30 days [{number}].", f"可以，30 天内[{number}]。"), answer
+        else:
+            assert answer == wording["zh" if "退货" in sample.last_user() else "en"]
+    cited = conversation("Return?", "Yes [2].", gold_sources=["returns.md"])
+    [(kept, _)], _ = with_sources([cited], lambda q: hits, k=3, decline_share=0.0, seed=0)
+    assert kept.messages[-1]["content"] == "Yes [2]."  # an answer that cites already is left as it is

@@ -1,0 +1,71 @@
+"""The demo adapter is trained exactly as examples/training/demo-recipe.yaml says, by the commands make runs."""
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+import ragtune.cli_train as cli_train
+from core.errors import RagtuneError
+from ragtune.demo_adapter import DEMO_RECIPE, load_recipe
+
+REPO = Path(__file__).resolve().parents[2]
+runner = CliRunner()
+
+
+def make_target(name: str) -> list[str]:
+    """The command lines of one Makefile target."""
+    text = (REPO / "Makefile").read_text()
+    body = re.search(rf"^{re.escape(name)}:.*\n((?:\t.*\n)+)", text, re.M).group(1)
+    return [line.strip() for line in body.splitlines()]
+
+
+def test_make_trains_the_demo_adapter_from_the_recipe_and_its_collection():
+    recipe = yaml.safe_load((REPO / DEMO_RECIPE).read_text())
+    for target in ("demo-adapter", "serve", "eval"):
+        lines = make_target(target)
+        ensure = [line for line in lines if "adapters ensure-demo" in line]
+        assert ensure and all("--recipe" not in line for line in ensure), target  # the default: the recipe
+        assert f"kb sync examples/knowledge --collection {recipe['collection']}" in " ".join(lines), target
+    assert any("--retrain" in line for line in make_target("demo-adapter"))
+
+
+def test_ensure_demo_trains_with_exactly_the_recipes_settings_and_data(tmp_path, monkeypatch):
+    monkeypatch.chdir(REPO)
+    monkeypatch.setenv("RAGTUNE_HOME", str(tmp_path))
+    monkeypatch.setenv("RAGTUNE_CONFIG", str(tmp_path / "none.yaml"))
+    recipe = load_recipe()
+    seen = {}
+
+    class Trained:  # what _train returns, enough for ensure-demo to keep the recipe beside the adapter
+        output_dir = tmp_path / "adapters" / "demo"
+
+    def fake_train(train, val, settings, name, base, retrieve, resume, overwrite):
+        seen.update(train=train, val=val, training=settings.training, name=name, retrieve=retrieve)
+        Trained.output_dir.mkdir(parents=True)
+        return Trained
+
+    monkeypatch.setattr(cli_train, "_train", fake_train)  # the half hour of training: tested for real elsewhere
+    monkeypatch.setattr(cli_train, "_kb_retriever", lambda settings, collection: ("kb", collection))
+    result = runner.invoke(cli_train.adapters_app, ["ensure-demo"])
+    assert result.exit_code == 0, result.output
+
+    assert seen["name"] == "demo" and seen["retrieve"] == ("kb", recipe.collection)
+    for key, value in recipe.training.items():  # no hidden setting: each value is the recipe's
+        assert getattr(seen["training"], key) == value, key
+    questions = [line for line in (REPO / recipe.data).read_text().splitlines() if line.strip()]
+    assert len(seen["train"]) + len(seen["val"]) == len(questions)
+    assert abs(len(seen["val"]) / len(questions) - recipe.training["val_ratio"]) < 0.05
+    held_out = {json.loads(line)["question"] for line in (REPO / "examples/eval/questions.jsonl").open()}
+    assert not {s.last_user() for s in seen["train"] + seen["val"]} & held_out  # never the held-out set
+    assert (Trained.output_dir / "recipe.yaml").read_text() == recipe.text
+
+
+def test_a_recipe_with_a_setting_training_does_not_have_is_refused(tmp_path):
+    bad = tmp_path / "recipe.yaml"
+    bad.write_text("data: x.jsonl\ncollection: demo\ntraining:\n  learning_rat: 0.1\n")
+    with pytest.raises(RagtuneError, match="learning_rat"):
+        load_recipe(bad)
