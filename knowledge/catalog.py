@@ -53,7 +53,7 @@ class StoredDocument:
 def connect(path: Path, readonly: bool = False) -> Iterator[sqlite3.Connection]:
     """One transaction; readonly opens a published version, which never changes, without locking."""
     if readonly:
-        db = sqlite3.connect(f"{path.as_uri()}?mode=ro&immutable=1", uri=True)
+        db = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro&immutable=1", uri=True)
     else:
         db = sqlite3.connect(path, timeout=60)
     db.row_factory = sqlite3.Row

@@ -139,6 +139,17 @@ def test_hits_carry_what_a_citation_needs(make_kb, tmp_path):
     assert hit.dense_score > 0.3 and hit.sparse_score > 0 and hit.score > 0
 
 
+def test_a_knowledge_base_under_a_relative_home_answers(tmp_path, embedder, monkeypatch):
+    """The default RAGTUNE_HOME is the relative `.ragtune`: searching there once failed to open its index."""
+    from core.settings import KnowledgeSettings, RetrievalSettings
+    from knowledge import KnowledgeBase
+
+    monkeypatch.chdir(tmp_path)
+    kb = KnowledgeBase.open(Path(".ragtune/kb"), KnowledgeSettings(), RetrievalSettings(), embedder)
+    kb.add_document("returns.md", RETURNS.encode())
+    assert "30 days" in kb.search("can I return an unused item", k=1)[0].text
+
+
 def test_upload_never_uses_the_name_as_a_path_and_doc_id_replaces(make_kb, tmp_path):
     kb = make_kb()
     doc_id = kb.add_document("../../escape.md", RETURNS.encode())
