@@ -1,6 +1,7 @@
 """`ragtune data check`, `ragtune train sft|dpo`, `ragtune adapters list|merge|ensure-demo`."""
 
 import json
+import random
 from dataclasses import replace
 from pathlib import Path
 from typing import Annotated
@@ -163,7 +164,10 @@ def train_recipe(recipe: Recipe, settings: Settings, name: str, **overrides):
     """Train adapter `name` as the recipe says (`overrides`: training settings the sweep varies)."""
     settings = recipe_settings(recipe, settings, **overrides)
     prepared = _prepare(recipe.data, settings, None, None)
-    train = prepared.train[: recipe.max_samples] if recipe.max_samples else prepared.train
+    train = prepared.train
+    if recipe.max_samples and recipe.max_samples < len(train):  # a seeded pick across the whole split
+        picked = random.Random(settings.training.seed).sample(range(len(train)), recipe.max_samples)
+        train = [train[i] for i in sorted(picked)]
     console.print(
         f"training '{name}' retrieval-aware on {len(train)} samples of {recipe.data} "
         f"(validation {len(prepared.val)}), collection '{recipe.collection}' ..."

@@ -10,7 +10,7 @@ from core.errors import RagtuneError
 from core.settings import Settings, TrainingSettings
 
 DEMO_RECIPE = Path("examples/training/demo-recipe.yaml")
-RECIPE_COPY = "recipe.yaml"  # kept in the adapter folder: an adapter is current when its copy matches
+RECIPE_COPY = "recipe.yaml"  # kept in the adapter folder: the adapter is current while the values match
 
 
 @dataclass
@@ -44,5 +44,6 @@ def recipe_settings(recipe: Recipe, settings: Settings, **overrides) -> Settings
 
 
 def is_current(folder: Path, recipe: Recipe) -> bool:
+    """Whether the adapter in `folder` was trained on this recipe's values (comments may differ)."""
     copy = folder / RECIPE_COPY
-    return copy.exists() and copy.read_text(encoding="utf-8") == recipe.text
+    return copy.exists() and yaml.safe_load(copy.read_text(encoding="utf-8")) == yaml.safe_load(recipe.text)
