@@ -13,7 +13,12 @@ ragtune's retrieval and server, not of the longer prompt; the mean prompt tokens
 The adapter runs also compare LoRA kernels: vLLM's server runs vLLM's own CPU LoRA ops, ragtune its grouped
 ones (server/engines/vllm_cpu_lora.py), so those ratios include that speed-up and are not server overhead alone.
 
-    python benchmarks/serving.py [--requests 32] [--models base,adapter] [--home /tmp/ragtune-bench]
+With --rails, two more ragtune servers in the chosen format compare the trust rails on (the demo's
+examples/rails/rules.yaml: word lists and personal data on questions and streamed answers, hand-off phrases)
+with all rails off, base model, RAG on; the relevance gate is off in every run, since it answers some
+questions without generating.
+
+    python benchmarks/serving.py [--requests 32] [--models base,adapter] [--rails] [--home /tmp/ragtune-bench]
 
 The adapter runs take most of the time (vLLM's own CPU LoRA path is slow on long prompts); `--models base`
 skips them, e.g. to repeat the base runs with more requests.
@@ -178,6 +183,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--requests", type=int, default=32)
     parser.add_argument("--models", default="base,adapter", help="which runs: base, adapter or both")
+    parser.add_argument(
+        "--rails", action="store_true", help="also compare ragtune with the demo's rails on and with rails off"
+    )
     parser.add_argument("--home", type=Path, default=Path(tempfile.gettempdir()) / "ragtune-bench")
     args = parser.parse_args()
     kinds = args.models.split(",")
@@ -241,33 +249,33 @@ def main() -> None:
             figures[name] = asyncio.run(run_load(name, url, model, prompts, {}))
 
     dtype, why = choose_dtype(engine.dtype)
-    for label, forced in ((f"ragtune {dtype}", None), ("ragtune bfloat16", "bfloat16")):
-        if forced == dtype:
-            continue  # the chosen format is bfloat16 here: one run says it all
-        port = free_port()
-        url = f"http://127.0.0.1:{port}"
-        print(f"{label} ...", flush=True)
-        rt_env = {
-            **env,
-            "RAGTUNE_HOME": str(args.home),
-            "RAGTUNE_CHAT_MODEL": model_path,
-            "RAGTUNE_ENGINE__KIND": "vllm",
-            "RAGTUNE_ENGINE__GROUPED_CPU_LORA": "true",
-            "RAGTUNE_ENGINE__DTYPE": forced or engine.dtype,
-            "RAGTUNE_RAILS__GROUNDING__ENABLED": "false",
-        }
-        ragtune = [sys.executable, "-c", "from ragtune.cli import main; main()", "serve", "--port", str(port)]
-        with serving(label, ragtune, rt_env, args.home / f"{label.replace(' ', '-')}.log", url, "/readyz"):
-            for kind, model, rag in [
-                ("base", Path(model_path).name, False),
-                ("base", Path(model_path).name, True),
-                ("adapter", "bench", False),
-                ("adapter", "bench", True),
-            ]:
-                if kind not in kinds:
-                    continue
-                name = f"{label} {kind} RAG {'on' if rag else 'off'}"
-                figures[name] = asyncio.run(run_load(name, url, model, bare, {"rag": {"enabled": rag}}))
+    rt_env = {
+        **env,
+        "RAGTUNE_HOME": str(args.home),
+        "RAGTUNE_CHAT_MODEL": model_path,
+        "RAGTUNE_ENGINE__KIND": "vllm",
+        "RAGTUNE_ENGINE__GROUPED_CPU_LORA": "true",
+        "RAGTUNE_ENGINE__DTYPE": engine.dtype,
+        "RAGTUNE_RAILS__GROUNDING__ENABLED": "false",  # every question generates, as on vLLM's server
+    }
+    runs = [
+        (kind, model, rag)
+        for kind, model in (("base", Path(model_path).name), ("adapter", "bench"))
+        for rag in (False, True)
+        if kind in kinds
+    ]
+    ragtune_runs(f"ragtune {dtype}", rt_env, args.home, runs, bare, figures)
+    if dtype != "bfloat16":  # when bfloat16 is the choice, the run above says it all
+        bf16_env = {**rt_env, "RAGTUNE_ENGINE__DTYPE": "bfloat16"}
+        ragtune_runs("ragtune bfloat16", bf16_env, args.home, runs, bare, figures)
+    if args.rails:
+        rails_off = {**rt_env, "RAGTUNE_RAILS__INPUT_ENABLED": "false", "RAGTUNE_RAILS__OUTPUT_ENABLED": "false"}
+        rails_off["RAGTUNE_RAILS__HANDOFF_ENABLED"] = "false"
+        rails_on = {**rt_env, "RAGTUNE_RAILS__RULES_FILE": str(REPO / "examples" / "rails" / "rules.yaml")}
+        rails_figures: dict[str, dict] = {}
+        run = [("base", Path(model_path).name, True)]
+        ragtune_runs("rails off", rails_off, args.home, run, bare, rails_figures)
+        ragtune_runs("rails on", rails_on, args.home, run, bare, rails_figures)
 
     print(f"\n{describe_cpu()}; ragtune's chosen format: {dtype} ({why}); vLLM's own server: its default")
     print(f"\nconcurrency {CONCURRENCY}, {NEW_TOKENS} new tokens, {args.requests} requests, streaming")
@@ -300,6 +308,27 @@ def main() -> None:
             )
         if chosen and off:
             print(f"{kind}: RAG-on TTFT / RAG-off TTFT {chosen['ttft_mean_s'] / off['ttft_mean_s']:.2f}")
+    if args.rails:
+        on, off = rails_figures["rails on base RAG on"], rails_figures["rails off base RAG on"]
+        print(
+            f"rails on / rails off (ragtune {dtype}, base, RAG on, streaming): tokens/s "
+            f"{on['tokens_per_s'] / off['tokens_per_s']:.2f} (target >= 0.97), "
+            f"TTFT {on['ttft_mean_s']:.3f}s vs {off['ttft_mean_s']:.3f}s"
+        )
+
+
+def ragtune_runs(label: str, env: dict, home: Path, runs: list, prompts: list, figures: dict) -> None:
+    """Start ragtune's server with `env` and put one load per (kind, model, rag) of `runs` into `figures`."""
+    from core.process import free_port
+
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    print(f"{label} ...", flush=True)
+    command = [sys.executable, "-c", "from ragtune.cli import main; main()", "serve", "--port", str(port)]
+    with serving(label, command, env, home / f"{label.replace(' ', '-')}.log", url, "/readyz"):
+        for kind, model, rag in runs:
+            name = f"{label} {kind} RAG {'on' if rag else 'off'}"
+            figures[name] = asyncio.run(run_load(name, url, model, prompts, {"rag": {"enabled": rag}}))
 
 
 if __name__ == "__main__":
