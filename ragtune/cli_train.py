@@ -14,7 +14,15 @@ from core.adapters import list_adapters, read_adapter_info, write_adapter_info
 from core.errors import RagtuneError
 from core.prompt import PROMPT_FORMAT
 from core.settings import Settings
-from ragtune.demo_adapter import DEMO_RECIPE, RECIPE_COPY, Recipe, is_current, load_recipe, recipe_settings
+from ragtune.demo_adapter import (
+    DEMO_RECIPE,
+    RECIPE_COPY,
+    Recipe,
+    cap_declines,
+    is_current,
+    load_recipe,
+    recipe_settings,
+)
 from training.cleaning import CleaningReport
 from training.pipeline import PreparedData, prepare_data
 
@@ -168,6 +176,9 @@ def train_recipe(recipe: Recipe, settings: Settings, name: str, **overrides):
     if recipe.max_samples and recipe.max_samples < len(train):  # a seeded pick across the whole split
         picked = random.Random(settings.training.seed).sample(range(len(train)), recipe.max_samples)
         train = [train[i] for i in sorted(picked)]
+    if recipe.max_decline_share is not None:
+        declines = {text.strip() for text in settings.training.raft_decline_answers.values()}
+        train = cap_declines(train, declines, recipe.max_decline_share, settings.training.seed)
     console.print(
         f"training '{name}' retrieval-aware on {len(train)} samples of {recipe.data} "
         f"(validation {len(prepared.val)}), collection '{recipe.collection}' ..."

@@ -1,6 +1,7 @@
 """The demo adapter's recipe (examples/training/demo-recipe.yaml): data, knowledge-base collection and training
 settings in one file, so what `make` trains is what the file says. The sweep script uses the same code."""
 
+import random
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,6 +22,7 @@ class Recipe:
     collection: str
     training: dict
     max_samples: int | None = None
+    max_decline_share: float | None = None  # of the training samples whose answer is a decline
 
 
 def load_recipe(path: Path = DEMO_RECIPE) -> Recipe:
@@ -34,13 +36,28 @@ def load_recipe(path: Path = DEMO_RECIPE) -> Recipe:
     unknown = set(raw["training"]) - set(TrainingSettings.model_fields)
     if unknown:
         raise RagtuneError(f"{path}: training: unknown settings {', '.join(sorted(unknown))}")
-    return Recipe(path, text, Path(raw["data"]), raw["collection"], raw["training"], raw.get("max_samples"))
+    share = raw.get("max_decline_share")
+    if share is not None and not (isinstance(share, (int, float)) and 0 <= share < 1):
+        raise RagtuneError(f"{path}: max_decline_share: {share!r} is not a share from 0 up to 1")
+    return Recipe(
+        path, text, Path(raw["data"]), raw["collection"], raw["training"], raw.get("max_samples"), share
+    )
 
 
 def recipe_settings(recipe: Recipe, settings: Settings, **overrides) -> Settings:
     """`settings` with the recipe's training values (and `overrides`, for the sweep) in its training section."""
     training = settings.training.model_validate({**settings.training.model_dump(), **recipe.training, **overrides})
     return settings.model_copy(update={"training": training})
+
+
+def cap_declines(samples: list, declines: set[str], share: float, seed: int) -> list:
+    """`samples` with at most `share` of them answering with one of `declines` (a seeded pick, order kept):
+    a data set of unanswerable questions teaches a model to decline what it could answer."""
+    declining = [i for i, s in enumerate(samples) if s.messages[-1]["content"].strip() in declines]
+    answering = len(samples) - len(declining)
+    keep = min(len(declining), int(share * answering / (1 - share)))
+    dropped = set(declining) - set(random.Random(seed).sample(declining, keep))
+    return [s for i, s in enumerate(samples) if i not in dropped]
 
 
 def is_current(folder: Path, recipe: Recipe) -> bool:

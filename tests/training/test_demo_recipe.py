@@ -8,9 +8,10 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-import ragtune.cli_train as cli_train
 from core.errors import RagtuneError
-from ragtune.demo_adapter import DEMO_RECIPE, load_recipe
+from ragtune import cli_train
+from ragtune.demo_adapter import DEMO_RECIPE, cap_declines, load_recipe
+from training.data import Conversation
 
 REPO = Path(__file__).resolve().parents[2]
 runner = CliRunner()
@@ -19,7 +20,7 @@ runner = CliRunner()
 def make_target(name: str) -> list[str]:
     """The command lines of one Makefile target."""
     text = (REPO / "Makefile").read_text()
-    body = re.search(rf"^{re.escape(name)}:.*\n((?:\t.*\n)+)", text, re.M).group(1)
+    body = re.search(rf"^{re.escape(name)}:.*\n((?:\t.*\n)+)", text, re.MULTILINE).group(1)
     return [line.strip() for line in body.splitlines()]
 
 
@@ -56,9 +57,13 @@ def test_ensure_demo_trains_with_exactly_the_recipes_settings_and_data(tmp_path,
     assert seen["name"] == "demo" and seen["retrieve"] == ("kb", recipe.collection)
     for key, value in recipe.training.items():  # no hidden setting: each value is the recipe's
         assert getattr(seen["training"], key) == value, key
-    questions = [line for line in (REPO / recipe.data).read_text().splitlines() if line.strip()]
-    assert len(seen["train"]) + len(seen["val"]) == len(questions)
-    assert abs(len(seen["val"]) / len(questions) - recipe.training["val_ratio"]) < 0.05
+    rows = [json.loads(line) for line in (REPO / recipe.data).read_text().splitlines() if line.strip()]
+    answerable = {r["question"] for r in rows if r.get("answerable", True)}
+    assert abs(len(seen["val"]) / len(rows) - recipe.training["val_ratio"]) < 0.05
+    trained = {s.last_user() for s in seen["train"] + seen["val"]}
+    assert answerable <= trained  # every answerable question is used
+    unanswerable = [s for s in seen["train"] if s.last_user() not in answerable]
+    assert 0 < len(unanswerable) <= recipe.max_decline_share * len(seen["train"])
     held_out = {json.loads(line)["question"] for line in (REPO / "examples/eval/questions.jsonl").open()}
     assert not {s.last_user() for s in seen["train"] + seen["val"]} & held_out  # never the held-out set
     assert (Trained.output_dir / "recipe.yaml").read_text() == recipe.text
@@ -69,3 +74,14 @@ def test_a_recipe_with_a_setting_training_does_not_have_is_refused(tmp_path):
     bad.write_text("data: x.jsonl\ncollection: demo\ntraining:\n  learning_rat: 0.1\n")
     with pytest.raises(RagtuneError, match="learning_rat"):
         load_recipe(bad)
+
+
+def test_capping_declines_keeps_every_answer_and_a_seeded_share_of_declines():
+    def sample(answer):
+        return Conversation([{"role": "user", "content": "q"}, {"role": "assistant", "content": answer}])
+
+    samples = [sample("Sorry, not in my sources.") for _ in range(30)] + [sample(f"A{i}") for i in range(40)]
+    capped = cap_declines(samples, {"Sorry, not in my sources."}, 0.2, seed=1)
+    answers = [s.messages[-1]["content"] for s in capped]
+    assert sum(a.startswith("A") for a in answers) == 40 and answers.count("Sorry, not in my sources.") == 10
+    assert capped == cap_declines(samples, {"Sorry, not in my sources."}, 0.2, seed=1)
