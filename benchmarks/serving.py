@@ -184,7 +184,9 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=32)
     parser.add_argument("--models", default="base,adapter", help="which runs: base, adapter or both")
     parser.add_argument(
-        "--rails", action="store_true", help="also compare ragtune with the demo's rails on and with rails off"
+        "--rails",
+        action="store_true",
+        help="also compare ragtune with the demo's rails on and with rails off",
     )
     parser.add_argument("--home", type=Path, default=Path(tempfile.gettempdir()) / "ragtune-bench")
     args = parser.parse_args()
@@ -269,7 +271,11 @@ def main() -> None:
         bf16_env = {**rt_env, "RAGTUNE_ENGINE__DTYPE": "bfloat16"}
         ragtune_runs("ragtune bfloat16", bf16_env, args.home, runs, bare, figures)
     if args.rails:
-        rails_off = {**rt_env, "RAGTUNE_RAILS__INPUT_ENABLED": "false", "RAGTUNE_RAILS__OUTPUT_ENABLED": "false"}
+        rails_off = {
+            **rt_env,
+            "RAGTUNE_RAILS__INPUT_ENABLED": "false",
+            "RAGTUNE_RAILS__OUTPUT_ENABLED": "false",
+        }
         rails_off["RAGTUNE_RAILS__HANDOFF_ENABLED"] = "false"
         rails_on = {**rt_env, "RAGTUNE_RAILS__RULES_FILE": str(REPO / "examples" / "rails" / "rules.yaml")}
         rails_figures: dict[str, dict] = {}
@@ -308,6 +314,11 @@ def main() -> None:
             )
         if chosen and off:
             print(f"{kind}: RAG-on TTFT / RAG-off TTFT {chosen['ttft_mean_s'] / off['ttft_mean_s']:.2f}")
+    for rag in ("off", "on"):
+        base, adapter = (figures.get(f"ragtune {dtype} {kind} RAG {rag}") for kind in ("base", "adapter"))
+        if base and adapter:
+            ratio = adapter["tokens_per_s"] / base["tokens_per_s"]
+            print(f"adapter / base (ragtune {dtype}, RAG {rag}): tokens/s {ratio:.2f} (target >= 0.9)")
     if args.rails:
         on, off = rails_figures["rails on base RAG on"], rails_figures["rails off base RAG on"]
         print(
