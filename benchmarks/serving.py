@@ -275,8 +275,8 @@ def main() -> None:
             **rt_env,
             "RAGTUNE_RAILS__INPUT_ENABLED": "false",
             "RAGTUNE_RAILS__OUTPUT_ENABLED": "false",
+            "RAGTUNE_RAILS__HANDOFF_ENABLED": "false",
         }
-        rails_off["RAGTUNE_RAILS__HANDOFF_ENABLED"] = "false"
         rails_on = {**rt_env, "RAGTUNE_RAILS__RULES_FILE": str(REPO / "examples" / "rails" / "rules.yaml")}
         rails_figures: dict[str, dict] = {}
         run = [("base", Path(model_path).name, True)]
