@@ -7,7 +7,8 @@ from dataclasses import dataclass
 from core.errors import RagtuneError
 
 # v2: sources fenced as quoted material; the client's system text labelled below the operator's rules.
-PROMPT_FORMAT = "ragtune-rag-v2"
+# v3: the sources are excerpts, fitted to the question and a token budget (retrieval/excerpts.py).
+PROMPT_FORMAT = "ragtune-rag-v3"
 
 DEFAULT_SYSTEM_PROMPT = "You are a helpful customer-service assistant."
 SOURCES_INSTRUCTION = (

@@ -35,6 +35,12 @@ class RetrievalSettings(BaseModel):
     foreign_dense_weight: float = 0.25  # dense weight when the embedder does not know the query's language
     max_query_chars: int = 2000
     query_history_turns: int = 1  # earlier user turns added to the retrieval query (serving and RAFT)
+    # The prompt's sources (retrieval/excerpts.py), in the chat model's tokens: each source cut to its lines
+    # and sentences that cover the question best, all of them within a budget; a hit covering less than this
+    # share of what the best hit covers is left out.
+    excerpt_tokens: int = 120
+    source_budget_tokens: int = 480
+    min_relative_coverage: float = 0.5
 
 
 class KnowledgeSettings(BaseModel):

@@ -94,7 +94,8 @@ def train_sft_command(
         pick_val = [replace(s, style=None) for s in prepared.val if s.style == style]
         result = _train(pick, pick_val, settings, f"{name}-{style}", base, retrieve, resume, overwrite)
         write_adapter_info(
-            result.output_dir, read_adapter_info(result.output_dir).model_copy(update={"styles": [], "style": style})
+            result.output_dir,
+            read_adapter_info(result.output_dir).model_copy(update={"styles": [], "style": style}),
         )
 
 
@@ -164,7 +165,9 @@ def ensure_demo(
         if info is not None and info.prompt_format == PROMPT_FORMAT and is_current(folder, recipe):
             console.print(f"demo adapter present in {folder}")
             return
-        console.print(f"the demo adapter in {folder} was trained on another recipe or prompt format: training again")
+        console.print(
+            f"the demo adapter in {folder} was trained on another recipe or prompt format: training again"
+        )
     train_recipe(recipe, settings, DEMO_ADAPTER)
 
 
@@ -223,13 +226,15 @@ def _prepare(data: Path, settings: Settings, entities: Path | None, templates: P
 def _train(train, val, settings, name, base, retrieve, resume, overwrite):
     from training.sft import train_sft
 
+    search, idf = retrieve or (None, None)
     result = train_sft(
         train,
         val,
         settings=settings,
         name=name,
         base=base,
-        retrieve=retrieve,
+        retrieve=search,
+        idf=idf,
         resume=resume,
         overwrite=overwrite,
     )
@@ -263,14 +268,16 @@ def _report_raft(counts) -> None:
 
 
 def _kb_retriever(settings: Settings, collection: str | None):
+    """(the search for a conversation, the corpus IDF the sources are fitted with): what the server uses."""
     from ragtune.cli_kb import open_kb
     from retrieval.query import retrieval_query
 
     kb = open_kb()
     k = settings.retrieval.top_k * 3  # room to find the gold chunk and distractors
-    return lambda conversation: kb.search(
+    search = lambda conversation: kb.search(
         retrieval_query(conversation, settings.retrieval), k=k, collection=collection
     )
+    return search, kb.idf
 
 
 def _with_overrides(settings: Settings, **values) -> Settings:

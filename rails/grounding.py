@@ -33,98 +33,21 @@ A team recalibrates on its own questions with `ragtune rails calibrate --questio
 own budget with --max-false-refusal).
 """
 
-import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from core.settings import GroundingSettings
+from retrieval.evidence import IdfLookup, coverage, term_weights
 from retrieval.text import tokenize
 from retrieval.types import Hit
 
-IdfLookup = Callable[[list[str]], Mapping[str, float]]
 BM25_K1 = 1.5  # bm25s' default: a term found once in an average chunk scores idf / (1 + k1)
-
-# Words that ask rather than say what is asked about; absent from the sources they would count as missing.
-_QUESTION_WORDS = """
-    many much long often soon far get got take took happen happens happened something anything thing things
-    should now here there isn s t ve ll re d m don doesn didn won cannot need want know tell please also
-    still just really else way ways like one use using until
-    吗 呢 吧 啊 呀 么 什么 怎么 怎么办 怎样 如何 哪 哪些 哪里 哪个 多少 多久 几 能 能否 可以 可 会 要 需要 想 请问 请
-    你们 我们 我 你 您 的话 以后 之后 之内 以内 还 了 着 过 有没有 什 怎 们 话 久 少 多 办 意思 为什么 是否 是不是
-"""
-QUESTION_WORDS = frozenset(_QUESTION_WORDS.split())
-_SUFFIXES = ("ing", "ed", "es", "s", "ly", "y", "e")
-# A product-like name: a CamelCase word followed by capitalised words or model numbers ("AeroBuds Pro 2").
-_NAME = re.compile(r"\b[A-Za-z]*[a-z][A-Z][\w+]*(?:\s+(?:[A-Z][\w+-]*|\w*\d[\w+-]*))+")
-_PHRASE_WORD = re.compile(r"[\w+-]+")
-
-
-def stem(word: str) -> str:
-    """Crude English stemming, applied alike to question and sources: suffixes off, doubled end undone."""
-    if not (word.isascii() and word.isalpha()):
-        return word
-    previous = None
-    while previous != word:
-        previous = word
-        for suffix in _SUFFIXES:
-            if word.endswith(suffix) and len(word) - len(suffix) >= 3:
-                word = word[: -len(suffix)]
-                if len(word) > 3 and word[-1] == word[-2] and word[-1] not in "aeiou":
-                    word = word[:-1]
-                break
-    return word
-
-
-def content_terms(question: str) -> list[str]:
-    """The question's BM25 terms, once each, less the question words."""
-    return [t for t in dict.fromkeys(tokenize(question)) if t not in QUESTION_WORDS]
-
-
-def product_names(question: str) -> list[str]:
-    return [_phrase(m.group()) for m in _NAME.finditer(question)]
-
-
-def _phrase(text: str) -> str:
-    return " ".join(_PHRASE_WORD.findall(text.lower()))
-
-
-def _weights(terms: list[str], idf: IdfLookup | None) -> dict[str, float]:
-    found = idf(terms) if idf and terms else {}
-    return {t: found.get(t, 1.0) for t in terms}
-
-
-@dataclass(frozen=True)
-class Coverage:
-    share: float  # IDF-weighted share of the question's terms (and names) found in the best hit
-    missing: list[str]  # what that hit lacks
-
-
-def coverage(question: str, hits: list[Hit], idf: IdfLookup | None = None) -> Coverage:
-    """Evidence coverage of the question by the best single hit (0 without hits)."""
-    terms = content_terms(question)
-    weights = _weights(terms, idf)
-    names = product_names(question)
-    name_weight = max(weights.values(), default=1.0)
-    total = sum(weights.values()) + name_weight * len(names)
-    best = Coverage(0.0, terms + names)
-    for hit in hits:
-        text = f"{hit.title}\n{hit.text}"
-        tokens = tokenize(text)
-        found = set(tokens) | {stem(t) for t in tokens}
-        phrase = f" {_phrase(text)} "
-        missing = [t for t in terms if t not in found and stem(t) not in found]
-        missing_names = [n for n in names if f" {n} " not in phrase]
-        lacking = sum(weights[t] for t in missing) + name_weight * len(missing_names)
-        share = 1.0 - lacking / total if total else 0.0
-        if share > best.share:
-            best = Coverage(share, missing + missing_names)
-    return best
 
 
 def sparse_confidence(question: str, hits: list[Hit], idf: IdfLookup | None = None) -> float:
     """The top BM25 score over the query's own weight (what a chunk holding each term once would score)."""
     terms = list(dict.fromkeys(tokenize(question)))
-    weight = sum(_weights(terms, idf).values()) / (1 + BM25_K1)
+    weight = sum(term_weights(terms, idf).values()) / (1 + BM25_K1)
     return max((h.sparse_score or 0.0 for h in hits), default=0.0) / weight if weight else 0.0
 
 
@@ -157,13 +80,20 @@ class GroundingGate:
         if not self.settings.enabled:
             return GroundingDecision(True, "off", 1.0, threshold, "the grounding gate is off")
         if not hits:
-            return GroundingDecision(False, "no hits", 0.0, threshold, "the knowledge base has nothing relevant")
+            return GroundingDecision(
+                False, "no hits", 0.0, threshold, "the knowledge base has nothing relevant"
+            )
         if signal == "coverage":
             found = coverage(question, hits, self.idf)
-            score, lacking = found.share, f"; the best source lacks: {', '.join(found.missing)}" * bool(found.missing)
+            score, lacking = (
+                found.share,
+                f"; the best source lacks: {', '.join(found.missing)}" * bool(found.missing),
+            )
         else:
             score, lacking = SIGNALS[signal](question, hits, self.idf), ""
         answered = score >= threshold
         verdict = "answers" if answered else "does not answer"
-        reason = f"{signal} {score:.2f} {'≥' if answered else '<'} {threshold:.2f}: the knowledge base {verdict}"
+        reason = (
+            f"{signal} {score:.2f} {'≥' if answered else '<'} {threshold:.2f}: the knowledge base {verdict}"
+        )
         return GroundingDecision(answered, signal, score, threshold, reason + lacking)

@@ -15,6 +15,7 @@ from rails import Rails
 from rails.groundedness import AnswerCheck, final_answer
 from rails.grounding import GroundingGate
 from rails.stream import StreamFilter
+from retrieval.excerpts import fit_sources, token_counter
 from retrieval.query import retrieval_query
 from retrieval.types import Hit
 from server import rag, shaping
@@ -59,6 +60,7 @@ class ChatService:
         self.rt, self.metrics, self.rails, self.feedback = runtime, metrics, rails, feedback
         grounding = rails.settings.grounding
         self.gate = GroundingGate(grounding, idf=runtime.kb.idf)
+        self.count_tokens = token_counter(runtime.engine.tokenizer)
         self.answer_check = (
             AnswerCheck(runtime.kb.embedder, grounding) if grounding.answer_check != "off" else None
         )
@@ -79,6 +81,10 @@ class ChatService:
             query = retrieval_query(conversation, settings.retrieval)
             hits = await rag.retrieve(self.rt.kb, query, request.rag, self.metrics)
             answer = gate(self.rails, self.gate, screened.question, hits, decisions, self.metrics)
+            if answer is None:  # the sources the prompt gets, cut as training cut them (retrieval/excerpts.py)
+                hits = await asyncio.to_thread(
+                    fit_sources, screened.question, hits, settings.retrieval, self.count_tokens, self.rt.kb.idf
+                )
         params, tool_names = self._sampling(request)
         missing = params.features() - self.rt.engine.supports
         if missing:

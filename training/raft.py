@@ -15,7 +15,6 @@ from core.language import DECLINE, DECLINE_EN, DECLINE_ZH, detect_language  # no
 from core.prompt import Source
 from training.data import Conversation
 
-
 _CITED = re.compile(r"\[\d{1,2}\]")
 _END = re.compile(r"([.!?。！？]*)$")
 
@@ -44,29 +43,36 @@ def with_sources(
     decline_share: float,
     seed: int,
     declines: dict[str, str] | None = None,
+    fit: Callable[[str, list], list] | None = None,
 ) -> tuple[list[tuple[Conversation, list[Source]]], Counter]:
     """(sample, sources) pairs and counts: with_gold, declined, no_gold (gold not retrieved or not labelled:
-    kept with the sources retrieval gave, as the server would)."""
+    kept with the sources retrieval gave, as the server would). `fit(question, hits)` cuts the sources as the
+    server does (retrieval.excerpts.fit_sources, which keeps the first hit: the gold one when there is one)."""
     rng, counts, pairs = random.Random(seed), Counter(), []
+    fit = fit or (lambda question, hits: hits)
     for sample in samples:
-        hits = retrieve(sample.messages)
+        hits, question = retrieve(sample.messages), sample.last_user()
         gold = [h for h in hits if _is_gold(h, sample.gold_sources)]
         distractors = [h for h in hits if not _is_gold(h, sample.gold_sources)]
         if not gold:
             counts["no_gold"] += 1
-            pairs.append((sample, [_source(h) for h in hits[:k]]))
+            pairs.append((sample, [_source(h) for h in fit(question, hits[:k])]))
         elif rng.random() < decline_share:
             counts["declined"] += 1
             messages = [
                 *sample.messages[:-1],
-                {"role": "assistant", "content": decline_answer(sample.last_user(), declines)},
+                {"role": "assistant", "content": decline_answer(question, declines)},
             ]
-            pairs.append((replace(sample, messages=messages), [_source(h) for h in distractors[:k]]))
+            pairs.append(
+                (replace(sample, messages=messages), [_source(h) for h in fit(question, distractors[:k])])
+            )
         else:
             counts["with_gold"] += 1
-            chosen = [gold[0], *distractors[: k - 1]]
+            chosen = fit(question, [gold[0], *distractors[: k - 1]])
+            fitted_gold = chosen[0]
             rng.shuffle(chosen)  # the gold chunk is not always first
-            answer = cite(sample.messages[-1]["content"], chosen.index(gold[0]) + 1)
+            number = next(i for i, h in enumerate(chosen, start=1) if h is fitted_gold)
+            answer = cite(sample.messages[-1]["content"], number)
             messages = [*sample.messages[:-1], {"role": "assistant", "content": answer}]
             pairs.append((replace(sample, messages=messages), [_source(h) for h in chosen]))
     return pairs, counts

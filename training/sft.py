@@ -17,6 +17,8 @@ from core.chat_model import model_fingerprint, prepare_chat_model
 from core.errors import RagtuneError
 from core.prompt import DEFAULT_SYSTEM_PROMPT, PROMPT_FORMAT
 from core.settings import TrainingSettings
+from retrieval.evidence import IdfLookup
+from retrieval.excerpts import fit_sources, token_counter
 from training.data import Conversation
 from training.encoding import PackedCollator, encode, pack
 from training.modeling import (
@@ -50,12 +52,14 @@ def train_sft(
     name: str,
     base: str | None = None,
     retrieve: Callable[[list[dict]], list] | None = None,
+    idf: IdfLookup | None = None,
     resume: bool = False,
     overwrite: bool = False,
     progress: bool = True,
 ) -> SftResult:
     """Train adapter `name` (settings.adapters_dir/NAME) on train, early-stopping on val. With `retrieve`
-    (e.g. KnowledgeBase.search) samples are built retrieval-aware (RAFT). resume=True continues the last
+    (e.g. KnowledgeBase.search) samples are built retrieval-aware (RAFT), their sources fitted as the server
+    fits them (retrieval/excerpts.py, weighing terms by `idf`: KnowledgeBase.idf). resume=True continues the last
     checkpoint of a run with the same name."""
     from transformers import EarlyStoppingCallback, TrainingArguments, set_seed
 
@@ -75,10 +79,10 @@ def train_sft(
     system_prompt = settings.server.system_prompt or DEFAULT_SYSTEM_PROMPT
 
     train_rows, tokens, skipped, raft_counts = _rows(
-        train, tokenizer, settings, system_prompt, retrieve, progress, "train"
+        train, tokenizer, settings, system_prompt, (retrieve, idf), progress, "train"
     )
     val_rows, _, skipped_val, _ = _rows(
-        val, tokenizer, settings, system_prompt, retrieve, progress, "validation"
+        val, tokenizer, settings, system_prompt, (retrieve, idf), progress, "validation"
     )
     if not train_rows:
         raise RagtuneError(f"no training sample fits in max_seq_len={cfg.max_seq_len} tokens")
@@ -199,20 +203,24 @@ def _trainer_class(model, cfg: TrainingSettings):
     return partial(ChunkedLossTrainer, chunk_size=cfg.loss_chunk_size)
 
 
-def _rows(samples, tokenizer, settings, system_prompt, retrieve, progress, label) -> tuple[list, int, int, Counter]:
+def _rows(
+    samples, tokenizer, settings, system_prompt, retrieval, progress, label
+) -> tuple[list, int, int, Counter]:
     """Encoded samples (packed when packing is on), their real token count, how many did not fit, and (with
     retrieval) how many got their gold source, were taught to decline, or had no gold source retrieved.
     Retrieval-aware samples get as many sources as the server gives a request (retrieval.top_k)."""
     cfg = settings.training
-    k = settings.retrieval.top_k
+    retrieve, idf = retrieval
+    fit = partial(fit_sources, settings=settings.retrieval, count_tokens=token_counter(tokenizer), idf=idf)
     pairs, counts = (
         with_sources(
             samples,
             retrieve,
-            k=k,
+            k=settings.retrieval.top_k,
             decline_share=cfg.raft_decline_share,
             seed=cfg.seed,
             declines=cfg.raft_decline_answers,
+            fit=fit,
         )
         if retrieve
         else ([(s, None) for s in samples], Counter())

@@ -8,7 +8,8 @@ from typer.testing import CliRunner
 
 from core.settings import GroundingSettings, KnowledgeSettings, RetrievalSettings
 from rails.calibration import choose_threshold, cross_validate, roc_auc
-from rails.grounding import GroundingGate, coverage, product_names, stem
+from rails.grounding import GroundingGate
+from retrieval.evidence import coverage, product_names, stem
 
 DOCUMENTS = {
     "returns.md": "# Returns\n\nYou can return any item within 30 days of delivery for a refund. Gold members "

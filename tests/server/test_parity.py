@@ -3,6 +3,7 @@ same conversation: plain, with sources, with a style tag, and over several turns
 the serving query and top_k."""
 
 import asyncio
+from functools import partial
 
 import pytest
 from transformers import AutoTokenizer
@@ -10,6 +11,7 @@ from transformers import AutoTokenizer
 from core.adapters import AdapterInfo
 from core.settings import Settings
 from rails import Rails
+from retrieval.excerpts import OMITTED, fit_sources, token_counter
 from retrieval.query import retrieval_query
 from server import rag
 from server.metrics import Metrics
@@ -22,7 +24,9 @@ from training.raft import with_sources
 
 TRAINED_PROMPT = "You are Northwind Gadgets' assistant. Answer in two sentences."
 DOCS = {
-    "returns.md": "# Returns\n\nYou can return any Northwind gadget within 45 days for a full refund.",
+    "returns.md": "# Returns\n\nYou can return any Northwind gadget within 45 days for a full refund. "
+    "Our stores open at nine and close at six on weekdays. Gift cards never expire and work online too. "
+    "Opened software and personalised engravings are final sale.",
     "shipping.md": "# Shipping\n\nNorthwind ships every order within 2 working days; express costs 9 euros.",
 }
 HISTORY = [
@@ -47,6 +51,7 @@ def service(tmp_path_factory, chat_model_path, embedder):
 
     home = tmp_path_factory.mktemp("parity")
     settings = Settings(home=home, chat_model=chat_model_path)
+    settings.retrieval.excerpt_tokens = 32  # the returns chunk is served (and trained on) as an excerpt
     kb = KnowledgeBase.open(settings.kb_dir, settings.knowledge, settings.retrieval, embedder)
     for name, text in DOCS.items():
         kb.add_document(name, text.encode())
@@ -103,8 +108,9 @@ def test_an_unknown_style_is_refused_with_the_known_ones(service):
         serving_ids(service, "voice", HISTORY[-1:], False, style="gothic")
 
 
-def test_raft_retrieves_what_serving_retrieves(service):
-    """RAFT's sources come from the serving query (with history) and as many as serving gives (top_k)."""
+def test_raft_gets_the_sources_serving_gives(service):
+    """RAFT's sources come from the serving query (with history), as many as serving gives (top_k), cut to
+    excerpts as serving cuts them: an adapter trains on the very source text it is served."""
     settings, kb = service.rt.settings, service.rt.kb
     sample = Conversation(
         [*HISTORY, {"role": "assistant", "content": "Within 45 days."}], gold_sources=["returns.md"]
@@ -113,16 +119,11 @@ def test_raft_retrieves_what_serving_retrieves(service):
     def retrieve(conversation):
         return kb.search(retrieval_query(conversation, settings.retrieval), k=settings.retrieval.top_k)
 
+    count_tokens = token_counter(service.rt.engine.tokenizer)
+    fit = partial(fit_sources, settings=settings.retrieval, count_tokens=count_tokens, idf=kb.idf)
     [(_, raft_sources)], _ = with_sources(
-        [sample], retrieve, k=settings.retrieval.top_k, decline_share=0, seed=0
+        [sample], retrieve, k=settings.retrieval.top_k, decline_share=0, seed=0, fit=fit
     )
-    served = asyncio.run(
-        rag.retrieve(
-            kb,
-            retrieval_query(HISTORY, settings.retrieval),
-            ChatCompletionRequest(model="base", messages=HISTORY).rag,
-            Metrics(),
-        )
-    )
-    assert sorted(s.text for s in raft_sources) == sorted(h.text for h in served)
-
+    _, served = serving_ids(service, "base", HISTORY, True)
+    assert sorted(s.text for s in raft_sources) == sorted(s.text for s in served)
+    assert any(OMITTED in s.text for s in served)  # the long returns chunk is served as an excerpt
