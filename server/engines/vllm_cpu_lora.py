@@ -6,6 +6,10 @@ hundreds of MB per layer, which makes adapters several times slower than the bas
 here multiply each group of tokens that share an adapter with one matrix product; tokens without an
 adapter (index -1) get nothing added. They replace vLLM's when `RAGTUNE_VLLM_GROUPED_LORA=1`, which
 ragtune's vLLM engine sets (engine.grouped_cpu_lora); vLLM run on its own is left as it is.
+
+The linear layers (add_lora_linear, four or more calls per transformer layer and step) skip vLLM's chain of
+per-slice shrink and expand calls, each finding the token groups anew and filling a float32 buffer: the
+groups are found once per batch, and a batch with no adapter token adds nothing at all.
 """
 
 import os
@@ -57,6 +61,40 @@ def bgmv_expand_slice(
         output_tensor[:, slice_offset : slice_offset + slice_size] = outputs
 
 
+def token_groups(indices: torch.Tensor) -> list[tuple[int, torch.Tensor | None]]:
+    """(adapter slot, its token rows; None: every token) for each adapter in the batch; -1 (none) left out."""
+    slots = torch.unique(indices).tolist()
+    if len(slots) == 1:
+        return [(slots[0], None)] if slots[0] >= 0 else []
+    return [(slot, indices == slot) for slot in slots if slot >= 0]
+
+
+def _groups(wrapper) -> list[tuple[int, torch.Tensor | None]]:
+    """The token groups of the wrapper's current indices, found again only when vLLM has written new ones
+    (an in-place write bumps the tensor's version)."""
+    key = (wrapper.indices_len[0], wrapper._token_lora_indices._version)
+    if getattr(wrapper, "ragtune_groups_key", None) != key:
+        wrapper.ragtune_groups_key, wrapper.ragtune_groups = key, token_groups(wrapper.token_lora_indices)
+    return wrapper.ragtune_groups
+
+
+def add_lora_linear(self, y, x, lora_a_stacked, lora_b_stacked, scale, output_slices, **kwargs) -> None:
+    """y[:, slice i] += scale * (x @ A_i[slot].T) @ B_i[slot].T for each slice and each group of tokens that
+    share an adapter slot: what vLLM's add_shrink + add_expand compute (the shrink in float32, as there)."""
+    x, out = x.view(-1, x.shape[-1]), y.view(-1, y.shape[-1])
+    offset = 0
+    for lora_a, lora_b, size in zip(lora_a_stacked, lora_b_stacked, output_slices):
+        for slot, rows in _groups(self):
+            tokens = x if rows is None else x[rows]
+            shrunk = scale * (tokens.float() @ lora_a[slot, 0].float().T)
+            delta = shrunk.to(out.dtype) @ lora_b[slot, 0, :size].to(out.dtype).T
+            if rows is None:
+                out[:, offset : offset + size] += delta
+            else:
+                out[rows, offset : offset + size] += delta
+        offset += size
+
+
 def active() -> bool:
     """Whether this process runs vLLM's CPU LoRA through the ops here (vLLM loads its plugins in every process)."""
     from vllm.lora.punica_wrapper import punica_cpu
@@ -76,3 +114,4 @@ def register() -> None:
         module.bgmv_shrink = bgmv_shrink
         module.bgmv_expand = bgmv_expand
         module.bgmv_expand_slice = bgmv_expand_slice
+    punica_cpu.PunicaWrapperCPU.add_lora_linear = add_lora_linear

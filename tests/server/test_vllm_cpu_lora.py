@@ -53,17 +53,53 @@ def test_the_plugin_replaces_vllms_ops_only_when_ragtune_asks(monkeypatch):
     for module in (lora_ops, punica_cpu):
         for name, op in originals.items():
             monkeypatch.setattr(module, name, op)  # restored after the test
+    stock_linear = punica_cpu.PunicaWrapperCPU.add_lora_linear
+    monkeypatch.setattr(punica_cpu.PunicaWrapperCPU, "add_lora_linear", stock_linear)
 
     monkeypatch.delenv(vllm_cpu_lora.ENV_FLAG, raising=False)
     vllm_cpu_lora.register()
     assert punica_cpu.bgmv_shrink is originals["bgmv_shrink"]
+    assert punica_cpu.PunicaWrapperCPU.add_lora_linear is stock_linear
 
     monkeypatch.setenv(vllm_cpu_lora.ENV_FLAG, "1")
     vllm_cpu_lora.register()
     assert punica_cpu.bgmv_expand is vllm_cpu_lora.bgmv_expand
+    assert punica_cpu.PunicaWrapperCPU.add_lora_linear is vllm_cpu_lora.add_lora_linear
     x, lora_a, _, _ = batch(seed=2)
     prefill = (torch.tensor([0, 40]), torch.tensor([40, 24]), torch.tensor([0, -1]), 2, 40, TOKENS)
     ours, theirs = torch.zeros(TOKENS, RANK), torch.zeros(TOKENS, RANK)
     lora_ops.sgmv_shrink(x, lora_a, ours, *prefill, 1.0)  # vLLM's prefill op, now on the grouped path
     originals["bgmv_shrink"](x, lora_a, theirs, torch.tensor([0] * 40 + [-1] * 24), 1.0)
+    torch.testing.assert_close(ours, theirs)
+
+
+@pytest.mark.parametrize("kind", ["mixed", "one adapter", "no adapter"])
+def test_the_fused_linear_lora_matches_vllms_shrink_and_expand(kind):
+    """Three slices (a merged q/k/v layer): ragtune's one-pass add_lora_linear against vLLM's own
+    add_shrink + add_expand over its own ops, on the same wrapper state; then new indices are picked up."""
+    from vllm.lora.punica_wrapper.punica_cpu import PunicaWrapperCPU
+
+    x, _, _, indices = batch(seed=3)
+    generator = torch.Generator().manual_seed(4)
+    slices = (HIDDEN, HIDDEN // 2, HIDDEN // 2)
+    lora_a = tuple(torch.randn(SLOTS, 1, RANK, HIDDEN, generator=generator) for _ in slices)
+    lora_b = tuple(torch.randn(SLOTS, 1, size, RANK, generator=generator) for size in slices)
+    for a, b in zip(lora_a, lora_b):
+        a[-1], b[-1] = 0, 0  # vLLM's ops read -1 as the last slot: kept empty so the two agree
+    indices[:] = {"mixed": indices, "one adapter": 2, "no adapter": -1}[kind]
+    assert PunicaWrapperCPU.add_lora_linear is not vllm_cpu_lora.add_lora_linear  # vLLM's own, to compare with
+    wrapper = PunicaWrapperCPU(TOKENS, 4, "cpu")
+    wrapper._token_lora_indices[:TOKENS].copy_(indices)
+    wrapper.indices_len[0] = TOKENS
+    start = torch.randn(TOKENS, sum(slices))
+    ours, theirs = start.clone(), start.clone()
+    vllm_cpu_lora.add_lora_linear(wrapper, ours, x, lora_a, lora_b, 0.5, slices)
+    PunicaWrapperCPU.add_lora_linear(wrapper, theirs, x, lora_a, lora_b, 0.5, slices)
+    torch.testing.assert_close(ours, theirs)
+    assert (ours == start).all() == (kind == "no adapter")
+
+    wrapper._token_lora_indices[:TOKENS].copy_(torch.full((TOKENS,), 1))  # the next batch: another adapter
+    ours, theirs = start.clone(), start.clone()
+    vllm_cpu_lora.add_lora_linear(wrapper, ours, x, lora_a, lora_b, 0.5, slices)
+    PunicaWrapperCPU.add_lora_linear(wrapper, theirs, x, lora_a, lora_b, 0.5, slices)
     torch.testing.assert_close(ours, theirs)
