@@ -18,10 +18,12 @@ examples/rails/rules.yaml: word lists and personal data on questions and streame
 with all rails off, base model, RAG on; the relevance gate is off in every run, since it answers some
 questions without generating.
 
-    python benchmarks/serving.py [--requests 32] [--models base,adapter] [--rails] [--home /tmp/ragtune-bench]
+    python benchmarks/serving.py [--requests 32] [--models base,adapter] [--rails] [--chosen-only]
+                                 [--home /tmp/ragtune-bench]
 
 The adapter runs take most of the time (vLLM's own CPU LoRA path is slow on long prompts); `--models base`
-skips them, e.g. to repeat the base runs with more requests.
+skips them, e.g. to repeat the base runs with more requests. `--chosen-only` runs ragtune in its chosen
+format alone (no vLLM, no bfloat16): the adapter/base and RAG-on/off figures in a few minutes.
 """
 
 import argparse
@@ -188,6 +190,11 @@ def main() -> None:
         action="store_true",
         help="also compare ragtune with the demo's rails on and with rails off",
     )
+    parser.add_argument(
+        "--chosen-only",
+        action="store_true",
+        help="only ragtune in its chosen format (adapter/base and RAG-on/off figures, a few minutes): no baselines",
+    )
     parser.add_argument("--home", type=Path, default=Path(tempfile.gettempdir()) / "ragtune-bench")
     args = parser.parse_args()
     kinds = args.models.split(",")
@@ -239,16 +246,17 @@ def main() -> None:
         f"bench={adapter}",
         "--disable-log-stats",  # as ragtune's engine
     ]
-    with serving("vLLM's server", vllm, env, args.home / "vllm.log", url, "/health"):
-        for name, model, prompts in [
-            ("vllm base RAG off", "base", plain),
-            ("vllm base RAG on", "base", augmented),
-            ("vllm adapter RAG off", "bench", plain),
-            ("vllm adapter RAG on", "bench", augmented),
-        ]:
-            if name.split()[1] not in kinds:
-                continue
-            figures[name] = asyncio.run(run_load(name, url, model, prompts, {}))
+    if not args.chosen_only:
+        with serving("vLLM's server", vllm, env, args.home / "vllm.log", url, "/health"):
+            for name, model, prompts in [
+                ("vllm base RAG off", "base", plain),
+                ("vllm base RAG on", "base", augmented),
+                ("vllm adapter RAG off", "bench", plain),
+                ("vllm adapter RAG on", "bench", augmented),
+            ]:
+                if name.split()[1] not in kinds:
+                    continue
+                figures[name] = asyncio.run(run_load(name, url, model, prompts, {}))
 
     dtype, why = choose_dtype(engine.dtype)
     rt_env = {
@@ -267,7 +275,7 @@ def main() -> None:
         if kind in kinds
     ]
     ragtune_runs(f"ragtune {dtype}", rt_env, args.home, runs, bare, figures)
-    if dtype != "bfloat16":  # when bfloat16 is the choice, the run above says it all
+    if dtype != "bfloat16" and not args.chosen_only:  # when bfloat16 is the choice, the run above says it all
         bf16_env = {**rt_env, "RAGTUNE_ENGINE__DTYPE": "bfloat16"}
         ragtune_runs("ragtune bfloat16", bf16_env, args.home, runs, bare, figures)
     if args.rails:
@@ -291,11 +299,15 @@ def main() -> None:
     )
     for name, fig in figures.items():
         run = name.split(" ", 2)[-1] if name.startswith("ragtune") else name.removeprefix("vllm ")
-        base = figures["vllm " + run]
+        base = figures.get("vllm " + run)
+        ratios = (
+            f"{fig['tokens_per_s'] / base['tokens_per_s']:12.2f} {base['ttft_mean_s'] / fig['ttft_mean_s']:11.2f}"
+            if base
+            else f"{'—':>12} {'—':>11}"
+        )
         print(
             f"{name:26} {fig['prompt_tokens']:10.0f} {fig['tokens_per_s']:9.1f} {fig['ttft_mean_s']:9.3f}s "
-            f"{fig['ttft_p50_s']:8.3f}s {fig['tokens_per_s'] / base['tokens_per_s']:12.2f} "
-            f"{base['ttft_mean_s'] / fig['ttft_mean_s']:11.2f}"
+            f"{fig['ttft_p50_s']:8.3f}s {ratios}"
         )
     print(
         "ratios are against vLLM's own server started as a user would (its default dtype) on the same prompts; "

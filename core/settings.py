@@ -38,8 +38,8 @@ class RetrievalSettings(BaseModel):
     # The prompt's sources (retrieval/excerpts.py), in the chat model's tokens: each source cut to its lines
     # and sentences that cover the question best, all of them within a budget; a hit covering less than this
     # share of what the best hit covers is left out.
-    excerpt_tokens: int = 120
-    source_budget_tokens: int = 480
+    excerpt_tokens: int = 320
+    source_budget_tokens: int = 1200
     min_relative_coverage: float = 0.5
 
 
