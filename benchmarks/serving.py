@@ -222,7 +222,6 @@ def main() -> None:
 
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    print(f"baseline: vLLM's OpenAI server on {model_path} ...", flush=True)
     vllm = [
         sys.executable,
         "-m",
@@ -247,6 +246,7 @@ def main() -> None:
         "--disable-log-stats",  # as ragtune's engine
     ]
     if not args.chosen_only:
+        print(f"baseline: vLLM's OpenAI server on {model_path} ...", flush=True)
         with serving("vLLM's server", vllm, env, args.home / "vllm.log", url, "/health"):
             for name, model, prompts in [
                 ("vllm base RAG off", "base", plain),
