@@ -56,6 +56,7 @@ demo-adapter: setup
 bench: setup
 	$(PY) benchmarks/retrieval.py
 	$(PY) benchmarks/training.py
+	$(PY) benchmarks/lora_ops.py
 	$(PY) benchmarks/serving.py --rails
 	$(PY) benchmarks/rails.py
 	$(PY) benchmarks/feedback_log.py

@@ -13,7 +13,6 @@ from core.settings import Settings
 from rails import Rails
 from retrieval.excerpts import OMITTED, fit_sources, token_counter
 from retrieval.query import retrieval_query
-from server import rag
 from server.metrics import Metrics
 from server.protocol import ChatCompletionRequest
 from server.runtime import Runtime
