@@ -94,8 +94,7 @@ def train_sft_command(
         pick_val = [replace(s, style=None) for s in prepared.val if s.style == style]
         result = _train(pick, pick_val, settings, f"{name}-{style}", base, retrieve, resume, overwrite)
         write_adapter_info(
-            result.output_dir,
-            read_adapter_info(result.output_dir).model_copy(update={"styles": [], "style": style}),
+            result.output_dir, read_adapter_info(result.output_dir).model_copy(update={"styles": [], "style": style})
         )
 
 
@@ -165,9 +164,7 @@ def ensure_demo(
         if info is not None and info.prompt_format == PROMPT_FORMAT and is_current(folder, recipe):
             console.print(f"demo adapter present in {folder}")
             return
-        console.print(
-            f"the demo adapter in {folder} was trained on another recipe or prompt format: training again"
-        )
+        console.print(f"the demo adapter in {folder} was trained on another recipe or prompt format: training again")
     train_recipe(recipe, settings, DEMO_ADAPTER)
 
 

@@ -80,20 +80,13 @@ class GroundingGate:
         if not self.settings.enabled:
             return GroundingDecision(True, "off", 1.0, threshold, "the grounding gate is off")
         if not hits:
-            return GroundingDecision(
-                False, "no hits", 0.0, threshold, "the knowledge base has nothing relevant"
-            )
+            return GroundingDecision(False, "no hits", 0.0, threshold, "the knowledge base has nothing relevant")
         if signal == "coverage":
             found = coverage(question, hits, self.idf)
-            score, lacking = (
-                found.share,
-                f"; the best source lacks: {', '.join(found.missing)}" * bool(found.missing),
-            )
+            score, lacking = found.share, f"; the best source lacks: {', '.join(found.missing)}" * bool(found.missing)
         else:
             score, lacking = SIGNALS[signal](question, hits, self.idf), ""
         answered = score >= threshold
         verdict = "answers" if answered else "does not answer"
-        reason = (
-            f"{signal} {score:.2f} {'≥' if answered else '<'} {threshold:.2f}: the knowledge base {verdict}"
-        )
+        reason = f"{signal} {score:.2f} {'≥' if answered else '<'} {threshold:.2f}: the knowledge base {verdict}"
         return GroundingDecision(answered, signal, score, threshold, reason + lacking)

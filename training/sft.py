@@ -78,11 +78,12 @@ def train_sft(
     tokenizer = load_tokenizer(model_path)
     system_prompt = settings.server.system_prompt or DEFAULT_SYSTEM_PROMPT
 
+    fit = partial(fit_sources, settings=settings.retrieval, count_tokens=token_counter(tokenizer), idf=idf)
     train_rows, tokens, skipped, raft_counts = _rows(
-        train, tokenizer, settings, system_prompt, (retrieve, idf), progress, "train"
+        train, tokenizer, settings, system_prompt, retrieve, fit, progress, "train"
     )
     val_rows, _, skipped_val, _ = _rows(
-        val, tokenizer, settings, system_prompt, (retrieve, idf), progress, "validation"
+        val, tokenizer, settings, system_prompt, retrieve, fit, progress, "validation"
     )
     if not train_rows:
         raise RagtuneError(f"no training sample fits in max_seq_len={cfg.max_seq_len} tokens")
@@ -203,15 +204,11 @@ def _trainer_class(model, cfg: TrainingSettings):
     return partial(ChunkedLossTrainer, chunk_size=cfg.loss_chunk_size)
 
 
-def _rows(
-    samples, tokenizer, settings, system_prompt, retrieval, progress, label
-) -> tuple[list, int, int, Counter]:
+def _rows(samples, tokenizer, settings, system_prompt, retrieve, fit, progress, label) -> tuple[list, int, int, Counter]:
     """Encoded samples (packed when packing is on), their real token count, how many did not fit, and (with
     retrieval) how many got their gold source, were taught to decline, or had no gold source retrieved.
-    Retrieval-aware samples get as many sources as the server gives a request (retrieval.top_k)."""
+    Retrieval-aware samples get as many sources as the server gives a request (retrieval.top_k), cut by `fit`."""
     cfg = settings.training
-    retrieve, idf = retrieval
-    fit = partial(fit_sources, settings=settings.retrieval, count_tokens=token_counter(tokenizer), idf=idf)
     pairs, counts = (
         with_sources(
             samples,

@@ -19,20 +19,26 @@ import torch
 ENV_FLAG = "RAGTUNE_VLLM_GROUPED_LORA"
 
 
+def token_groups(indices: torch.Tensor) -> list[tuple[int, torch.Tensor | None]]:
+    """(adapter slot, its token rows; None: every token) for each adapter in the batch; -1 (none) left out."""
+    slots = torch.unique(indices).tolist()
+    if len(slots) == 1:
+        return [(slots[0], None)] if slots[0] >= 0 else []
+    return [(slot, indices == slot) for slot in slots if slot >= 0]
+
+
 def lora_matmul(inputs: torch.Tensor, weights: torch.Tensor, indices: torch.Tensor, dtype) -> torch.Tensor:
     """Row t of the result is inputs[t] @ weights[indices[t]].T; zero where indices[t] is -1.
     inputs: [tokens, in]; weights: [slots, (1,) out, in]; indices: [tokens]."""
     if weights.dim() == 4:
         weights = weights.squeeze(1)
     inputs = inputs.to(dtype)
-    slots = torch.unique(indices).tolist()
-    if len(slots) == 1 and slots[0] >= 0:  # the usual batch: every token uses the same adapter
-        return inputs @ weights[slots[0]].to(dtype).T
+    groups = token_groups(indices)
+    if len(groups) == 1 and groups[0][1] is None:  # the usual batch: every token uses the same adapter
+        return inputs @ weights[groups[0][0]].to(dtype).T
     result = torch.zeros(inputs.shape[0], weights.shape[1], dtype=dtype, device=inputs.device)
-    for slot in slots:
-        if slot >= 0:
-            rows = indices == slot
-            result[rows] = inputs[rows] @ weights[slot].to(dtype).T
+    for slot, rows in groups:
+        result[rows] = inputs[rows] @ weights[slot].to(dtype).T
     return result
 
 
@@ -59,14 +65,6 @@ def bgmv_expand_slice(
         output_tensor[:, slice_offset : slice_offset + slice_size] += outputs
     else:
         output_tensor[:, slice_offset : slice_offset + slice_size] = outputs
-
-
-def token_groups(indices: torch.Tensor) -> list[tuple[int, torch.Tensor | None]]:
-    """(adapter slot, its token rows; None: every token) for each adapter in the batch; -1 (none) left out."""
-    slots = torch.unique(indices).tolist()
-    if len(slots) == 1:
-        return [(slots[0], None)] if slots[0] >= 0 else []
-    return [(slot, indices == slot) for slot in slots if slot >= 0]
 
 
 def _groups(wrapper) -> list[tuple[int, torch.Tensor | None]]:
