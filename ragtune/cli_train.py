@@ -24,7 +24,7 @@ from ragtune.demo_adapter import (
     recipe_settings,
 )
 from training.cleaning import CleaningReport
-from training.pipeline import PreparedData, prepare_data
+from training.pipeline import PreparedData, prepare_data, prepare_faq
 
 train_app = typer.Typer(no_args_is_help=True)
 data_app = typer.Typer(no_args_is_help=True)
@@ -179,10 +179,12 @@ def train_recipe(recipe: Recipe, settings: Settings, name: str, **overrides):
     if recipe.max_decline_share is not None:
         declines = {text.strip() for text in settings.training.raft_decline_answers.values()}
         train = cap_declines(train, declines, recipe.max_decline_share, settings.training.seed)
+    faq = prepare_faq(recipe.faq, settings.training)
     console.print(
-        f"training '{name}' retrieval-aware on {len(train)} samples of {recipe.data} "
+        f"training '{name}' retrieval-aware on {len(train)} samples of {recipe.data} and {len(faq)} FAQ pairs "
         f"(validation {len(prepared.val)}), collection '{recipe.collection}' ..."
     )
+    train = train + faq
     result = _train(
         train, prepared.val, settings, name, None, _kb_retriever(settings, recipe.collection), False, True
     )

@@ -2,7 +2,7 @@
 settings in one file, so what `make` trains is what the file says. The sweep script uses the same code."""
 
 import random
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
@@ -23,6 +23,7 @@ class Recipe:
     training: dict
     max_samples: int | None = None
     max_decline_share: float | None = None  # of the training samples whose answer is a decline
+    faq: list[Path] = field(default_factory=list)  # FAQ files added to the training split
 
 
 def load_recipe(path: Path = DEMO_RECIPE) -> Recipe:
@@ -39,8 +40,12 @@ def load_recipe(path: Path = DEMO_RECIPE) -> Recipe:
     share = raw.get("max_decline_share")
     if share is not None and not (isinstance(share, (int, float)) and 0 <= share < 1):
         raise RagtuneError(f"{path}: max_decline_share: {share!r} is not a share from 0 up to 1")
+    faq = raw.get("faq") or []
+    if not isinstance(faq, list) or not all(isinstance(f, str) for f in faq):
+        raise RagtuneError(f"{path}: faq: expected a list of FAQ file paths")
     return Recipe(
-        path, text, Path(raw["data"]), raw["collection"], raw["training"], raw.get("max_samples"), share
+        path, text, Path(raw["data"]), raw["collection"], raw["training"], raw.get("max_samples"), share,
+        [Path(f) for f in faq],
     )
 
 

@@ -202,17 +202,18 @@ def parse_record(record: object, where: str) -> list[Conversation]:
             {"role": "user", "content": _text(record, "prompt", where)},
             {"role": "assistant", "content": _text(record, answer_key, where)},
         ]
-    elif "question" in record:  # an evaluation question with its reference answer
+    elif "question" in record:  # an evaluation question with its reference answer, or a FAQ pair
+        answer_key = "answer" if "answer" in record else "reference_answer"
         messages = [
             {"role": "user", "content": _text(record, "question", where)},
-            {"role": "assistant", "content": _text(record, "reference_answer", where)},
+            {"role": "assistant", "content": _text(record, answer_key, where)},
         ]
     elif "text" in record:
         messages = parse_transcript(_text(record, "text", where), where, final_speaker="assistant")
     else:
         raise RagtuneError(
             f"{where}: unrecognised record with keys {sorted(record)}; expected messages, conversations, "
-            "prompt/response, instruction/output, context/response, question/reference_answer, text (Q:/A:) or "
+            "prompt/response, instruction/output, context/response, question/reference_answer or answer, text (Q:/A:) or "
             "prompt/chosen/rejected"
         )
     return [_with_labels(record, messages, where)]

@@ -24,10 +24,24 @@ def prepare_data(
     entities: dict[str, list[str]] | None = None,
     templates: list[str] | None = None,
 ) -> PreparedData:
-    samples, report = clean(
-        load_conversations(path), CleaningOptions(mask_pii=cfg.mask_pii, keep=tuple(cfg.pii_keep))
-    )
+    samples, report = _load_clean(path, cfg)
     extra = substitute_entities(samples, entities, seed=cfg.seed) if entities else []
     extra += paraphrase_questions(samples, templates, seed=cfg.seed) if templates else []
     train, val = split(samples + extra, cfg.val_ratio, cfg.seed)
     return PreparedData(train, val, report, len(extra))
+
+
+def prepare_faq(paths: list[Path], cfg: TrainingSettings) -> list[Conversation]:
+    """A knowledge base's own FAQ files (question/answer pairs) as extra training samples in its answer style,
+    cleaned like the rest; each pair's gold source is its file (by name, as the knowledge base knows it)."""
+    samples = []
+    for path in paths:
+        cleaned, _ = _load_clean(path, cfg)
+        for sample in cleaned:
+            sample.gold_sources = sample.gold_sources or [path.name]
+        samples += cleaned
+    return samples
+
+
+def _load_clean(path: Path, cfg: TrainingSettings) -> tuple[list[Conversation], CleaningReport]:
+    return clean(load_conversations(path), CleaningOptions(mask_pii=cfg.mask_pii, keep=tuple(cfg.pii_keep)))

@@ -7,9 +7,10 @@ here multiply each group of tokens that share an adapter with one matrix product
 adapter (index -1) get nothing added. They replace vLLM's when `RAGTUNE_VLLM_GROUPED_LORA=1`, which
 ragtune's vLLM engine sets (engine.grouped_cpu_lora); vLLM run on its own is left as it is.
 
-The linear layers (add_lora_linear, four or more calls per transformer layer and step) skip vLLM's chain of
+The linear layers (add_lora_linear, four calls per transformer layer and step) skip vLLM's chain of
 per-slice shrink and expand calls, each finding the token groups anew and filling a float32 buffer: the
-groups are found once per batch, and a batch with no adapter token adds nothing at all.
+groups are found once per batch, all slices of a merged layer (q/k/v, gate/up) are done in two matrix
+products per group, and a batch with no adapter token adds nothing at all.
 """
 
 import os
@@ -76,21 +77,41 @@ def _groups(wrapper) -> list[tuple[int, torch.Tensor | None]]:
     return wrapper.ragtune_groups
 
 
+def _fused(wrapper, lora_a_stacked, lora_b_stacked, output_slices, slot) -> tuple[torch.Tensor, torch.Tensor]:
+    """One slot's LoRA of a layer as two matrices: the A of every slice stacked ([ranks, in], float32) and
+    the B of every slice as one block-diagonal matrix ([out, ranks]), the rows vLLM pads up to max_lora_rank
+    left out. Built again only when vLLM has written new weights into the layer's stacks (an in-place write
+    bumps a tensor's version)."""
+    cache = wrapper.__dict__.setdefault("ragtune_fused", {})
+    versions = tuple(t._version for t in (*lora_a_stacked, *lora_b_stacked))
+    key = (id(lora_a_stacked[0]), slot)
+    if key not in cache or cache[key][0] != versions:
+        a_parts, b_parts = [], []
+        for lora_a, lora_b, size in zip(lora_a_stacked, lora_b_stacked, output_slices):
+            a, b = lora_a[slot, 0], lora_b[slot, 0, :size]
+            used = a.abs().sum(dim=1).nonzero()
+            rank = int(used[-1]) + 1 if len(used) else 0  # an adapter of rank r fills rows [:r]
+            a_parts.append(a[:rank].float())
+            b_parts.append(b[:, :rank])
+        cache[key] = (versions, torch.cat(a_parts), torch.block_diag(*b_parts))
+    return cache[key][1], cache[key][2]
+
+
 def add_lora_linear(self, y, x, lora_a_stacked, lora_b_stacked, scale, output_slices, **kwargs) -> None:
     """y[:, slice i] += scale * (x @ A_i[slot].T) @ B_i[slot].T for each slice and each group of tokens that
-    share an adapter slot: what vLLM's add_shrink + add_expand compute (the shrink in float32, as there)."""
+    share an adapter slot: what vLLM's add_shrink + add_expand compute (the shrink in float32, as there), in
+    two matrix products per group for all slices together."""
     x, out = x.view(-1, x.shape[-1]), y.view(-1, y.shape[-1])
-    offset = 0
-    for lora_a, lora_b, size in zip(lora_a_stacked, lora_b_stacked, output_slices):
-        for slot, rows in _groups(self):
-            tokens = x if rows is None else x[rows]
-            shrunk = scale * (tokens.float() @ lora_a[slot, 0].float().T)
-            delta = shrunk.to(out.dtype) @ lora_b[slot, 0, :size].to(out.dtype).T
-            if rows is None:
-                out[:, offset : offset + size] += delta
-            else:
-                out[rows, offset : offset + size] += delta
-        offset += size
+    width = sum(output_slices)
+    target = out if width == out.shape[1] else out[:, :width]
+    for slot, rows in _groups(self):
+        a, b = _fused(self, lora_a_stacked, lora_b_stacked, output_slices, slot)
+        shrunk = (x if rows is None else x[rows]).float() @ a.T
+        delta = (shrunk if scale == 1.0 else scale * shrunk).to(out.dtype) @ b.T
+        if rows is None:
+            target += delta
+        else:
+            target[rows] += delta
 
 
 def active() -> bool:

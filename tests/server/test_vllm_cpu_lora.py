@@ -76,7 +76,8 @@ def test_the_plugin_replaces_vllms_ops_only_when_ragtune_asks(monkeypatch):
 @pytest.mark.parametrize("kind", ["mixed", "one adapter", "no adapter"])
 def test_the_fused_linear_lora_matches_vllms_shrink_and_expand(kind):
     """Three slices (a merged q/k/v layer): ragtune's one-pass add_lora_linear against vLLM's own
-    add_shrink + add_expand over its own ops, on the same wrapper state; then new indices are picked up."""
+    add_shrink + add_expand over its own ops, on the same wrapper state; then new indices and new weights
+    in a slot are picked up."""
     from vllm.lora.punica_wrapper.punica_cpu import PunicaWrapperCPU
 
     x, _, _, indices = batch(seed=3)
@@ -86,6 +87,7 @@ def test_the_fused_linear_lora_matches_vllms_shrink_and_expand(kind):
     lora_b = tuple(torch.randn(SLOTS, 1, size, RANK, generator=generator) for size in slices)
     for a, b in zip(lora_a, lora_b):
         a[-1], b[-1] = 0, 0  # vLLM's ops read -1 as the last slot: kept empty so the two agree
+        a[2, :, RANK // 2 :], b[2, :, :, RANK // 2 :] = 0, 0  # slot 2: an adapter of half the stacked rank
     indices[:] = {"mixed": indices, "one adapter": 2, "no adapter": -1}[kind]
     assert PunicaWrapperCPU.add_lora_linear is not vllm_cpu_lora.add_lora_linear  # vLLM's own, to compare with
     wrapper = PunicaWrapperCPU(TOKENS, 4, "cpu")
@@ -99,6 +101,14 @@ def test_the_fused_linear_lora_matches_vllms_shrink_and_expand(kind):
     assert (ours == start).all() == (kind == "no adapter")
 
     wrapper._token_lora_indices[:TOKENS].copy_(torch.full((TOKENS,), 1))  # the next batch: another adapter
+    ours, theirs = start.clone(), start.clone()
+    vllm_cpu_lora.add_lora_linear(wrapper, ours, x, lora_a, lora_b, 0.5, slices)
+    PunicaWrapperCPU.add_lora_linear(wrapper, theirs, x, lora_a, lora_b, 0.5, slices)
+    torch.testing.assert_close(ours, theirs)
+
+    for a, b in zip(lora_a, lora_b):  # a new adapter loaded into slot 1, in place, as vLLM does
+        a[1].copy_(torch.randn(a[1].shape, generator=generator))
+        b[1].copy_(torch.randn(b[1].shape, generator=generator))
     ours, theirs = start.clone(), start.clone()
     vllm_cpu_lora.add_lora_linear(wrapper, ours, x, lora_a, lora_b, 0.5, slices)
     PunicaWrapperCPU.add_lora_linear(wrapper, theirs, x, lora_a, lora_b, 0.5, slices)

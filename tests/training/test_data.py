@@ -111,6 +111,19 @@ def test_csv_columns(tmp_path):
     assert samples[1].messages[0]["content"] == "Multi\nline"
 
 
+def test_a_knowledge_bases_faq_files_are_training_data(tmp_path):
+    from core.settings import TrainingSettings
+    from training.pipeline import prepare_faq
+
+    faq = jsonl(tmp_path, {"question": "Is return shipping free?", "answer": "Yes, for defects."}, name="faq.jsonl")
+    faq_zh = write(tmp_path, "faq_zh.csv", "question,answer\n退货期限是多久？,自签收之日起 30 天内。\n")
+    samples = prepare_faq([faq, faq_zh], TrainingSettings())
+    assert [(s.last_user(), s.messages[-1]["content"], s.gold_sources) for s in samples] == [
+        ("Is return shipping free?", "Yes, for defects.", ["faq.jsonl"]),
+        ("退货期限是多久？", "自签收之日起 30 天内。", ["faq_zh.csv"]),
+    ]
+
+
 def test_preference_pairs(tmp_path):
     path = jsonl(
         tmp_path,

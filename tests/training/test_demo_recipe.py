@@ -34,11 +34,11 @@ def test_make_trains_the_demo_adapter_from_the_recipe_and_its_collection():
     assert any("--retrain" in line for line in make_target("demo-adapter"))
 
 
-def test_ensure_demo_trains_with_exactly_the_recipes_settings_and_data(tmp_path, monkeypatch):
+def train_demo(tmp_path, monkeypatch, *args) -> tuple[dict, type]:
+    """Run `ragtune adapters ensure-demo ARGS` with training itself replaced: (what training got, its result)."""
     monkeypatch.chdir(REPO)
     monkeypatch.setenv("RAGTUNE_HOME", str(tmp_path))
     monkeypatch.setenv("RAGTUNE_CONFIG", str(tmp_path / "none.yaml"))
-    recipe = load_recipe()
     seen = {}
 
     class Trained:  # what _train returns, enough for ensure-demo to keep the recipe beside the adapter
@@ -51,8 +51,14 @@ def test_ensure_demo_trains_with_exactly_the_recipes_settings_and_data(tmp_path,
 
     monkeypatch.setattr(cli_train, "_train", fake_train)  # the half hour of training: tested for real elsewhere
     monkeypatch.setattr(cli_train, "_kb_retriever", lambda settings, collection: ("kb", collection))
-    result = runner.invoke(cli_train.adapters_app, ["ensure-demo"])
+    result = runner.invoke(cli_train.adapters_app, ["ensure-demo", *args])
     assert result.exit_code == 0, result.output
+    return seen, Trained
+
+
+def test_ensure_demo_trains_with_exactly_the_recipes_settings_and_data(tmp_path, monkeypatch):
+    recipe = load_recipe()
+    seen, Trained = train_demo(tmp_path, monkeypatch)
 
     assert seen["name"] == "demo" and seen["retrieve"] == ("kb", recipe.collection)
     for key, value in recipe.training.items():  # no hidden setting: each value is the recipe's
@@ -67,6 +73,18 @@ def test_ensure_demo_trains_with_exactly_the_recipes_settings_and_data(tmp_path,
     held_out = {json.loads(line)["question"] for line in (REPO / "examples/eval/questions.jsonl").open()}
     assert not {s.last_user() for s in seen["train"] + seen["val"]} & held_out  # never the held-out set
     assert (Trained.output_dir / "recipe.yaml").read_text() == recipe.text
+
+
+def test_a_recipes_faq_files_are_trained_with_their_own_file_as_gold_source(tmp_path, monkeypatch):
+    faq_files = ["examples/knowledge/faq.jsonl", "examples/knowledge/faq_zh.csv"]
+    recipe = tmp_path / "recipe.yaml"
+    recipe.write_text((REPO / DEMO_RECIPE).read_text() + "faq:\n" + "".join(f"  - {f}\n" for f in faq_files))
+    seen, _ = train_demo(tmp_path, monkeypatch, "--recipe", str(recipe))
+    without, _ = train_demo(tmp_path / "plain", monkeypatch)
+    faq = [s for s in seen["train"] if s.origin.rsplit(":", 1)[0] in faq_files]
+    assert len(faq) == 49 and len(seen["train"]) == len(without["train"]) + 49  # every pair, in training
+    assert {s.origin: s.gold_sources for s in faq}["examples/knowledge/faq_zh.csv:2"] == ["faq_zh.csv"]
+    assert seen["val"] == without["val"]  # validation stays the data's own split
 
 
 def test_a_recipe_with_a_setting_training_does_not_have_is_refused(tmp_path):
