@@ -78,10 +78,10 @@ def _groups(wrapper) -> list[tuple[int, torch.Tensor | None]]:
 
 
 def _fused(wrapper, lora_a_stacked, lora_b_stacked, output_slices, slot) -> tuple[torch.Tensor, torch.Tensor]:
-    """One slot's LoRA of a layer as two matrices: the A of every slice stacked ([ranks, in], float32) and
-    the B of every slice as one block-diagonal matrix ([out, ranks]), the rows vLLM pads up to max_lora_rank
-    left out. Built again only when vLLM has written new weights into the layer's stacks (an in-place write
-    bumps a tensor's version)."""
+    """One slot's LoRA of a layer as two matrices, laid out for x @ A @ B: the A of every slice side by side
+    ([in, ranks], float32) and the B of every slice as one block-diagonal matrix ([ranks, out]), the ranks
+    vLLM pads up to max_lora_rank left out. Built again only when vLLM has written new weights into the
+    layer's stacks (an in-place write bumps a tensor's version)."""
     cache = wrapper.__dict__.setdefault("ragtune_fused", {})
     versions = tuple(t._version for t in (*lora_a_stacked, *lora_b_stacked))
     key = (id(lora_a_stacked[0]), slot)
@@ -93,7 +93,7 @@ def _fused(wrapper, lora_a_stacked, lora_b_stacked, output_slices, slot) -> tupl
             rank = int(used[-1]) + 1 if len(used) else 0  # an adapter of rank r fills rows [:r]
             a_parts.append(a[:rank].float())
             b_parts.append(b[:, :rank])
-        cache[key] = (versions, torch.cat(a_parts), torch.block_diag(*b_parts))
+        cache[key] = (versions, torch.cat(a_parts).T.contiguous(), torch.block_diag(*b_parts).T.contiguous())
     return cache[key][1], cache[key][2]
 
 
@@ -106,12 +106,12 @@ def add_lora_linear(self, y, x, lora_a_stacked, lora_b_stacked, scale, output_sl
     target = out if width == out.shape[1] else out[:, :width]
     for slot, rows in _groups(self):
         a, b = _fused(self, lora_a_stacked, lora_b_stacked, output_slices, slot)
-        shrunk = (x if rows is None else x[rows]).float() @ a.T
-        delta = (shrunk if scale == 1.0 else scale * shrunk).to(out.dtype) @ b.T
+        shrunk = torch.mm((x if rows is None else x[rows]).float(), a)
+        shrunk = (shrunk if scale == 1.0 else scale * shrunk).to(out.dtype)
         if rows is None:
-            target += delta
+            target.addmm_(shrunk, b)
         else:
-            target[rows] += delta
+            target[rows] += torch.mm(shrunk, b)
 
 
 def active() -> bool:
