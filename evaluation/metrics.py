@@ -11,16 +11,19 @@ from core.language import words
 
 _MARKER = re.compile(r"\[(\d{1,3})\]")
 
+# Phrases only a declining answer uses. Verbs a customer also does ("if you're unable to find a courier") count
+# only with the assistant as subject, and a product "not available in Japan" or an apology before an answer
+# ("I'm sorry, but returns close after 30 days") is an answer, not a refusal.
 REFUSAL_PHRASES = (
-    "i don't know", "i do not know", "i don't have", "i do not have", "i don’t have", "i don’t know",
     "no information", "not have information", "not have that information", "don't have information",
-    "cannot find", "can't find", "could not find", "couldn't find", "unable to find", "unable to answer",
-    "not able to answer", "not able to find", "cannot answer", "can't answer", "not in the sources",
-    "sources do not contain", "sources don't contain", "no relevant source", "not mentioned",
-    "i'm not sure", "i am not sure", "i'm sorry, but", "i am sorry, but", "not available in",
-    "unable to assist", "unable to help", "can't help with", "cannot help with", "not able to help",
+    "not in the sources", "not in my sources", "sources do not contain", "sources don't contain",
+    "no relevant source", "not mentioned in", "i'm not sure", "i am not sure",
     "不知道", "没有相关", "没有找到", "未找到", "找不到", "无法回答", "无法提供", "无法找到", "不清楚",
     "没有这方面", "没有该信息", "没有此信息", "资料中没有", "来源中没有",
+)
+_ASSISTANT_DECLINES = re.compile(
+    r"\b(?:i|we)(?:'m| am|'re| are)? (?:(?:un|not )able to|can't|cannot|could not|couldn't|do not|don't) "
+    r"(?:find|answer|help|assist|know|have (?:any |that |the |this )?(?:information|details|data))"
 )
 
 
@@ -57,7 +60,7 @@ def answer_length(answer: str) -> int:
 
 def is_refusal(answer: str) -> bool:
     text = answer.lower().replace("’", "'")
-    return not text.strip() or any(phrase in text for phrase in REFUSAL_PHRASES)
+    return not text.strip() or any(p in text for p in REFUSAL_PHRASES) or bool(_ASSISTANT_DECLINES.search(text))
 
 
 def source_matches(source: str, gold: str) -> bool:

@@ -61,6 +61,7 @@ def test_citation_correctness_reads_markers_then_falls_back_to_cited_sources():
 @pytest.mark.parametrize("answer", [
     "I'm sorry, I don't have that information.", "I don’t know the answer to that.",
     "The sources do not contain this.", "抱歉，我没有相关信息。", "我不知道。", "",
+    "I'm sorry, but I'm unable to assist with that.", "We couldn't find anything about that in our documents.",
 ])
 def test_refusals_are_detected_in_english_and_chinese(answer):
     assert metrics.is_refusal(answer)
@@ -69,6 +70,9 @@ def test_refusals_are_detected_in_english_and_chinese(answer):
 @pytest.mark.parametrize("answer", [
     "You can return products within 30 days [1].", "订单通常在三个工作日内发货。",
     "很抱歉让您久等了，您的订单已于今天发货。",  # an apology in an answer is not a refusal
+    "I'm sorry, but returns close 30 days after delivery.",
+    "The SkyLens Mini is not available in Japan.",  # a fact about the product, not about the sources
+    "If you're unable to find your order number, check the confirmation e-mail.",  # the customer's verb
 ])
 def test_answers_are_not_refusals(answer):
     assert not metrics.is_refusal(answer)
