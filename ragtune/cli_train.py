@@ -180,8 +180,9 @@ def train_recipe(recipe: Recipe, settings: Settings, name: str, **overrides):
         declines = {text.strip() for text in settings.training.raft_decline_answers.values()}
         train = cap_declines(train, declines, recipe.max_decline_share, settings.training.seed)
     faq = prepare_faq(recipe.faq, settings.training)
+    data = f"{recipe.data} and {len(faq)} FAQ pairs" if faq else str(recipe.data)
     console.print(
-        f"training '{name}' retrieval-aware on {len(train)} samples of {recipe.data} and {len(faq)} FAQ pairs "
+        f"training '{name}' retrieval-aware on {len(train) + len(faq)} samples of {data} "
         f"(validation {len(prepared.val)}), collection '{recipe.collection}' ..."
     )
     train = train + faq

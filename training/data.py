@@ -213,8 +213,8 @@ def parse_record(record: object, where: str) -> list[Conversation]:
     else:
         raise RagtuneError(
             f"{where}: unrecognised record with keys {sorted(record)}; expected messages, conversations, "
-            "prompt/response, instruction/output, context/response, question/reference_answer or answer, text (Q:/A:) or "
-            "prompt/chosen/rejected"
+            "prompt/response, instruction/output, context/response, question/reference_answer or answer, "
+            "text (Q:/A:) or prompt/chosen/rejected"
         )
     return [_with_labels(record, messages, where)]
 
