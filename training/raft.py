@@ -15,7 +15,6 @@ from core.language import DECLINE, DECLINE_EN, DECLINE_ZH, detect_language  # no
 from core.prompt import Source
 from training.data import Conversation
 
-
 _CITED = re.compile(r"\[\d{1,2}\]")
 _END = re.compile(r"([.!?。！？]*)$")
 

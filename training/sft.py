@@ -204,7 +204,9 @@ def _trainer_class(model, cfg: TrainingSettings):
     return partial(ChunkedLossTrainer, chunk_size=cfg.loss_chunk_size)
 
 
-def _rows(samples, tokenizer, settings, system_prompt, retrieve, fit, progress, label) -> tuple[list, int, int, Counter]:
+def _rows(
+    samples, tokenizer, settings, system_prompt, retrieve, fit, progress, label
+) -> tuple[list, int, int, Counter]:
     """Encoded samples (packed when packing is on), their real token count, how many did not fit, and (with
     retrieval) how many got their gold source, were taught to decline, or had no gold source retrieved.
     Retrieval-aware samples get as many sources as the server gives a request (retrieval.top_k), cut by `fit`."""
