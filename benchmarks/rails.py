@@ -4,7 +4,8 @@ the same run. Never asserts a timing.
 1. word matching with a generated word list (Aho–Corasick, folding included) vs one `str.find` pass over the
    same text and vs a loop over the words (`word in text`)
 2. a whole-answer scan (words + personal data) vs the word matcher alone
-3. the streaming filter fed token by token vs passing the tokens through (no filter) and vs one whole scan
+3. the streaming filter fed token by token vs passing the tokens through (no filter) and vs one whole scan,
+   and how many characters it holds back after each token (against the bound, the longest possible match)
 
 Tokens: Latin words, numbers and punctuation count as one token each and CJK characters as one token each,
 close to what a chat model's tokenizer gives for support answers.
@@ -87,6 +88,16 @@ def stream_through(rules: RuleSet | None, tokens: list[str]) -> str:
     return "".join(f.feed(token) for token in tokens) + f.finish()
 
 
+def held_back(rules: RuleSet, tokens: list[str]) -> tuple[float, int]:
+    """Characters received but not yet sent after each token: (mean, most)."""
+    f, received, sent, held = StreamFilter(rules), 0, 0, []
+    for token in tokens:
+        received += len(token)
+        sent += len(f.feed(token))
+        held.append(received - sent)
+    return statistics.mean(held), max(held)
+
+
 def bench_language(name: str, sentences: list[str], words: list[str], tokens: int, repeats: int) -> None:
     parts = make_tokens(sentences, tokens)
     text = "".join(parts)
@@ -111,9 +122,14 @@ def bench_language(name: str, sentences: list[str], words: list[str], tokens: in
         print(f"  {label:<46} {ms * per_k:9.3f} ms per 1,000 tokens")
     scan_ms = rows[3][1]
     print(f"  stream (words + personal data) / whole scan: {rows[6][1] / scan_ms:.1f}x")
-    print(
-        f"  hold-back: words {word_rules.word_holdback} chars, with personal data {full_rules.regex_holdback}"
-    )
+    for label, rules, bound in [
+        ("words", word_rules, word_rules.word_holdback),
+        ("words + personal data", full_rules, full_rules.regex_holdback),
+    ]:
+        mean, most = held_back(rules, parts)
+        print(
+            f"  held back after each token, {label}: {mean:.1f} characters on average, {most} at most (bound {bound})"
+        )
 
 
 def main() -> None:

@@ -26,9 +26,8 @@ sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__)
 
 import numpy as np
 
+from core.settings import KnowledgeSettings, RetrievalSettings
 from knowledge import KnowledgeBase
-from core.settings import KnowledgeSettings
-from core.settings import RetrievalSettings
 from retrieval.dense import DenseIndex
 from retrieval.embedding import Embedder
 from retrieval.hybrid import hybrid_search

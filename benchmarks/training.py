@@ -76,7 +76,6 @@ def run_baseline(data: Path, n: int, home: Path) -> dict:
     )
 
     from core.chat_model import prepare_chat_model
-    from core.hardware import describe_cpu
     from training.modeling import TARGET_MODULES
 
     model_path = prepare_chat_model(os.environ.get("BENCH_MODEL", "SmolLM2-135M-Instruct"), home / "models")

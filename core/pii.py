@@ -1,11 +1,13 @@
 """Personal data in free text: e-mail addresses, Chinese ID numbers (checksum-valid), bank cards (Luhn-valid),
 Chinese mobiles and other phone numbers (8+ digits). One finder yields the matches; masking, training-data
-cleaning and the trust rails all build on it."""
+cleaning and the trust rails all build on it. The patterns are `regex` patterns (re-compatible syntax) so a
+stream can ask where a match could still begin (partial matching, rails.rules)."""
 
-import re
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+
+import regex
 
 PII_KINDS = ("email", "id_card", "phone", "bank_card")
 # Longest text a match can span, e-mail addresses aside (a bank card of 19 digits with a separator between
@@ -13,14 +15,14 @@ PII_KINDS = ("email", "id_card", "phone", "bank_card")
 PII_MAX_CHARS = 48
 
 # Latin letters only: \w would take in the Chinese written around an address with no space ("邮箱a@b.cn收到").
-_EMAIL = re.compile(r"[A-Za-z0-9_.+-]+@[A-Za-z0-9_-]+(?:\.[A-Za-z0-9_-]+)+")
-_ID_CARD = re.compile(
+_EMAIL = regex.compile(r"[A-Za-z0-9_.+-]+@[A-Za-z0-9_-]+(?:\.[A-Za-z0-9_-]+)+")
+_ID_CARD = regex.compile(
     r"(?<![\dA-Za-z])[1-9]\d{5}(?:18|19|20)\d{2}(?:0[1-9]|1[0-2])(?:0[1-9]|[12]\d|3[01])\d{3}[\dXx](?![\dA-Za-z])"
 )
-_CARD = re.compile(r"(?<!\d)\d(?:[ -]?\d){12,18}(?!\d)")
-_CN_MOBILE = re.compile(r"(?<!\d)(?:\+?86[ -]?)?1[3-9]\d(?:[ -]?\d{4}){2}(?!\d)")
+_CARD = regex.compile(r"(?<!\d)\d(?:[ -]?\d){12,18}(?!\d)")
+_CN_MOBILE = regex.compile(r"(?<!\d)(?:\+?86[ -]?)?1[3-9]\d(?:[ -]?\d{4}){2}(?!\d)")
 # International (+CC ...), bracketed area code, or Chinese landline (010-12345678); may follow Chinese text.
-_PHONE = re.compile(
+_PHONE = regex.compile(
     r"(?<![\dA-Za-z_+])(?:\+\d{1,3}[ .-]?(?:\(\d{1,4}\)|\d{1,4})(?:[ .-]?\d{2,4}){2,3}"
     r"|\(\d{2,4}\)[ .-]?\d{3,4}[ .-]?\d{4}|0\d{2,3}-\d{7,8})(?!\d)"
 )
@@ -58,7 +60,7 @@ def _enough_digits(number: str) -> bool:
 
 
 # In this order: a span taken by an earlier pattern is not searched again by a later one.
-_PATTERNS: list[tuple[str, re.Pattern, Callable[[str], bool]]] = [
+PII_PATTERNS: list[tuple[str, regex.Pattern, Callable[[str], bool]]] = [
     ("email", _EMAIL, lambda s: True),
     ("id_card", _ID_CARD, _id_checksum_ok),
     ("phone", _CN_MOBILE, lambda s: True),
@@ -70,24 +72,74 @@ _PATTERNS: list[tuple[str, re.Pattern, Callable[[str], bool]]] = [
 def find_personal_data(text: str, keep: tuple[str, ...] | frozenset[str] = ()) -> list[PiiMatch]:
     """Non-overlapping matches in text order; values in `keep` (the company's own addresses and numbers)
     and numbers failing their check (ID checksum, Luhn, digit count) are not matches."""
-    work, found = text, []
-    for kind, pattern, valid in _PATTERNS:
+    return _scan(text, keep)[0]
+
+
+# A span of text a match took, with the index of its pattern in PII_PATTERNS: later patterns do not match it.
+Taken = tuple[int, int, int]
+
+
+def scan_unfinished(
+    text: str, start: int, taken: Iterable[Taken], floor: int | None
+) -> tuple[list[PiiMatch], list[Taken], int]:
+    """For a stream, what one scan of the whole text would find so far: the matches beginning at or after
+    `start` (the text before it was sent: look-behind only, `taken` by earlier matches there), the spans they
+    take, and where a match that more text could still complete, extend or take over begins, at or after
+    `floor` (len(text): nowhere; None: the text is final, not looked for)."""
+    return _scan(text, (), start, taken, floor)
+
+
+def to_end(pattern: regex.Pattern) -> regex.Pattern:
+    """The pattern running to the end of the text: where it matches partially, more text could still make
+    (or extend) a match of the pattern."""
+    closing = "\n)" if pattern.flags & regex.VERBOSE else ")"  # a verbose pattern may end in a comment
+    return regex.compile(f"(?:{pattern.pattern}{closing}\\Z", pattern.flags)
+
+
+def open_start(to_end_pattern: regex.Pattern, text: str, pos: int) -> int:
+    """Where a match that more text could still complete or extend begins, at or after pos (partial matching
+    of a to_end() pattern); len(text): nowhere."""
+    match = to_end_pattern.search(text, pos, partial=True)
+    return match.start() if match else len(text)
+
+
+_TO_END = [to_end(pattern) for _, pattern, _ in PII_PATTERNS]
+
+
+def _scan(
+    text: str,
+    keep: tuple[str, ...] | frozenset[str],
+    start: int = 0,
+    taken: Iterable[Taken] = (),
+    floor: int | None = None,
+) -> tuple[list[PiiMatch], list[Taken], int]:
+    spans, found, unfinished = list(taken), [], len(text)
+    known = len(spans)
+    for index, ((kind, pattern, valid), to_end_pattern) in enumerate(zip(PII_PATTERNS, _TO_END)):
+        earlier = [(a, b) for a, b, by in spans if by < index]
+        if floor is not None:
+            # Earlier matches reaching into the open end could still be undone: they take nothing here. A match
+            # of this pattern reaching there could still change, or take what another one needs.
+            sure_text = claim(text, [(a, b) for a, b in earlier if b <= unfinished])
+            unfinished = min(unfinished, open_start(to_end_pattern, sure_text, floor))
+            reaching = (m.start() for m in pattern.finditer(sure_text, start) if m.end() > unfinished)
+            unfinished = min(unfinished, next(reaching, unfinished))
         new = [
             PiiMatch(kind, m.start(), m.end(), text[m.start() : m.end()])
-            for m in pattern.finditer(work)
+            for m in pattern.finditer(claim(text, earlier), start)
             if text[m.start() : m.end()] not in keep and valid(text[m.start() : m.end()])
         ]
-        if new:
-            work = _claim(work, new)
-            found += new
-    return sorted(found, key=lambda m: m.start)
+        found += new
+        spans += [(m.start, m.end, index) for m in new]
+    return sorted(found, key=lambda m: m.start), spans[known:], unfinished
 
 
-def _claim(text: str, matches: list[PiiMatch]) -> str:
+def claim(text: str, spans: Iterable[tuple[int, int]]) -> str:
+    """The text with the spans of matches made unmatchable (what later patterns see)."""
     parts, last = [], 0
-    for m in matches:
-        parts += [text[last : m.start], _CLAIMED * (m.end - m.start)]
-        last = m.end
+    for start, end in sorted(spans):
+        parts += [text[last:start], _CLAIMED * (end - start)]
+        last = end
     return "".join(parts) + text[last:]
 
 

@@ -9,6 +9,7 @@ import openai
 from rich.console import Console
 from tqdm import tqdm
 
+from core.errors import RagtuneError
 from evaluation import runner
 from evaluation.judge import Judge
 from evaluation.questions import load_questions
@@ -20,7 +21,6 @@ from evaluation.server import started_server
 from evaluation.store import archive_previous, save_run
 from rails.groundedness import GroundednessChecker
 from retrieval.embedding import Embedder
-from core.errors import RagtuneError
 
 
 def make_judge(settings) -> Judge:

@@ -6,8 +6,8 @@ import json
 import random
 from pathlib import Path
 
-from evaluation.store import load_run, save_run
 from core.errors import RagtuneError
+from evaluation.store import load_run, save_run
 
 COLUMNS = ["item", "question", "reference_answer", "answer", "citations", "rating", "comment"]
 KEY_FILE = "ratings_key.json"

@@ -7,8 +7,8 @@ from dataclasses import dataclass
 import openai
 from tqdm import tqdm
 
-from evaluation.questions import Question
 from core.errors import RagtuneError
+from evaluation.questions import Question
 
 
 @dataclass(frozen=True)

@@ -16,9 +16,9 @@ from pathlib import Path
 
 # This folder comes first on sys.path and its knowledge/ folder would shadow the package: drop it.
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
-from core.settings import Settings  # noqa: E402 (after the path fix)
-from ragtune.cli_train import train_recipe  # noqa: E402
-from ragtune.demo_adapter import load_recipe  # noqa: E402
+from core.settings import Settings
+from ragtune.cli_train import train_recipe
+from ragtune.demo_adapter import load_recipe
 
 OUT = Path(__file__).parent / "training" / "demo-sweep.md"
 GRID = [(8, 2e-3), (16, 1e-3), (16, 2e-3)]  # (rank, learning rate)

@@ -5,6 +5,7 @@ import sys
 import typer
 from rich.console import Console
 
+from core.errors import RagtuneError
 from ragtune.cli_eval import eval_app
 from ragtune.cli_kb import kb_app
 from ragtune.cli_loop import ab_app, data_export
@@ -12,7 +13,6 @@ from ragtune.cli_models import models_app
 from ragtune.cli_rails import rails_app
 from ragtune.cli_serve import serve
 from ragtune.cli_train import adapters_app, data_app, train_app
-from core.errors import RagtuneError
 
 app = typer.Typer(
     no_args_is_help=True,

@@ -51,8 +51,8 @@ def evaluate(
         return
     if questions is None:
         raise RagtuneError("--questions: a question file is needed")
-    from evaluation.evaluate import evaluate as run_evaluation
     from core.settings import Settings
+    from evaluation.evaluate import evaluate as run_evaluation
 
     if general is None and (questions.parent / "general.jsonl").is_file():
         general = questions.parent / "general.jsonl"

@@ -4,9 +4,9 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from core.chat_model import prepare_chat_model
 from core.settings import Settings
 from retrieval.embedding import resolve_embedding_model
-from core.chat_model import prepare_chat_model
 
 models_app = typer.Typer(no_args_is_help=False, invoke_without_command=True)
 

@@ -5,19 +5,19 @@
       words: insults.txt     # word-list file(s), relative to the rules file; and/or
       terms: [idiot, 笨蛋]   # inline terms; and/or
       pii: [phone, email]    # built-in personal data: phone, id_card, bank_card, email (or "all"); and/or
-      regex: 'NW-\\d{8}'      # with max_chars (longest match, default 32) and ignore_case (default false)
+      regex: 'NW-\\d{8}'      # (`regex` module syntax, as re's) with max_chars (longest match, default 32), ignore_case
       mask: "[ORDER]"        # optional; keep: [...] values never matched (personal data)
 
 Any mistake raises a RagtuneError naming the file and line."""
 
-import re
 from pathlib import Path
 from typing import Any
 
+import regex
 import yaml
 
 from core.errors import RagtuneError
-from core.pii import PII_KINDS
+from core.pii import PII_KINDS, to_end
 from rails.rules import ACTIONS, DEFAULT_REGEX_MAX_CHARS, Rule
 from rails.words import load_word_list
 
@@ -121,16 +121,18 @@ def _pii_kinds(item: dict, where: str) -> tuple[str, ...]:
     return tuple(kinds)
 
 
-def _pattern(item: dict, where: str) -> re.Pattern | None:
-    regex = item.get("regex")
-    if regex is None:
+def _pattern(item: dict, where: str) -> regex.Pattern | None:
+    source = item.get("regex")
+    if source is None:
         return None
-    if not isinstance(regex, str):
+    if not isinstance(source, str):
         raise RagtuneError(f"{where}: `regex` must be text")
     try:
-        return re.compile(regex, re.IGNORECASE if item.get("ignore_case") else 0)
-    except re.error as error:
-        raise RagtuneError(f"{where}: bad regex {regex!r} ({error})") from None
+        pattern = regex.compile(source, regex.IGNORECASE if item.get("ignore_case") else 0)
+        to_end(pattern)  # what a stream checks for a match more text could still complete
+        return pattern
+    except regex.error as error:
+        raise RagtuneError(f"{where}: bad regex {source!r} ({error})") from None
 
 
 def word_list_files(path: Path) -> list[Path]:

@@ -6,14 +6,15 @@
 
 A scan returns the new text and its decisions (rule, action, kind, count): never the matched values."""
 
-import re
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+import regex
+
 from core.language import Language, detect_language
-from core.pii import PII_KINDS, PII_MAX_CHARS, find_personal_data
+from core.pii import PII_KINDS, PII_MAX_CHARS, Taken, open_start, scan_unfinished, to_end
 from rails.words import WordMatcher, fold
 
 Action = Literal["block", "mask", "flag"]
@@ -29,8 +30,8 @@ class Rule:
     action: Action
     words: tuple[str, ...] = ()
     pii: tuple[str, ...] = ()
-    pattern: re.Pattern | None = None
-    max_chars: int = DEFAULT_REGEX_MAX_CHARS  # longest text the regex can match: what a stream holds back
+    pattern: regex.Pattern | None = None
+    max_chars: int = DEFAULT_REGEX_MAX_CHARS  # longest text the regex can match: the most a stream holds back
     mask: str | None = None  # None: "[PHONE]"-style tags for personal data, the set's mask otherwise
     keep: frozenset[str] = field(default_factory=frozenset)  # personal data never matched (own contacts)
 
@@ -48,6 +49,13 @@ class Hit:
     start: int
     end: int
     tentative: bool = False  # at the end of unfinished text, may still change
+
+
+@dataclass(frozen=True)
+class Found:
+    hits: list[Hit]  # within a rule leftmost-longest; across rules they may overlap
+    settled: int  # more text cannot change what comes before this offset (len(text) when final)
+    taken: list[Taken]  # spans of personal data, of any kind (what a stream's next scan must skip)
 
 
 @dataclass(frozen=True)
@@ -90,7 +98,11 @@ class RuleSet:
         self._words = WordMatcher((w, rule) for rule in self.rules for w in rule.words)
         self._pii = [rule for rule in self.rules if rule.pii]
         self._regex = [rule for rule in self.rules if rule.pattern is not None]
-        # Hold-back of a stream: folded characters for words (+1: the character that ends a Latin word),
+        self._regex_to_end = [to_end(rule.pattern) for rule in self._regex]
+        self.regex_lookbehind = max(
+            (rule.max_chars for rule in self._regex), default=0
+        )  # what a stream keeps
+        # Most a stream holds back: folded characters for words (+1: the character that ends a Latin word),
         # original characters for regexes and personal data (+1: their look-ahead).
         self.word_holdback = self._words.longest + 1 if self._words else 0
         regex_max = [r.max_chars for r in self._regex] + [PII_MAX_CHARS for _ in self._pii]
@@ -102,38 +114,41 @@ class RuleSet:
     def reply(self, language: Language) -> str:
         return self.replies[language]
 
-    def find(self, text: str, final: bool = True) -> tuple[list[Hit], int]:
-        """Hits (within a rule, leftmost-longest; across rules they may overlap) and the offset before which
-        more text cannot change anything (len(text) when final)."""
+    def find(self, text: str, final: bool = True, start: int = 0, taken: Iterable[Taken] = ()) -> Found:
+        """What the rules find in text. A stream passes `start` (its text before it was settled: look-behind
+        only for regexes and personal data) and the personal data `taken` there, so it finds what one scan of
+        the whole text would."""
         folded = fold(text) if self._words else None
         hits = [
             Hit(h.value, "word", h.start, h.end, h.tentative) for h in self._words.find(folded or text, final)
         ]
-        hits += self._find_pii(text, final)
+        floor = None if final else max(len(text) - self.regex_holdback, start)
+        personal_data, new_taken, unfinished = (
+            scan_unfinished(text, start, taken, floor) if self._pii else ([], [], len(text))
+        )
+        hits += [
+            Hit(rule, m.kind, m.start, m.end, not final and m.end == len(text))
+            for rule in self._pii
+            for m in personal_data
+            if m.kind in rule.pii and m.text not in rule.keep
+        ]
         for rule in self._regex:
             hits += [
                 Hit(rule, "regex", m.start(), m.end(), not final and m.end() == len(text))
-                for m in rule.pattern.finditer(text)
+                for m in rule.pattern.finditer(text, start)
                 if m.end() > m.start()
             ]
+        taken = [*taken, *new_taken]
         if final:
-            settled = len(text)
-        else:
-            settled = len(text) - self.regex_holdback
-            if folded is not None:
-                settled = min(settled, folded.origin(len(folded.text) - self.word_holdback))
-        return _leftmost_longest(hits), max(settled, 0)
-
-    def _find_pii(self, text: str, final: bool) -> list[Hit]:
-        if not self._pii:
-            return []
-        matches = find_personal_data(text)
-        return [
-            Hit(rule, m.kind, m.start, m.end, not final and m.end == len(text))
-            for rule in self._pii
-            for m in matches
-            if m.kind in rule.pii and m.text not in rule.keep
-        ]
+            return Found(_leftmost_longest(hits), len(text), taken)
+        # What a match could still need: a regex or personal-data match that more text could complete or
+        # extend (never further back than the hold-back window: older text is settled whatever comes), the
+        # end that could still become a listed word, a tentative hit.
+        settled = min([unfinished, *(open_start(p, text, floor) for p in self._regex_to_end)])
+        if folded is not None:
+            settled = min(settled, self._words.open_start(text, folded))
+        settled = min([settled, *(h.start for h in hits if h.tentative)])
+        return Found(_leftmost_longest(hits), settled, taken)
 
     def masked(self, text: str, hits: Iterable[Hit], start: int = 0, end: int | None = None) -> str:
         """text[start:end] with the mask hits inside it replaced; overlapping masks merge into one."""
@@ -152,7 +167,7 @@ class RuleSet:
 
     def scan(self, text: str, language: Language | None = None) -> ScanResult:
         """The whole text at once. language: of the preset reply (None: the text's own)."""
-        hits, _ = self.find(text)
+        hits = self.find(text).hits
         language = language or detect_language(text)
         found = decisions(count_hits(hits))
         if any(h.rule.action == "block" for h in hits):

@@ -1,11 +1,15 @@
 """The output rules on a stream: feed the model's text deltas, send what comes back.
 
-Only the tail that a match could still need is held back: the longest listed word (folded characters, +1
-for the character that ends a Latin word) and, where regexes or personal data are checked, their bounded
-window (core.pii.PII_MAX_CHARS = 48 characters, a regex rule's own `max_chars`, +1 for look-ahead). A match
-reaching into the tail holds back from its start. So a listed word split across chunks never reaches the
-client, and text without matches flows with at most `holdback` characters of delay. The window is a bound:
-an e-mail address longer than 48 characters could have its first characters sent before it is recognised.
+Only the text that a match could still need is held back: the end that begins a listed word (the last
+character too when words are listed, as a combining mark may follow), and the end where a regex or
+personal-data match could still begin, complete or grow (partial matching: for support answers usually the
+last word, as an e-mail address could grow from it, or a number). So a listed word split across chunks never
+reaches the client, and plain text flows almost at once. The characters already sent before the held text
+stay visible to the rules (8, or a regex rule's max_chars: word boundaries, look-behind), with the personal
+data found in them, so the stream finds what one scan of the whole answer would. While no match is in the
+way, at most `holdback` characters wait (the longest listed word +1; core.pii.PII_MAX_CHARS = 48 for personal
+data, a regex rule's own `max_chars`, +1); text older than that window is sent whatever comes, so an e-mail
+address longer than 48 characters could have its first characters sent before it is recognised.
 
 On a block, the filter stops: nothing more of the generated text comes out, and the caller sends `reply`."""
 
@@ -13,9 +17,11 @@ from collections import Counter
 from dataclasses import replace
 
 from core.language import Language, detect_language
-from rails.rules import Decision, Hit, RuleSet, count_hits, decisions
+from core.pii import Taken
+from rails.rules import Decision, RuleSet, count_hits, decisions
 
-_CONTEXT = 8  # characters already sent that stay visible to the rules (word boundaries, look-behind)
+_CONTEXT = 8  # characters already sent that stay visible to the rules (word boundaries, look-behind; a
+# custom regex rule's look-behind sees as many as its max_chars)
 _LANGUAGE_SAMPLE = 400  # characters of the answer that decide the reply's language when none was given
 
 
@@ -26,6 +32,7 @@ class StreamFilter:
         self.blocked = False
         self._context = ""  # the last characters sent (original text)
         self._pending = ""  # received, not yet sent
+        self._taken: list[Taken] = []  # personal data in the context (its offsets)
         self._sample = ""
         self._counts: Counter = Counter()
 
@@ -58,28 +65,35 @@ class StreamFilter:
 
     def _release(self, final: bool) -> str:
         text, start = self._context + self._pending, len(self._context)
-        hits, cut = self.rules.find(text, final)
-        # A match reaching back into text already sent (only an e-mail longer than the window can):
-        # the rest of it is still masked.
+        found = self.rules.find(text, final, start, self._taken)
+        hits, cut = found.hits, found.settled
+        # Matches begin at or after `start` (regexes and personal data are searched from there, the beginning
+        # of a listed word is never sent); should one reach back into text already sent, its rest is masked.
         hits = [h if h.start >= start else replace(h, start=start) for h in hits if h.end > start]
         if any(h.rule.action == "block" and not h.tentative for h in hits):
             count_hits((h for h in hits if not h.tentative), self._counts)
             self.blocked, self._pending = True, ""
             return ""
-        cut = _before_open_hits(max(cut, start), hits)
+        # Never inside a hit or a span of personal data (which another match's look-behind may need to see).
+        spans = [(h.start, h.end) for h in hits] + [(a, b) for a, b, _ in found.taken if a >= start]
+        cut = _before_spans(max(cut, start), spans)
         sent = [h for h in hits if h.end <= cut and not h.tentative]
         count_hits(sent, self._counts)
         out = self.rules.masked(text, sent, start, cut)
-        self._context, self._pending = text[max(0, cut - _CONTEXT) : cut], text[cut:]
+        kept = max(0, cut - max(_CONTEXT, self.rules.regex_lookbehind))
+        self._context, self._pending = text[kept:cut], text[cut:]
+        self._taken = [
+            (max(a, kept) - kept, min(b, cut) - kept, by) for a, b, by in found.taken if a < cut and b > kept
+        ]
         return out
 
 
-def _before_open_hits(cut: int, hits: list[Hit]) -> int:
-    """Move the cut back to the start of any hit it would split."""
+def _before_spans(cut: int, spans: list[tuple[int, int]]) -> int:
+    """Move the cut back to the start of any span it would split."""
     moved = True
     while moved:
         moved = False
-        for hit in hits:
-            if hit.start < cut < hit.end:
-                cut, moved = hit.start, True
+        for start, end in spans:
+            if start < cut < end:
+                cut, moved = start, True
     return cut

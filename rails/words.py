@@ -7,6 +7,7 @@ so a match masks the characters the user actually sees. Latin words match whole 
 
 import re
 import unicodedata
+from bisect import bisect_left
 from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import lru_cache
@@ -51,6 +52,10 @@ class Folded:
         if self.starts is None:
             return start, end
         return self.starts[start], self.ends[end - 1]
+
+    def index(self, original: int) -> int:
+        """Folded offset of the first folded character from original offset `original` or later."""
+        return original if self.starts is None else bisect_left(self.starts, original)
 
     def origin(self, index: int) -> int:
         """Original offset of folded offset `index` (0..len(text))."""
@@ -118,6 +123,21 @@ class WordMatcher(Generic[T]):
 
     def __bool__(self) -> bool:
         return self.longest > 0
+
+    def open_start(self, text: str, folded: Folded) -> int:
+        """Where the end of unfinished text that more text could still make a listed word begins (original
+        offset): the longest end that begins a listed word, the last character counting as any character, as
+        a combining mark may still follow and change how it folds ("cafe" + U+0301, "ハ" + U+3099)."""
+        if not text:
+            return 0
+        last = len(text) - 1
+        while last > 0 and unicodedata.combining(text[last]):
+            last -= 1
+        end = folded.index(last)
+        for length in range(min(self.longest, end), 0, -1):
+            if self._automaton.match(folded.text[end - length : end]):
+                return folded.origin(end - length)
+        return last
 
     def find(self, text: str | Folded, final: bool = True) -> list[WordHit[T]]:
         """All hits, overlapping ones included, in original offsets. With final=False the text may go on:

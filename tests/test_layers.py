@@ -14,7 +14,7 @@ PACKAGES = ["core", "retrieval", "knowledge", "training", "rails", "feedback", "
 def lint_imports(root: Path) -> subprocess.CompletedProcess:
     command = [str(Path(sys.executable).parent / "lint-imports"), "--no-cache"]
     env = {**os.environ, "PYTHONPATH": str(root)}
-    return subprocess.run(command, cwd=root, env=env, capture_output=True, text=True, timeout=300)
+    return subprocess.run(command, check=False, cwd=root, env=env, capture_output=True, text=True, timeout=300)
 
 
 def test_the_layers_contract_is_kept():

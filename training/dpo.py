@@ -2,13 +2,13 @@
 
 import shutil
 
-from core.errors import RagtuneError
 from core.adapters import AdapterInfo, check_adapter_base, read_adapter_info
 from core.chat_model import model_fingerprint, prepare_chat_model
+from core.errors import RagtuneError
+from core.prompt import DEFAULT_SYSTEM_PROMPT, build_prompt
 from training.data import PreferencePair
 from training.modeling import load_for_training, load_tokenizer, mixed_precision
 from training.output import check_writable, data_fingerprint, save_model_folder
-from core.prompt import DEFAULT_SYSTEM_PROMPT, build_prompt
 
 
 def train_dpo(

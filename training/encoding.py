@@ -6,8 +6,8 @@ from dataclasses import dataclass
 import torch
 
 from core.errors import RagtuneError
-from training.data import Conversation
 from core.prompt import Source, build_prompt, render_prompt
+from training.data import Conversation
 
 IGNORE = -100
 

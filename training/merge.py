@@ -2,9 +2,9 @@
 
 from pathlib import Path
 
-from core.errors import RagtuneError
 from core.adapters import check_adapter_base, read_adapter_info
 from core.chat_model import model_fingerprint, prepare_chat_model
+from core.errors import RagtuneError
 from training.modeling import load_tokenizer
 from training.output import save_model_folder
 

@@ -8,8 +8,8 @@ import shutil
 from datetime import UTC, datetime
 from pathlib import Path
 
-from core.errors import RagtuneError
 from core.adapters import AdapterInfo, write_adapter_info
+from core.errors import RagtuneError
 
 LOSS_CURVE = "loss_curve.png"
 

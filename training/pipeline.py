@@ -3,9 +3,9 @@
 from dataclasses import dataclass
 from pathlib import Path
 
+from core.settings import TrainingSettings
 from training.augment import paraphrase_questions, substitute_entities
 from training.cleaning import CleaningOptions, CleaningReport, clean
-from core.settings import TrainingSettings
 from training.data import Conversation, load_conversations
 from training.split import split
 

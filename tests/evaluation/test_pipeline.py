@@ -9,11 +9,11 @@ import pytest
 from rich.console import Console
 from typer.testing import CliRunner
 
+from core.errors import RagtuneError
+from core.settings import Settings
 from evaluation.evaluate import evaluate
 from evaluation.ratings import import_ratings
 from ragtune.cli_eval import eval_app
-from core.settings import Settings
-from core.errors import RagtuneError
 
 LABELS = ["base", "base+RAG", "demo", "demo+RAG"]
 

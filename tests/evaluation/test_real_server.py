@@ -4,9 +4,9 @@ import json
 
 import pytest
 
+from core.errors import RagtuneError
 from evaluation.evaluate import evaluate
 from knowledge import KnowledgeBase
-from core.errors import RagtuneError
 
 RETURNS = b"# Returns\n\nNorthwind Gadgets accepts returns within 30 days of delivery with the original receipt.\n"
 QUESTIONS = [

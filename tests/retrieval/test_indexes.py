@@ -3,9 +3,9 @@
 import numpy as np
 import pytest
 
+from core.errors import RagtuneError
 from core.settings import RetrievalSettings
 from retrieval.dense import DenseIndex
-from core.errors import RagtuneError
 from retrieval.hybrid import dense_weight
 from retrieval.sparse import SparseIndex
 from retrieval.text import tokenize

@@ -117,7 +117,7 @@ def test_an_out_of_knowledge_question_gets_the_fallback_in_its_language(live_ser
 
 
 def test_an_answerable_question_passes_the_gate(live_server):
-    answer, extensions = chat(
+    _, extensions = chat(
         live_server, [{"role": "user", "content": "How many days do I have to return a gadget?"}], extra={"rag": {}}
     )
     assert extensions["grounding"]["fallback"] is False and extensions["handoff"] is None

@@ -10,12 +10,12 @@ from peft import PeftModel
 from transformers import AutoModelForCausalLM, AutoTokenizer
 from typer.testing import CliRunner
 
-from ragtune.cli_kb import kb_app
-from ragtune.cli_train import adapters_app, data_app, train_app
-from core.errors import RagtuneError
 from core.adapters import read_adapter_info
 from core.chat_model import model_fingerprint
+from core.errors import RagtuneError
 from core.prompt import build_prompt, render_prompt
+from ragtune.cli_kb import kb_app
+from ragtune.cli_train import adapters_app, data_app, train_app
 
 runner = CliRunner()
 app = typer.Typer()  # the training sub-apps as ragtune.cli mounts them

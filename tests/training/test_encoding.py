@@ -6,9 +6,9 @@ import pytest
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
+from core.prompt import SOURCES_INSTRUCTION
 from training.data import Conversation
 from training.encoding import IGNORE, PackedCollator, encode, pack
-from core.prompt import SOURCES_INSTRUCTION
 from training.raft import DECLINE_EN, DECLINE_ZH, with_sources
 
 

@@ -61,7 +61,7 @@ def assert_same(loss, reference, grads, reference_grads):
     for name, grad in grads.items():
         expected = reference_grads[name]  # float32 rounding, relative to the tensor's largest element
         atol = 1e-4 * expected.abs().max().item()
-        torch.testing.assert_close(grad, expected, rtol=1e-4, atol=atol, msg=lambda m: f"{name}: {m}")
+        torch.testing.assert_close(grad, expected, rtol=1e-4, atol=atol, msg=lambda m, name=name: f"{name}: {m}")
 
 
 @pytest.mark.parametrize("chunk_size", [5, 4096])

@@ -9,15 +9,15 @@ from peft import PeftModel
 from safetensors.torch import load_file
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
-from core.errors import RagtuneError
-from tests.training.conftest import tiny_training
 from core.adapters import read_adapter_info
 from core.chat_model import model_fingerprint
+from core.errors import RagtuneError
+from core.prompt import DEFAULT_SYSTEM_PROMPT, PROMPT_FORMAT, build_prompt, render_prompt
+from tests.training.conftest import tiny_training
 from training.data import PreferencePair
 from training.dpo import train_dpo
 from training.encoding import encode
 from training.merge import merge_adapter
-from core.prompt import DEFAULT_SYSTEM_PROMPT, PROMPT_FORMAT, build_prompt, render_prompt
 from training.sft import train_sft
 
 QUESTION = [{"role": "user", "content": "Question 99: does the lamp have a warranty?"}]
