@@ -82,7 +82,7 @@ def test_json_object_and_json_schema(live_server):
         temperature=0,
         max_tokens=60,
         response_format={"type": "json_object"},
-        messages=[{"role": "user", "content": "Give a colour and its hex code as JSON."}],
+        messages=[{"role": "user", "content": 'Give a colour and its hex code as JSON with keys "colour" and "hex".'}],
     )
     assert isinstance(json.loads(reply.choices[0].message.content), dict)
     schema = {
