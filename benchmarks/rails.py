@@ -90,11 +90,10 @@ def stream_through(rules: RuleSet | None, tokens: list[str]) -> str:
 
 def held_back(rules: RuleSet, tokens: list[str]) -> tuple[float, int]:
     """Characters received but not yet sent after each token: (mean, most)."""
-    f, received, sent, held = StreamFilter(rules), 0, 0, []
+    f, held = StreamFilter(rules), []
     for token in tokens:
-        received += len(token)
-        sent += len(f.feed(token))
-        held.append(received - sent)
+        f.feed(token)
+        held.append(f.waiting)
     return statistics.mean(held), max(held)
 
 

@@ -42,6 +42,11 @@ class StreamFilter:
         return max(self.rules.word_holdback, self.rules.regex_holdback)
 
     @property
+    def waiting(self) -> int:
+        """Characters received and not yet sent."""
+        return len(self._pending)
+
+    @property
     def decisions(self) -> tuple[Decision, ...]:
         return decisions(self._counts)
 
