@@ -7,6 +7,8 @@ llvmlite, whose objects crash vLLM's worker start-up).
 
 if __name__ == "__main__":
     import argparse
+    import socket
+    import sys
 
     import uvicorn
     from rich.console import Console
@@ -18,7 +20,13 @@ if __name__ == "__main__":
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8000)
     args = parser.parse_args()
+    # Listen before the engine starts: a busy port fails at once, and vLLM's processes, which open ports of
+    # their own, cannot take this one in the meantime. Connections wait until the app is ready.
+    try:
+        sock = socket.create_server((args.host, args.port), family=socket.AF_INET6 if ":" in args.host else socket.AF_INET)
+    except OSError as error:
+        sys.exit(f"cannot listen on {args.host}:{args.port}: {error.strerror}")
     console = Console(highlight=False, soft_wrap=True)
     where = f"serving on http://{args.host}:{args.port}"
     app = create_app(Settings(), announce=lambda summary: console.print(f"{summary}\n{where}"))
-    uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
+    uvicorn.Server(uvicorn.Config(app, log_level="warning")).run(sockets=[sock])

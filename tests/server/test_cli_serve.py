@@ -1,6 +1,9 @@
-"""`ragtune serve` hands over to `python -m server`, binding to localhost when no client key is set."""
+"""`ragtune serve` hands over to `python -m server`, binding to localhost when no client key is set; a busy port
+is refused before anything loads."""
 
 import os
+import socket
+import subprocess
 import sys
 
 import pytest
@@ -45,3 +48,14 @@ def test_with_a_client_key_it_binds_where_asked(execv, monkeypatch, tmp_path):
     assert isinstance(result.exception, Handover)
     assert "127.0.0.1 only" not in result.output
     assert execv == [[sys.executable, "-m", "server", "--host", "0.0.0.0", "--port", "9124"]]
+
+
+def test_a_port_in_use_is_refused_at_once_before_the_engine_starts(tmp_path):
+    with socket.create_server(("127.0.0.1", 0)) as taken:
+        port = taken.getsockname()[1]
+        env = {**os.environ, "RAGTUNE_HOME": str(tmp_path), "RAGTUNE_ENGINE__KIND": "transformers"}
+        command = [sys.executable, "-m", "server", "--port", str(port)]
+        done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=120, check=False)
+    assert done.returncode == 1
+    assert f"cannot listen on 127.0.0.1:{port}: Address already in use" in done.stderr
+    assert "engine:" not in done.stdout + done.stderr  # nothing was loaded
