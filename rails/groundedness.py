@@ -25,6 +25,8 @@ a chunk: a lower bound); the serving check (`AnswerCheck`) scores the kept sourc
 """
 
 import re
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass
 
 import numpy as np
@@ -44,10 +46,31 @@ def split_sentences(text: str) -> list[str]:
     return [p for p in parts if len(words(p)) >= MIN_WORDS]
 
 
+_BATCH = 8  # a batch is padded to its longest text: whole sources and short sentences apart (1.1 s -> 0.23 s)
+_CACHED_UNITS = 4096  # context units kept embedded (1.5 KB each): the same sources come back request after request
+
+
 class GroundednessChecker:
     def __init__(self, embedder: Embedder, threshold: float):
         self.embedder = embedder
         self.threshold = threshold
+        self._units: OrderedDict[str, np.ndarray] = OrderedDict()  # least recently used first
+        self._lock = threading.Lock()
+
+    def _unit_vectors(self, units: list[str]) -> np.ndarray:
+        """The context units' vectors: from the cache, the others embedded now."""
+        with self._lock:
+            known = {u: self._units[u] for u in units if u in self._units}
+        missing = [u for u in dict.fromkeys(units) if u not in known]
+        if missing:
+            known.update(zip(missing, self.embedder.encode(missing, batch_size=_BATCH)))
+        with self._lock:
+            for unit in dict.fromkeys(units):
+                self._units[unit] = known[unit]
+                self._units.move_to_end(unit)
+            while len(self._units) > _CACHED_UNITS:
+                self._units.popitem(last=False)
+        return np.stack([known[u] for u in units])
 
     def supported(self, answer: str, context: list[str]) -> list[tuple[str, bool]]:
         """Each judged sentence of the answer and whether the context supports it; [] when there is no
@@ -56,8 +79,7 @@ class GroundednessChecker:
         units = [u for text in context for u in [text.strip(), *split_sentences(text)] if u]
         if not sentences or not units:
             return []
-        vectors = self.embedder.encode(sentences + units)
-        similarity = vectors[: len(sentences)] @ vectors[len(sentences):].T
+        similarity = self.embedder.encode(sentences, batch_size=_BATCH) @ self._unit_vectors(units).T
         return list(zip(sentences, (similarity.max(axis=1) >= self.threshold).tolist()))
 
     def score(self, answer: str, context: list[str]) -> float | None:

@@ -55,3 +55,15 @@ def test_an_unsupported_answer_is_replaced_noted_or_kept_as_settings_say(questio
     assert noted.startswith(answer) and noted.endswith(texts.for_text("unsupported", question))
     assert final_answer(answer, unsupported, "flag", texts, question) == answer
     assert final_answer(answer, supported, "replace", texts, question) == answer
+
+
+def test_sources_seen_before_are_not_embedded_again(embedder, monkeypatch):
+    checker, embedded = GroundednessChecker(embedder, threshold=0.6), []
+    encode = embedder.encode
+    monkeypatch.setattr(embedder, "encode", lambda texts, *a, **kw: embedded.append(list(texts)) or encode(texts, *a, **kw))
+    answers = ["You can return products within 30 days of delivery.", "We also offer free lifetime repairs."]
+    first = [checker.supported(answer, CONTEXT) for answer in answers]
+    units = sum(len(texts) for texts in embedded) - 2  # the two answer sentences
+    assert units == 3 and embedded[2] == [answers[1]]  # the source and its sentences once, then the answer alone
+    assert [checker.supported(answer, CONTEXT) for answer in answers] == first
+    assert first == [[(answers[0], True)], [(answers[1], False)]]
