@@ -60,7 +60,7 @@ def _enough_digits(number: str) -> bool:
 
 
 # In this order: a span taken by an earlier pattern is not searched again by a later one.
-PII_PATTERNS: list[tuple[str, regex.Pattern, Callable[[str], bool]]] = [
+_PATTERNS: list[tuple[str, regex.Pattern, Callable[[str], bool]]] = [
     ("email", _EMAIL, lambda s: True),
     ("id_card", _ID_CARD, _id_checksum_ok),
     ("phone", _CN_MOBILE, lambda s: True),
@@ -75,7 +75,7 @@ def find_personal_data(text: str, keep: tuple[str, ...] | frozenset[str] = ()) -
     return _scan(text, keep)[0]
 
 
-# A span of text a match took, with the index of its pattern in PII_PATTERNS: later patterns do not match it.
+# A span of text a match took, with the index of its pattern in _PATTERNS: later patterns do not match it.
 Taken = tuple[int, int, int]
 
 
@@ -103,7 +103,7 @@ def open_start(to_end_pattern: regex.Pattern, text: str, pos: int) -> int:
     return match.start() if match else len(text)
 
 
-_TO_END = [to_end(pattern) for _, pattern, _ in PII_PATTERNS]
+_TO_END = [to_end(pattern) for _, pattern, _ in _PATTERNS]
 
 
 def _scan(
@@ -115,18 +115,18 @@ def _scan(
 ) -> tuple[list[PiiMatch], list[Taken], int]:
     spans, found, unfinished = list(taken), [], len(text)
     known = len(spans)
-    for index, ((kind, pattern, valid), to_end_pattern) in enumerate(zip(PII_PATTERNS, _TO_END)):
+    for index, ((kind, pattern, valid), to_end_pattern) in enumerate(zip(_PATTERNS, _TO_END)):
         earlier = [(a, b) for a, b, by in spans if by < index]
         if floor is not None:
             # Earlier matches reaching into the open end could still be undone: they take nothing here. A match
             # of this pattern reaching there could still change, or take what another one needs.
-            sure_text = claim(text, [(a, b) for a, b in earlier if b <= unfinished])
+            sure_text = _claim(text, [(a, b) for a, b in earlier if b <= unfinished])
             unfinished = min(unfinished, open_start(to_end_pattern, sure_text, floor))
             reaching = (m.start() for m in pattern.finditer(sure_text, start) if m.end() > unfinished)
             unfinished = min(unfinished, next(reaching, unfinished))
         new = [
             PiiMatch(kind, m.start(), m.end(), text[m.start() : m.end()])
-            for m in pattern.finditer(claim(text, earlier), start)
+            for m in pattern.finditer(_claim(text, earlier), start)
             if text[m.start() : m.end()] not in keep and valid(text[m.start() : m.end()])
         ]
         found += new
@@ -134,7 +134,7 @@ def _scan(
     return sorted(found, key=lambda m: m.start), spans[known:], unfinished
 
 
-def claim(text: str, spans: Iterable[tuple[int, int]]) -> str:
+def _claim(text: str, spans: Iterable[tuple[int, int]]) -> str:
     """The text with the spans of matches made unmatchable (what later patterns see)."""
     parts, last = [], 0
     for start, end in sorted(spans):
