@@ -99,9 +99,8 @@ class RuleSet:
         self._pii = [rule for rule in self.rules if rule.pii]
         self._regex = [rule for rule in self.rules if rule.pattern is not None]
         self._regex_to_end = [to_end(rule.pattern) for rule in self._regex]
-        self.regex_lookbehind = max(
-            (rule.max_chars for rule in self._regex), default=0
-        )  # what a stream keeps
+        # Characters already sent that a stream keeps visible to the regexes (their look-behind).
+        self.regex_lookbehind = max((rule.max_chars for rule in self._regex), default=0)
         # Most a stream holds back: folded characters for words (+1: the character that ends a Latin word),
         # original characters for regexes and personal data (+1: their look-ahead).
         self.word_holdback = self._words.longest + 1 if self._words else 0
