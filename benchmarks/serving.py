@@ -1,5 +1,6 @@
 """Serving speed: ragtune's server (in the number format it chooses for this machine, and forced to the other
-one: bfloat16 where it chose float32, float32 where it chose bfloat16) against vLLM's own OpenAI server started as a user would (its default format), on the same model and load.
+one: bfloat16 where it chose float32, float32 where it chose bfloat16) against vLLM's own OpenAI server
+started as a user would (its default format), on the same model and load.
 The CPU's model and bfloat16 flags and the formats are printed with the figures.
 
 Load: concurrency 8, streaming, exactly 64 new tokens per request (min_tokens = max_tokens = 64),
@@ -314,7 +315,8 @@ def main() -> None:
     print(
         "ratios are against vLLM's own server started as a user would (its default dtype) on the same prompts; "
         "TTFT ratio = vLLM TTFT / ragtune TTFT. Targets: ragtune >= 3x its bfloat16 self on a CPU without "
-        "bfloat16 hardware (and faster than float32 on one with it), RAG-on TTFT <= 2x RAG-off TTFT, adapter tokens/s >= 0.9x base."
+        "bfloat16 hardware (and faster than float32 on one with it), RAG-on TTFT <= 2x RAG-off TTFT, "
+        "adapter tokens/s >= 0.9x base."
     )
     for kind in kinds:
         for rag in ("off", "on"):

@@ -23,7 +23,8 @@ if __name__ == "__main__":
     # Listen before the engine starts: a busy port fails at once, and vLLM's processes, which open ports of
     # their own, cannot take this one in the meantime. Connections wait until the app is ready.
     try:
-        sock = socket.create_server((args.host, args.port), family=socket.AF_INET6 if ":" in args.host else socket.AF_INET)
+        family = socket.AF_INET6 if ":" in args.host else socket.AF_INET
+        sock = socket.create_server((args.host, args.port), family=family)
     except OSError as error:
         sys.exit(f"cannot listen on {args.host}:{args.port}: {error.strerror}")
     console = Console(highlight=False, soft_wrap=True)

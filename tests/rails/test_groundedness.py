@@ -60,10 +60,16 @@ def test_an_unsupported_answer_is_replaced_noted_or_kept_as_settings_say(questio
 def test_sources_seen_before_are_not_embedded_again(embedder, monkeypatch):
     checker, embedded = GroundednessChecker(embedder, threshold=0.6), []
     encode = embedder.encode
-    monkeypatch.setattr(embedder, "encode", lambda texts, *a, **kw: embedded.append(list(texts)) or encode(texts, *a, **kw))
+
+    def recording(texts, *args, **kwargs):
+        embedded.append(list(texts))
+        return encode(texts, *args, **kwargs)
+
+    monkeypatch.setattr(embedder, "encode", recording)
     answers = ["You can return products within 30 days of delivery.", "We also offer free lifetime repairs."]
     first = [checker.supported(answer, CONTEXT) for answer in answers]
     units = sum(len(texts) for texts in embedded) - 2  # the two answer sentences
-    assert units == 3 and embedded[2] == [answers[1]]  # the source and its sentences once, then the answer alone
+    # the source and its sentences once; for the second answer, the answer alone
+    assert units == 3 and embedded[2] == [answers[1]]
     assert [checker.supported(answer, CONTEXT) for answer in answers] == first
     assert first == [[(answers[0], True)], [(answers[1], False)]]
