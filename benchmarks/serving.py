@@ -4,8 +4,10 @@ started as a user would (its default format), on the same model and load.
 The CPU's model and bfloat16 flags and the formats are printed with the figures.
 
 Load: concurrency 8, streaming, exactly 64 new tokens per request (min_tokens = max_tokens = 64),
-temperature 0, the demo evaluation questions. Figures: completion tokens/s over the whole run and
-mean time to first token. Ratios are ragtune relative to the baseline (1.0 = as fast; for TTFT the
+temperature 0, the demo evaluation questions (a warm-up on other questions first, so the measured prompts
+are not in the prefix cache before they are sent). Figures: completion tokens/s over the whole run, mean
+time to first token, and the share of prompt tokens the engine read from its prefix cache (the fixed system
+part, and sources other questions brought before). Ratios are ragtune relative to the baseline (1.0 = as fast; for TTFT the
 ratio is baseline_ttft / ragtune_ttft, so higher is better there too). One server runs at a time.
 
 Same work on both sides: with RAG on, vLLM is sent the very prompt ragtune builds (system prompt plus the
@@ -47,23 +49,28 @@ sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__)
 CONCURRENCY, NEW_TOKENS = 8, 64
 
 
-async def one_request(client: httpx.AsyncClient, url: str, body: dict) -> tuple[float, int, int]:
-    """(time to first token, completion tokens, prompt tokens) of one streamed request."""
-    started, first, tokens, prompt_tokens = time.perf_counter(), None, 0, 0
+async def one_request(client: httpx.AsyncClient, url: str, body: dict) -> tuple[float, int, int, int]:
+    """(time to first token, completion tokens, prompt tokens, of those read from the prefix cache) of one
+    streamed request."""
+    started, first, tokens, prompt_tokens, cached = time.perf_counter(), None, 0, 0, 0
     async with client.stream("POST", url + "/v1/chat/completions", json=body) as reply:
         reply.raise_for_status()
         async for line in reply.aiter_lines():
             if not line.startswith("data: ") or line == "data: [DONE]":
                 continue
             chunk = json.loads(line[6:])
-            if chunk.get("usage"):
-                tokens, prompt_tokens = chunk["usage"]["completion_tokens"], chunk["usage"]["prompt_tokens"]
+            if usage := chunk.get("usage"):
+                tokens, prompt_tokens = usage["completion_tokens"], usage["prompt_tokens"]
+                cached = (usage.get("prompt_tokens_details") or {}).get("cached_tokens") or 0
             if chunk["choices"] and chunk["choices"][0]["delta"].get("content") and first is None:
                 first = time.perf_counter()
-    return (first or time.perf_counter()) - started, tokens, prompt_tokens
+    return (first or time.perf_counter()) - started, tokens, prompt_tokens, cached
 
 
 async def run_load(name: str, url: str, model: str, prompts: list[list[dict]], extra: dict) -> dict:
+    """The last CONCURRENCY prompts warm the server up (other questions than the measured ones: a warm-up on
+    the measured prompts would put them in the prefix cache), the others are measured."""
+    warmup, prompts = prompts[-CONCURRENCY:], prompts[:-CONCURRENCY]
     limiter = asyncio.Semaphore(CONCURRENCY)
 
     def body(messages: list[dict]) -> dict:
@@ -83,20 +90,21 @@ async def run_load(name: str, url: str, model: str, prompts: list[list[dict]], e
             return await one_request(client, url, body(messages))
 
     async with httpx.AsyncClient(timeout=1200) as client:
-        await asyncio.gather(*(limited(client, c) for c in prompts[:CONCURRENCY]))  # warm-up
+        await asyncio.gather(*(limited(client, c) for c in warmup))
         started = time.perf_counter()
         results = await asyncio.gather(*(limited(client, c) for c in prompts))
         wall = time.perf_counter() - started
-    ttfts = [ttft for ttft, _, _ in results]
+    ttfts = [ttft for ttft, _, _, _ in results]
     figures = {
-        "tokens_per_s": sum(tokens for _, tokens, _ in results) / wall,
+        "tokens_per_s": sum(tokens for _, tokens, _, _ in results) / wall,
         "ttft_mean_s": statistics.mean(ttfts),
         "ttft_p50_s": statistics.median(ttfts),
-        "prompt_tokens": statistics.mean(prompt for _, _, prompt in results),
+        "prompt_tokens": statistics.mean(prompt for _, _, prompt, _ in results),
+        "cached_share": sum(cached for *_, cached in results) / max(1, sum(p for _, _, p, _ in results)),
     }
     print(
         f"  {name}: {figures['tokens_per_s']:.1f} tokens/s, TTFT {figures['ttft_mean_s']:.3f}s, "
-        f"{figures['prompt_tokens']:.0f} prompt tokens",
+        f"{figures['prompt_tokens']:.0f} prompt tokens ({figures['cached_share']:.0%} from the prefix cache)",
         flush=True,
     )
     return figures
@@ -213,7 +221,8 @@ def main() -> None:
     adapter = prepare_home(args.home, model_path)
     lines = (REPO / "examples" / "eval" / "questions.jsonl").read_text(encoding="utf-8").splitlines()
     questions = [json.loads(line)["question"] for line in lines if line.strip()]
-    questions = (questions * (args.requests // len(questions) + 1))[: args.requests]
+    wanted = args.requests + CONCURRENCY  # the last CONCURRENCY warm up (run_load)
+    questions = (questions * (wanted // len(questions) + 1))[:wanted]
     plain, augmented = conversations(args.home, model_path, questions)
     bare = [[{"role": "user", "content": q}] for q in questions]  # ragtune adds its system prompt itself
     engine = settings.engine
@@ -245,6 +254,7 @@ def main() -> None:
         "--lora-modules",
         f"bench={adapter}",
         "--disable-log-stats",  # as ragtune's engine
+        "--enable-prompt-tokens-details",  # reports the prefix cache's share, as ragtune does; no cost
     ]
     if not args.chosen_only:
         print(f"baseline: vLLM's OpenAI server on {model_path} ...", flush=True)
@@ -297,7 +307,7 @@ def main() -> None:
     print(f"\n{describe_cpu()}; ragtune's chosen format: {dtype} ({why}); vLLM's own server: its default")
     print(f"\nconcurrency {CONCURRENCY}, {NEW_TOKENS} new tokens, {args.requests} requests, streaming")
     print(
-        f"{'run':26} {'prompt tok':>10} {'tokens/s':>9} {'TTFT mean':>10} {'TTFT p50':>9} "
+        f"{'run':26} {'prompt tok':>10} {'cached':>7} {'tokens/s':>9} {'TTFT mean':>10} {'TTFT p50':>9} "
         f"{'tok/s ratio':>12} {'TTFT ratio':>11}"
     )
     for name, fig in figures.items():
@@ -309,7 +319,8 @@ def main() -> None:
             else f"{'—':>12} {'—':>11}"
         )
         print(
-            f"{name:26} {fig['prompt_tokens']:10.0f} {fig['tokens_per_s']:9.1f} {fig['ttft_mean_s']:9.3f}s "
+            f"{name:26} {fig['prompt_tokens']:10.0f} {fig['cached_share']:7.0%} {fig['tokens_per_s']:9.1f} "
+            f"{fig['ttft_mean_s']:9.3f}s "
             f"{fig['ttft_p50_s']:8.3f}s {ratios}"
         )
     print(

@@ -1,5 +1,6 @@
 """Prometheus metrics (one registry per app): requests, errors, latency, time to first token,
-tokens/s, retrieval latency, per model; plus cancelled streams and the engine's running requests."""
+tokens/s, prompt tokens and those the prefix cache served, retrieval latency, per model; plus cancelled
+streams and the engine's running requests."""
 
 import time
 
@@ -30,6 +31,13 @@ class Metrics:
         )
         self.completion_tokens = Counter(
             "ragtune_completion_tokens", "Generated tokens", ["model"], registry=r
+        )
+        self.prompt_tokens = Counter("ragtune_prompt_tokens", "Prompt tokens", ["model"], registry=r)
+        self.cached_prompt_tokens = Counter(
+            "ragtune_cached_prompt_tokens",
+            "Prompt tokens read from the engine's prefix cache instead of computed",
+            ["model"],
+            registry=r,
         )
         self.retrieval_latency = Histogram(
             "ragtune_retrieval_latency_seconds", "Knowledge-base search", buckets=_FAST, registry=r
@@ -83,10 +91,12 @@ class Recorder:
             self.first = time.perf_counter()
             self.metrics.ttft.labels(self.model).observe(self.first - self.started)
 
-    def done(self, completion_tokens: int) -> None:
+    def done(self, completion_tokens: int, prompt_tokens: int, cached_tokens: int) -> None:
         ended = time.perf_counter()
         self.metrics.latency.labels(self.model).observe(ended - self.started)
         self.metrics.completion_tokens.labels(self.model).inc(completion_tokens)
+        self.metrics.prompt_tokens.labels(self.model).inc(prompt_tokens)
+        self.metrics.cached_prompt_tokens.labels(self.model).inc(cached_tokens)
         if self.first is not None and ended > self.first and completion_tokens > 1:
             self.metrics.tokens_per_second.labels(self.model).observe(
                 (completion_tokens - 1) / (ended - self.first)

@@ -186,10 +186,15 @@ class Citation(BaseModel):
     snippet: str
 
 
+class PromptTokensDetails(BaseModel):
+    cached_tokens: int = 0  # read from the engine's prefix cache instead of computed
+
+
 class Usage(BaseModel):
     prompt_tokens: int
     completion_tokens: int
     total_tokens: int
+    prompt_tokens_details: PromptTokensDetails = PromptTokensDetails()
 
 
 class TopLogprob(BaseModel):

@@ -323,7 +323,8 @@ class ChatService:
 
     def _finish(self, plan: ChatPlan, recorder: Recorder, answer: str, usage) -> None:
         """Metrics, and the conversation log's row (queued: never waits, never fails the answer)."""
-        recorder.done(usage.completion_tokens)
+        cached = usage.prompt_tokens_details.cached_tokens
+        recorder.done(usage.completion_tokens, usage.prompt_tokens, cached)
         if self.feedback is None:
             return
         request = plan.request

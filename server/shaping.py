@@ -16,6 +16,7 @@ from server.protocol import (
     ChunkChoice,
     ChunkDelta,
     NamedToolChoice,
+    PromptTokensDetails,
     TokenLogprob,
     ToolCall,
     TopLogprob,
@@ -101,9 +102,16 @@ def logprobs(tokens) -> ChoiceLogprobs:
 
 
 def usage(lasts: list[Delta]) -> Usage:
+    """The prompt counts once however many choices (as OpenAI's usage does), and so do its cached tokens."""
     prompt = lasts[0].prompt_tokens if lasts else 0
+    cached = lasts[0].cached_tokens if lasts else 0
     completion = sum(last.completion_tokens for last in lasts)
-    return Usage(prompt_tokens=prompt, completion_tokens=completion, total_tokens=prompt + completion)
+    return Usage(
+        prompt_tokens=prompt,
+        completion_tokens=completion,
+        total_tokens=prompt + completion,
+        prompt_tokens_details=PromptTokensDetails(cached_tokens=cached),
+    )
 
 
 async def fixed_answer(text: str) -> AsyncIterator[Delta]:

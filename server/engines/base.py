@@ -54,6 +54,7 @@ class Delta:
     prompt_tokens: int = 0
     completion_tokens: int = 0
     logprobs: list[TokenLogprob] = field(default_factory=list)
+    cached_tokens: int = 0  # prompt tokens whose keys and values came from the engine's prefix cache
 
 
 class InUse:

@@ -68,7 +68,8 @@ class VllmEngine(Engine):
                     completion_tokens += len(piece.token_ids)
                     finish = piece.finish_reason if out.finished else None
                     logprobs = _logprobs(piece, params.logprobs) if params.logprobs is not None else []
-                    yield Delta(piece.text, finish, len(prompt_ids), completion_tokens, logprobs)
+                    cached = out.num_cached_tokens or 0
+                    yield Delta(piece.text, finish, len(prompt_ids), completion_tokens, logprobs, cached)
 
     def describe(self) -> str:
         from vllm.platforms import current_platform

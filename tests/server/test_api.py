@@ -61,6 +61,27 @@ def test_streaming_in_openai_chunks_with_citations_first_and_usage_last(live_ser
     assert chunks[-1].usage.completion_tokens == 8
 
 
+def test_a_repeated_prompt_is_read_from_the_prefix_cache_and_usage_says_how_much(live_server):
+    question = "Within how many days can I return a gadget?"  # asked by no other test: not cached yet
+    before = live_server.metric("ragtune_cached_prompt_tokens_total")
+    first = ask(live_server, content=question, max_tokens=4)
+    stream = live_server.client().chat.completions.create(
+        model=live_server.base_model,
+        messages=[{"role": "user", "content": question}],
+        temperature=0,
+        max_tokens=4,
+        stream=True,
+        stream_options={"include_usage": True},
+    )
+    second = list(stream)[-1].usage
+    assert second.prompt_tokens == first.usage.prompt_tokens > 100  # the same RAG prompt, sources and all
+    cached = second.prompt_tokens_details.cached_tokens
+    assert first.usage.prompt_tokens_details.cached_tokens < cached < second.prompt_tokens
+    assert cached >= second.prompt_tokens // 2  # the sources too, not only the fixed system part
+    after = live_server.metric("ragtune_cached_prompt_tokens_total")
+    assert after - before == first.usage.prompt_tokens_details.cached_tokens + cached
+
+
 def test_stream_ends_with_done(live_server):
     body = {
         "model": live_server.base_model,
