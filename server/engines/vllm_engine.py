@@ -32,6 +32,7 @@ def step_sizes(settings: EngineSettings, cpu: bool) -> dict[str, int | None]:
 
 
 def describe_steps(steps: dict[str, int | None]) -> str:
+    """The sizes ragtune set, for the start message ("" for those left to vLLM)."""
     step, block = steps["max_num_batched_tokens"], steps["block_size"]
     return (f"; {step}-token steps" if step else "") + (f"; {block}-token cache blocks" if block else "")
 

@@ -43,16 +43,21 @@ def test_rag_off_sends_no_sources(live_server):
     assert off.usage.prompt_tokens < on.usage.prompt_tokens  # the sources are gone from the prompt
 
 
-def test_streaming_in_openai_chunks_with_citations_first_and_usage_last(live_server):
-    stream = live_server.client().chat.completions.create(
-        model=live_server.base_model,
-        messages=[{"role": "user", "content": QUESTION}],
+def ask_streamed(server, content=QUESTION, max_tokens=8) -> list:
+    """The chunks of a streamed answer, the last one with the usage."""
+    stream = server.client().chat.completions.create(
+        model=server.base_model,
+        messages=[{"role": "user", "content": content}],
         temperature=0,
-        max_tokens=8,
+        max_tokens=max_tokens,
         stream=True,
         stream_options={"include_usage": True},
     )
-    chunks = list(stream)
+    return list(stream)
+
+
+def test_streaming_in_openai_chunks_with_citations_first_and_usage_last(live_server):
+    chunks = ask_streamed(live_server)
     assert chunks[0].citations[0]["source"] == "returns.md"
     text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
     assert text.strip()
@@ -65,15 +70,7 @@ def test_a_repeated_prompt_is_read_from_the_prefix_cache_and_usage_says_how_much
     question = "Within how many days can I return a gadget?"  # asked by no other test: not cached yet
     before = live_server.metric("ragtune_cached_prompt_tokens_total")
     first = ask(live_server, content=question, max_tokens=4)
-    stream = live_server.client().chat.completions.create(
-        model=live_server.base_model,
-        messages=[{"role": "user", "content": question}],
-        temperature=0,
-        max_tokens=4,
-        stream=True,
-        stream_options={"include_usage": True},
-    )
-    second = list(stream)[-1].usage
+    second = ask_streamed(live_server, content=question, max_tokens=4)[-1].usage
     assert second.prompt_tokens == first.usage.prompt_tokens > 100  # the same RAG prompt, sources and all
     cached = second.prompt_tokens_details.cached_tokens
     assert first.usage.prompt_tokens_details.cached_tokens < cached < second.prompt_tokens
