@@ -7,8 +7,9 @@ Load: concurrency 8, streaming, exactly 64 new tokens per request (min_tokens = 
 temperature 0, the demo evaluation questions (a warm-up on other questions first, so the measured prompts
 are not in the prefix cache before they are sent). Figures: completion tokens/s over the whole run, mean
 time to first token, and the share of prompt tokens the engine read from its prefix cache (the fixed system
-part, and sources other questions brought before). Ratios are ragtune relative to the baseline (1.0 = as fast; for TTFT the
-ratio is baseline_ttft / ragtune_ttft, so higher is better there too). One server runs at a time.
+part, and sources other questions brought before). Ratios are ragtune relative to the baseline (1.0 = as
+fast; for TTFT the ratio is baseline_ttft / ragtune_ttft, so higher is better there too). One server runs at
+a time.
 
 Same work on both sides: with RAG on, vLLM is sent the very prompt ragtune builds (system prompt plus the
 retrieved sources, made here by ragtune's own retrieval and prompt builder), so the ratio is the cost of

@@ -24,7 +24,8 @@ CPU_BLOCK_SIZE = 32  # EngineSettings.block_size on CPU when unset (vLLM wants m
 
 
 def step_sizes(settings: EngineSettings, cpu: bool) -> dict[str, int | None]:
-    """vLLM's max_num_batched_tokens and block_size: the settings' values, or on CPU ragtune's (None: vLLM's)."""
+    """vLLM's max_num_batched_tokens and block_size: the settings' values, else ragtune's on CPU (None
+    elsewhere: vLLM's own)."""
     return {
         "max_num_batched_tokens": settings.max_num_batched_tokens or (CPU_STEP_TOKENS if cpu else None),
         "block_size": settings.block_size or (CPU_BLOCK_SIZE if cpu else None),

@@ -1,5 +1,5 @@
-"""`ragtune serve` hands over to `python -m server`, binding to localhost when no client key is set; a busy port
-is refused before anything loads."""
+"""`ragtune serve` hands over to `python -m server`, binding to localhost when no client key is set; a busy
+port is refused before anything loads."""
 
 import os
 import socket
