@@ -1,5 +1,6 @@
-"""Issue 13, the server's side: what one client, one editor or one bad file can do to the server. Most tests
-run against the live server; the local-only rule and the error handler run on the app in process (no engine
+"""What one client, one editor or one bad file can do to the server: limits, bad values, missing things,
+local-only access, adapters that fail to load, clients that leave, uploads beside chats. Most tests run
+against the live server; the local-only rule and the error handler run on the app in process (no engine
 needed for what they check)."""
 
 import asyncio
