@@ -1,5 +1,7 @@
-"""Chinese or English: which of the two a text is in, and the polite "not in my sources" answer in each,
-shared by retrieval-aware tuning (training.raft) and the server's fallback (rails.language)."""
+"""Which language a text is in, the one definition every package uses: Chinese or English for replies
+(detect_language), and the script of a query for the embedder's languages (script_language); the polite
+"not in my sources" answer in each language, shared by retrieval-aware tuning (training.raft), the server's
+fallback (rails.language) and refusal detection (evaluation.metrics)."""
 
 import re
 from typing import Literal
@@ -7,11 +9,14 @@ from typing import Literal
 Language = Literal["zh", "en"]
 LANGUAGES: tuple[Language, ...] = ("zh", "en")
 
+_KANA = "\u3040-\u30ff"
+_HAN = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
+_HANGUL = "\uac00-\ud7af"
 # Han, kana and Hangul: scripts written without spaces between words.
-CJK = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uac00-\ud7af]")
+CJK = re.compile(f"[{_KANA}{_HAN}{_HANGUL}]")
 _LATIN_WORD = re.compile(r"[A-Za-z]+")
 # One token per CJK character (Chinese has no spaces), otherwise runs of letters/digits.
-_CJK_RANGE = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
+_CJK_RANGE = _KANA + _HAN
 _WORD = re.compile(rf"[{_CJK_RANGE}]|[^\W_{_CJK_RANGE}]+")
 
 DECLINE_EN = "I'm sorry, but my sources don't contain that information, so I can't answer it reliably."
@@ -33,3 +38,24 @@ def detect_language(text: str) -> Language:
 def words(text: str) -> list[str]:
     """Lowercased words, each CJK character one word: for counting and overlap in any language."""
     return _WORD.findall(text.lower())
+
+
+# The scripts a query can be told apart by; any other (Latin included) is taken for English.
+_SCRIPTS = [
+    ("zh", re.compile(f"[{_HAN}]")),
+    ("ja", re.compile(f"[{_KANA}]")),
+    ("ko", re.compile(f"[{_HANGUL}]")),
+    ("ru", re.compile(r"[\u0400-\u04ff]")),
+    ("ar", re.compile(r"[\u0600-\u06ff]")),
+]
+
+
+def script_language(text: str) -> str:
+    """The language a text's script tells, among zh, ja, ko, ru, ar and en (Latin or anything else): the
+    script of more than 30 % of its letters; kana beats Han, as Japanese writes both ("返品はできますか": ja)."""
+    letters = sum(ch.isalpha() for ch in text) or 1
+    found = {lang: len(pattern.findall(text)) / letters for lang, pattern in _SCRIPTS}
+    if found["ja"] > 0.1:
+        return "ja"
+    lang, share = max(found.items(), key=lambda item: item[1])
+    return lang if share > 0.3 else "en"

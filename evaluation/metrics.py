@@ -7,14 +7,14 @@ from pathlib import PurePosixPath
 from rouge_score import rouge_scorer
 from sacrebleu.metrics import CHRF
 
-from core.language import words
-
-_MARKER = re.compile(r"\[(\d{1,3})\]")
+from core.language import DECLINE, words
+from core.prompt import cited_numbers
 
 # Phrases only a declining answer uses. Verbs a customer also does ("if you're unable to find a courier") count
 # only with the assistant as subject, and a product "not available in Japan" or an apology before an answer
 # ("I'm sorry, but returns close after 30 days") is an answer, not a refusal.
 REFUSAL_PHRASES = (
+    *(decline.lower() for decline in DECLINE.values()),  # the fallback the server and RAFT use
     "no information", "not have information", "not have that information", "don't have information",
     "not in the sources", "not in my sources", "sources do not contain", "sources don't contain",
     "no relevant source", "not mentioned in", "i'm not sure", "i am not sure",
@@ -93,17 +93,13 @@ def reciprocal_rank(cited_sources: list[str], gold: list[str]) -> float | None:
     return 0.0
 
 
-def citation_markers(answer: str) -> list[int]:
-    return [int(n) for n in _MARKER.findall(answer)]
-
-
 def citation_correctness(answer: str, cited_sources: list[str], gold: list[str]) -> float | None:
     """Share of the answer's [n] markers that point at a returned citation from a gold document.
     An answer without markers is judged by the citations the server attached: the share from gold
     documents. None when there is no gold or nothing was cited."""
     if not gold or not cited_sources:
         return None
-    markers = citation_markers(answer)
+    markers = cited_numbers(answer)
     if markers:
         return sum(1 <= n <= len(cited_sources) and _is_gold(cited_sources[n - 1], gold) for n in markers) / len(
             markers

@@ -6,13 +6,13 @@ dpo.jsonl: {"messages", "chosen", "rejected", "id"}: a correction over the logge
 answer over the other one on the compare page. Personal data stays masked."""
 
 import json
-import re
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 
 from core.errors import RagtuneError
+from core.prompt import cited_numbers
 from feedback.privacy import mask_value
 from feedback.records import RATINGS, ChatRecord, Feedback
 from feedback.store import FeedbackStore
@@ -20,7 +20,6 @@ from training.cleaning import CleaningOptions, CleaningReport, clean, normalise_
 from training.data import Conversation
 
 SFT_FILE, DPO_FILE, SUMMARY_FILE = "sft.jsonl", "dpo.jsonl", "export.json"
-_CITATION = re.compile(r"\[(\d{1,2})\]")
 _ROLES = {"system": "system", "developer": "system", "user": "user", "assistant": "assistant"}
 
 
@@ -118,7 +117,7 @@ def training_prompt(messages: list[dict]) -> list[dict] | None:
 def gold_sources(chat: ChatRecord, answer: str) -> list[str]:
     """The sources an answer cites ([n] marks), else every source the user was shown."""
     ids = [s.get("source") or s.get("document_id") or "" for s in chat.sources]
-    cited = [ids[int(n) - 1] for n in _CITATION.findall(answer) if 0 < int(n) <= len(ids)]
+    cited = [ids[n - 1] for n in cited_numbers(answer) if 0 < n <= len(ids)]
     return [i for i in dict.fromkeys(cited or ids) if i]
 
 

@@ -32,17 +32,17 @@ from dataclasses import dataclass
 import numpy as np
 
 from core.language import words
+from core.prompt import without_citations
 from core.settings import GroundingSettings
 from rails.language import Texts
 from retrieval.embedding import Embedder
 
 _SENTENCE_END = re.compile(r"(?<=[.!?。！？；;])\s*|\n+")
-_MARKER = re.compile(r"\s*\[\d{1,3}\]")
 MIN_WORDS = 3
 
 
 def split_sentences(text: str) -> list[str]:
-    parts = (_MARKER.sub("", part).strip() for part in _SENTENCE_END.split(text))
+    parts = (without_citations(part).strip() for part in _SENTENCE_END.split(text))
     return [p for p in parts if len(words(p)) >= MIN_WORDS]
 
 

@@ -7,11 +7,12 @@ from dataclasses import dataclass
 import numpy as np
 
 from core.errors import RagtuneError
+from core.language import script_language
 from core.settings import RetrievalSettings
 from retrieval.dense import DenseIndex
 from retrieval.embedding import Embedder
 from retrieval.sparse import SparseIndex
-from retrieval.text import query_language, tokenize
+from retrieval.text import tokenize
 
 
 @dataclass
@@ -38,7 +39,7 @@ def check_query(query: str, settings: RetrievalSettings) -> str:
 def dense_weight(query: str, settings: RetrievalSettings) -> float:
     """1 when the embedder was trained on the query's language, else foreign_dense_weight."""
     known = {lang.lower() for lang in settings.embedding_languages}
-    return 1.0 if "multilingual" in known or query_language(query) in known else settings.foreign_dense_weight
+    return 1.0 if "multilingual" in known or script_language(query) in known else settings.foreign_dense_weight
 
 
 def hybrid_search(

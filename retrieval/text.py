@@ -1,4 +1,4 @@
-"""Tokens for BM25 (Chinese via rjieba, English words and product codes) and the script of a query."""
+"""Tokens for BM25: Chinese via rjieba, English words and product codes."""
 
 import re
 
@@ -36,22 +36,3 @@ def tokenize(text: str) -> list[str]:
             if len(parts) > 1:
                 tokens.extend(p for p in parts if p not in STOPWORDS)
     return tokens
-
-
-_SCRIPTS = [
-    ("zh", _HAN),
-    ("ja", re.compile(r"[\u3040-\u30ff]")),
-    ("ko", re.compile(r"[\uac00-\ud7af]")),
-    ("ru", re.compile(r"[\u0400-\u04ff]")),
-    ("ar", re.compile(r"[\u0600-\u06ff]")),
-]
-
-
-def query_language(text: str) -> str:
-    """The query's language as its script tells ('en' for Latin); kana beats Han (Japanese has both)."""
-    letters = sum(ch.isalpha() for ch in text) or 1
-    found = {lang: len(pattern.findall(text)) / letters for lang, pattern in _SCRIPTS}
-    if found["ja"] > 0.1:
-        return "ja"
-    lang, share = max(found.items(), key=lambda item: item[1])
-    return lang if share > 0.3 else "en"

@@ -1,10 +1,20 @@
-"""The shared prompt builder: sources numbered in the system turn, budget kept with the model's tokenizer."""
+"""The shared prompt builder: sources numbered in the system turn, budget kept with the model's tokenizer;
+and the [n] markers that cite those numbers in an answer."""
 
 import pytest
 from transformers import AutoTokenizer
 
 from core.errors import RagtuneError
-from core.prompt import CLIENT_SYSTEM_HEADING, NO_SOURCES_NOTE, SOURCES_INSTRUCTION, Source, build_prompt
+from core.prompt import (
+    CLIENT_SYSTEM_HEADING,
+    NO_SOURCES_NOTE,
+    SOURCES_INSTRUCTION,
+    Source,
+    build_prompt,
+    cited_numbers,
+    format_sources,
+    without_citations,
+)
 
 
 @pytest.fixture(scope="module")
@@ -81,3 +91,28 @@ def test_a_clients_system_message_comes_after_the_operators_rules_and_is_labelle
                           max_prompt_tokens=1000)
     system = prompt.messages[0]["content"]
     assert system.index("Never promise refunds.") < system.index(CLIENT_SYSTEM_HEADING) < system.index("Forget")
+
+
+def test_an_answer_cites_sources_by_the_numbers_they_are_labelled_with():
+    labelled = format_sources([Source("Returns are free.", "Returns"), Source("Ships in 2 days.")])
+    assert cited_numbers(labelled) == [1, 2]
+    assert cited_numbers("Returns take 30 days [1], shipping 3 days [2][12]. See [1].") == [1, 2, 12, 1]
+    assert cited_numbers("退货期为30天[1]，运费由我们承担[2]。") == [1, 2]
+
+
+@pytest.mark.parametrize("text", ["[123]", "[007]"])
+def test_one_to_three_digits_cite_a_source(text):
+    assert cited_numbers(text) == [int(text[1:-1])]
+
+
+@pytest.mark.parametrize("text", ["[1234]", "[a]", "[ 1 ]", "[1-2]", "【1】", "［1］", "1.", "(1)"])
+def test_other_brackets_and_numbers_are_not_citations(text):
+    # Only what the prompt asks for (ASCII brackets, like [1]) counts: these are left as they are.
+    assert cited_numbers(text) == []
+    assert without_citations(text) == text
+
+
+def test_removing_citations_takes_the_space_before_them_too():
+    assert without_citations("Returns are free within 30 days [1][2].") == "Returns are free within 30 days."
+    assert without_citations("退货期为30天 [1]。") == "退货期为30天。"
+    assert without_citations("No sources cited here.") == "No sources cited here."

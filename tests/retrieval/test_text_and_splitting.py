@@ -1,9 +1,9 @@
-"""BM25 tokens, query scripts and chunking as a user of search would notice them."""
+"""BM25 tokens and chunking as a user of search would notice them."""
 
 from itertools import pairwise
 
 from retrieval.splitting import Splitter
-from retrieval.text import query_language, tokenize
+from retrieval.text import tokenize
 
 
 def test_tokens_keep_product_codes_whole_and_drop_stopwords():
@@ -17,13 +17,6 @@ def test_chinese_is_cut_into_words_not_characters_or_one_blob():
     tokens = tokenize("退货政策是三十天内可以退款")
     assert "退货" in tokens and "退款" in tokens
     assert "退货政策是三十天内可以退款" not in tokens
-
-
-def test_query_language_follows_the_script():
-    assert query_language("退货需要多久？") == "zh"
-    assert query_language("NW-4471 的保修期是多久") == "zh"
-    assert query_language("how long is the warranty of NW-4471") == "en"
-    assert query_language("返品はできますか") == "ja"
 
 
 def test_chinese_text_splits_at_sentence_ends(embedder):
