@@ -47,7 +47,7 @@ eval: setup
 	$(RT) adapters ensure-demo
 	$(RT) eval --questions examples/eval/questions.jsonl --models base,demo --rag on,off --out reports/demo
 
-# The demo adapter, trained again from examples/training/demo-recipe.yaml (about half an hour on 2 CPU cores;
+# The demo adapter, trained again from examples/training/demo-recipe.yaml (how long: docs/training.md;
 # serve and eval train it only when it is missing or its recipe changed).
 demo-adapter: setup
 	$(RT) kb sync examples/knowledge --collection demo

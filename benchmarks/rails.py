@@ -10,7 +10,8 @@ the same run. Never asserts a timing.
 Tokens: Latin words, numbers and punctuation count as one token each and CJK characters as one token each,
 close to what a chat model's tokenizer gives for support answers.
 
-Usage: python benchmarks/rails.py [--words 10000] [--tokens 1000] [--repeats 7]
+Usage: python benchmarks/rails.py [--words 10000] [--tokens 1000] [--repeats 7] [--write-docs]
+(--write-docs: the table goes into docs/benchmarks.md, see benchmarks/docs_table.py)
 """
 
 import argparse
@@ -20,6 +21,8 @@ import statistics
 import sys
 import time
 from pathlib import Path
+
+import docs_table  # this folder's helper, imported before the folder leaves sys.path
 
 # This folder comes first on sys.path and its scripts would shadow the packages of the same name: drop it.
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
@@ -97,7 +100,8 @@ def held_back(rules: RuleSet, tokens: list[str]) -> tuple[float, int]:
     return statistics.mean(held), max(held)
 
 
-def bench_language(name: str, sentences: list[str], words: list[str], tokens: int, repeats: int) -> None:
+def bench_language(name: str, sentences: list[str], words: list[str], tokens: int, repeats: int) -> dict:
+    """Prints the figures for one language; returns them per row label (ms per 1,000 tokens; held back)."""
     parts = make_tokens(sentences, tokens)
     text = "".join(parts)
     matcher = WordMatcher((w, "list") for w in words)
@@ -117,8 +121,10 @@ def bench_language(name: str, sentences: list[str], words: list[str], tokens: in
         ("stream filter: words + personal data", best_ms(lambda: stream_through(full_rules, parts), repeats)),
     ]
     print(f"\n{name}: {len(parts)} tokens, {len(text)} characters, {len(words)} words in the list")
+    figures = {}
     for label, ms in rows:
         print(f"  {label:<46} {ms * per_k:9.3f} ms per 1,000 tokens")
+        figures[label] = f"{ms * per_k:.3g}"
     scan_ms = rows[3][1]
     print(f"  stream (words + personal data) / whole scan: {rows[6][1] / scan_ms:.1f}x")
     for label, rules, bound in [
@@ -129,6 +135,8 @@ def bench_language(name: str, sentences: list[str], words: list[str], tokens: in
         print(
             f"  held back after each token, {label}: {mean:.1f} characters on average, {most} at most (bound {bound})"
         )
+        figures[f"characters held back, {label}: mean / most"] = f"{mean:.1f} / {most}"
+    return figures
 
 
 def main() -> None:
@@ -136,13 +144,23 @@ def main() -> None:
     parser.add_argument("--words", type=int, default=10_000)
     parser.add_argument("--tokens", type=int, default=1_000)
     parser.add_argument("--repeats", type=int, default=7)
+    parser.add_argument("--write-docs", action="store_true", help="write the table into docs/benchmarks.md")
     args = parser.parse_args()
     words = make_words(args.words)
     start = time.perf_counter()
     WordMatcher((w, "list") for w in words)
     print(f"automaton of {len(words)} words built in {(time.perf_counter() - start) * 1000:.0f} ms")
-    bench_language("English answer", ANSWER_EN, words, args.tokens, args.repeats)
-    bench_language("Chinese answer", ANSWER_ZH, words, args.tokens, args.repeats)
+    english = bench_language("English answer", ANSWER_EN, words, args.tokens, args.repeats)
+    chinese = bench_language("Chinese answer", ANSWER_ZH, words, args.tokens, args.repeats)
+    if args.write_docs:
+        rows = [[label, english[label], chinese[label]] for label in english]
+        note = (
+            f"A {args.words:,}-word list plus personal data; answers of {args.tokens:,} tokens; best of "
+            f"{args.repeats} repeats. Milliseconds per 1,000 tokens of answer, and characters the stream "
+            "filter holds back after each token."
+        )
+        table = docs_table.markdown_table(["measurement", "English", "Chinese"], rows)
+        docs_table.write_table("rails", table, note=note)
 
 
 if __name__ == "__main__":

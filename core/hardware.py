@@ -1,8 +1,8 @@
 """The number format a model runs in, chosen from what the hardware can do fast.
 
 On a CPU, bfloat16 has a hardware path only with AVX-512 BF16 or AMX; elsewhere (AVX2 machines, most
-older Xeons and AMD before Zen 4) it is emulated and float32 is about 3x faster. On CUDA: bfloat16 where
-the GPU supports it, float16 otherwise."""
+older Xeons and AMD before Zen 4) it is emulated and float32 is faster (why: docs/decisions/dtype.md).
+On CUDA: bfloat16 where the GPU supports it, float16 otherwise."""
 
 from pathlib import Path
 

@@ -1,6 +1,6 @@
 """The small sweep that chose the demo adapter's rank and learning rate: each setting trains one epoch on
-half of the recipe's training split (what 2 CPU cores afford: about 8 minutes a run) and is scored by its
-validation loss on the recipe's validation split (a third of examples/eval/validation.jsonl; never the
+half of the recipe's training split (what 2 CPU cores afford; docs/decisions/demo-recipe.md) and is scored by
+its validation loss on the recipe's validation split (a third of examples/eval/validation.jsonl; never the
 held-out examples/eval/questions.jsonl). Writes the table to examples/training/demo-sweep.md; the winner goes
 into demo-recipe.yaml, whose own run (all the data, more epochs) keeps its best epoch by validation loss.
 

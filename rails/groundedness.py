@@ -8,12 +8,10 @@ any context unit reaches the threshold (0.6: EvaluationSettings.groundedness_thr
 GroundingSettings.answer_sentence_threshold for serving). Sentences of fewer than 3 words ("Sure!") are not
 judged.
 
-Calibration (MiniLM, a returns-policy snippet): paraphrases of a context sentence score 0.7-0.94, unrelated
-claims 0.2-0.3, an on-topic pleasantry 0.55, hence 0.6. It measures support by meaning, not entailment: a
-claim that reuses the context's words but contradicts it ("90 days without a receipt" against "30 days
-with the receipt", 0.66) still counts as supported; the judge and human ratings catch those. MiniLM was
-trained on English only, so on Chinese answers the figure is indicative; the embedder is the one named in
-settings.retrieval.embedding_model, so a multilingual one there serves both.
+Why 0.6: docs/decisions/answer-check-cost.md. It measures support by meaning, not entailment, so a claim
+that reuses the context's words but contradicts it still counts as supported; the judge and human ratings
+catch those. MiniLM was trained on English only, so on Chinese answers the figure is indicative; the embedder
+is the one named in settings.retrieval.embedding_model, so a multilingual one there serves both.
 
 Evaluation reports score the `snippet` of each citation the server returned (the first 240 characters of
 a chunk: a lower bound); the serving check (`AnswerCheck`) scores the kept sources' full text:
@@ -46,7 +44,8 @@ def split_sentences(text: str) -> list[str]:
     return [p for p in parts if len(words(p)) >= MIN_WORDS]
 
 
-_BATCH = 8  # a batch is padded to its longest text: whole sources and short sentences apart (1.1 s -> 0.23 s)
+_BATCH = 8  # a batch is padded to its longest text: whole sources and short sentences apart
+# why: docs/decisions/answer-check-cost.md
 # Context units kept embedded (1.5 KB each): the same sources come back request after request.
 _CACHED_UNITS = 4096
 

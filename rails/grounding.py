@@ -14,25 +14,9 @@ a light English stemming on both sides (delivered/delivery). A term absent from 
 most (the IDF of an unseen term). A product name in the question ("AeroBuds Max", "PulseBand 3") counts as
 one more term, as heavy as the question's rarest, found only when the hit has the whole name.
 
-Calibration (`ragtune rails calibrate`, rails/calibration.py), on examples/eval/validation.jsonl: 106
-questions written from the demo documents (65 answerable, 41 on-topic but unanswerable; English and
-Chinese), demo knowledge base, default retrieval settings. ROC-AUC per signal (answerable vs not):
-coverage 0.90, top BM25 over the query's weight 0.78, fused 0.73, dense cosine 0.70 (rarest term found:
-0.69; coverage over all hits together 0.86; a logistic combination with dense 0.89 in 5-fold CV and word-
-embedding soft matching of missing terms 0.91: no gain worth their cost). No cross-encoder ships inside a
-PyPI package (flashrank and the others download their weights at run time), so none was tried. The chat
-model's own probability of beginning its answer with the decline wording, given the RAG prompt: AUC 0.49 to
-0.61 (the demo adapter's 0.50 to 0.53 on its validation split), nothing added to coverage in a combination.
-The threshold refuses as many unanswerable questions as it can with at most 5% of answerable ones refused:
-0.38, refusing 51% of the unanswerable and 4% of the answerable in-sample, 34% and 5% in 5-fold CV (mean
-of 5 seeds). Coverage cannot reach 90% refusals without refusing a quarter of the answerable questions
-(CV: cap 10%: 61% / 11%; 15%: 71% / 15%; 25%: 89% / 25%): near misses that share every word but one with a
-document ("What is the maximum altitude of the SkyLens Mini?") score like paraphrased answerable questions.
-The answer check (rails/groundedness.py) does not separate them either on the embedded 135M model, which
-strays from its sources on answerable questions too (support share of its answers: AUC 0.64; replacing
-answers below 0.5 support refused about 20% more of the answerable questions), hence answer_check "flag" by default.
-A team recalibrates on its own questions with `ragtune rails calibrate --questions FILE` (and chooses its
-own budget with --max-false-refusal).
+The threshold (GroundingSettings.threshold) is calibrated on labelled questions by `ragtune rails calibrate`
+(rails/calibration.py); a team recalibrates on its own questions and chooses its own false-refusal budget
+with --max-false-refusal. The signals compared and why this one: docs/decisions/grounding-calibration.md.
 """
 
 from collections.abc import Callable

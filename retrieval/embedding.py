@@ -56,7 +56,7 @@ class Embedder:
 
     def encode_query(self, text: str) -> np.ndarray:
         """One short text on one thread: splitting so small a job across cores only adds waiting; on a busy
-        machine a parallel step waits for its slowest thread (measured here: 12 ms vs 56 ms for a query)."""
+        machine a parallel step waits for its slowest thread (why: docs/decisions/embedding-threads.md)."""
         import torch
 
         with self._lock:  # torch's thread count is process-wide: no other encode runs meanwhile

@@ -2,10 +2,11 @@
 
 vLLM's CPU LoRA ops (`vllm.lora.ops.torch_ops`) copy the adapter's weight matrix once per token
 (`weights[indices]`) and multiply token by token (`einsum("bi,boi->bo")`): a 1,000-token prompt copies
-hundreds of MB per layer, which makes adapters several times slower than the base model. The versions
-here multiply each group of tokens that share an adapter with one matrix product; tokens without an
-adapter (index -1) get nothing added. They replace vLLM's when `RAGTUNE_VLLM_GROUPED_LORA=1`, which
-ragtune's vLLM engine sets (engine.grouped_cpu_lora); vLLM run on its own is left as it is.
+hundreds of MB per layer, which makes adapters slower than the base model (why and how much:
+docs/decisions/lora-cpu-ops.md). The versions here multiply each group of tokens that share an adapter
+with one matrix product; tokens without an adapter (index -1) get nothing added. They replace vLLM's when
+`RAGTUNE_VLLM_GROUPED_LORA=1`, which ragtune's vLLM engine sets (engine.grouped_cpu_lora); vLLM run on its
+own is left as it is.
 
 The linear layers (add_lora_linear, four calls per transformer layer and step) skip vLLM's chain of
 per-slice shrink and expand calls, each finding the token groups anew and filling a float32 buffer: the

@@ -19,6 +19,7 @@ from core.settings import EngineSettings
 from server.engines import vllm_cpu_lora
 from server.engines.base import Delta, Engine, InUse, SamplingParams, TokenLogprob, unloaded
 
+# why these two: docs/decisions/cpu-engine-steps.md
 CPU_STEP_TOKENS = 256  # EngineSettings.max_num_batched_tokens on CPU when unset
 CPU_BLOCK_SIZE = 32  # EngineSettings.block_size on CPU when unset (vLLM wants multiples of 32 there)
 
