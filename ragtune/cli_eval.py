@@ -44,30 +44,21 @@ def evaluate(
         help="Also score answers with the judge endpoint in settings.evaluation.")] = False,
     general: Annotated[Path | None, typer.Option(
         help="Everyday questions for the general-ability check (default: general.jsonl beside --questions).")] = None,
-    conversations: Annotated[Path | None, typer.Option(
-        help="Held-out conversations (JSONL: messages ending with the follow-up, reference_answer, key_facts, "
-        "gold_sources, answerable, language, kind), scored on their final turn with the same metrics.")] = None,
 ) -> None:
-    """Ask every combination of model and RAG mode the held-out questions (and conversations) through the
-    server's API, with the server's own decoding defaults, and report metrics (key-fact accuracy, overlap,
-    retrieval, refusals; zh and en apart), 95% bootstrap intervals, charts and side-by-side answers."""
+    """Ask every combination of model and RAG mode the held-out questions through the server's API and
+    report metrics, 95% bootstrap intervals on the differences, charts and side-by-side answers."""
     if ctx.invoked_subcommand:
         return
     if questions is None:
         raise RagtuneError("--questions: a question file is needed")
     from core.settings import Settings
     from evaluation.evaluate import evaluate as run_evaluation
-    from evaluation.server import api_key as server_api_key
-    from evaluation.server import started_server
 
     if general is None and (questions.parent / "general.jsonl").is_file():
         general = questions.parent / "general.jsonl"
-    settings = Settings()
     run_evaluation(
-        settings.evaluation, questions, parse_list(models, "--models"), parse_rag(rag), out,
-        server=base_url or started_server(settings), api_key=api_key or server_api_key(settings.server),
-        top_k=settings.retrieval.top_k, embedding_model=settings.retrieval.embedding_model,
-        judge=judge, general_path=general, conversations_path=conversations,
+        Settings(), questions, parse_list(models, "--models"), parse_rag(rag), out,
+        base_url=base_url, api_key=api_key, judge=judge, general_path=general,
     )
 
 
