@@ -5,7 +5,7 @@ import os
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field, SecretStr
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -213,6 +213,33 @@ class RailsSettings(BaseModel):
     grounding: GroundingSettings = GroundingSettings()
 
 
+class HandoffSettings(BaseModel):
+    """The hand-off webhook (server/handoff_webhook.py, docs/handoff-webhook.md): every response that hands
+    the conversation to a person is also POSTed, signed, to a help desk or a relay in front of one."""
+
+    webhook_url: str | None = Field(
+        None,
+        pattern=r"^https?://",
+        description="Where hand-offs are POSTed (http:// or https://); unset: no webhook.",
+    )
+    webhook_secret: SecretStr | None = Field(
+        None,
+        description="Key of the X-Ragtune-Signature HMAC-SHA256; unset: deliveries are not signed.",
+    )
+    timeout_s: float = Field(10.0, gt=0, description="Seconds one delivery attempt may take.")
+    retries: int = Field(
+        8, ge=0, description="Attempts after a failed one (connection error, timeout, 429 or 5xx)."
+    )
+    backoff_s: float = Field(
+        1.0, gt=0, description="Wait before the first retry; doubled before each next one."
+    )
+    max_backoff_s: float = Field(60.0, gt=0, description="The longest wait between two attempts.")
+    queue_size: int = Field(
+        1000, ge=1, description="Hand-offs waiting for delivery; one more is dropped and counted."
+    )
+    concurrency: int = Field(4, ge=1, description="Deliveries in flight at once.")
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="RAGTUNE_", env_nested_delimiter="__", extra="ignore")
 
@@ -226,6 +253,7 @@ class Settings(BaseSettings):
     evaluation: EvaluationSettings = EvaluationSettings()
     feedback: FeedbackSettings = FeedbackSettings()
     rails: RailsSettings = RailsSettings()
+    handoff: HandoffSettings = HandoffSettings()
 
     @classmethod
     def settings_customise_sources(

@@ -17,6 +17,7 @@ from feedback.service import from_settings as feedback_from_settings
 from rails import Rails
 from server.auth import LocalOnly, audit_log, audited
 from server.errors import ApiError, install_error_handlers, respond
+from server.handoff_webhook import start_webhook
 from server.metrics import Metrics
 from server.protocol import check_chat_size
 from server.routes import admin, feedback, openai, rails_admin
@@ -103,11 +104,19 @@ def create_app(settings, announce=print) -> FastAPI:
         app.state.rails = Rails(settings.rails)
         app.state.feedback = await asyncio.to_thread(feedback_from_settings(settings).start)
         app.state.metrics.watch_log(lambda: app.state.feedback.dropped)
-        app.state.chat = ChatService(runtime, app.state.metrics, app.state.rails, app.state.feedback)
+        # Hand-offs also POSTed to a person's help desk, off the request path (None: no webhook set)
+        app.state.handoff_webhook = await start_webhook(settings, app.state.metrics)
+        app.state.chat = ChatService(
+            runtime, app.state.metrics, app.state.rails, app.state.feedback, app.state.handoff_webhook
+        )
         announce(runtime.summary())
+        if app.state.handoff_webhook:
+            announce(app.state.handoff_webhook.describe())
         try:
             yield
         finally:
+            if app.state.handoff_webhook:
+                await app.state.handoff_webhook.close()  # what is queued, within handoff.timeout_s
             await asyncio.to_thread(app.state.feedback.close)  # writes the queued log rows
             await asyncio.to_thread(app.state.kb_writer.shutdown)  # a change under way is finished
             runtime.engine.shutdown()

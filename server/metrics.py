@@ -72,6 +72,19 @@ class Metrics:
         self.log_dropped = Gauge(
             "ragtune_conversation_log_dropped", "Log rows dropped because the queue was full", registry=r
         )
+        self.handoff_webhook = Counter(
+            "ragtune_handoff_webhook",
+            "Hand-offs posted to handoff.webhook_url: delivered, failed (retries spent or refused), dropped"
+            " (queue full or the server stopping)",
+            ["result"],
+            registry=r,
+        )
+        self.handoff_webhook_retries = Counter(
+            "ragtune_handoff_webhook_retries", "Hand-off webhook attempts after a failed one", registry=r
+        )
+        self.handoff_webhook_queued = Gauge(
+            "ragtune_handoff_webhook_queued", "Hand-offs waiting for or in delivery", registry=r
+        )
 
     def watch_log(self, dropped) -> None:
         """`dropped`: a function giving the conversation log's dropped rows."""

@@ -56,8 +56,9 @@ class ChatPlan:
 
 
 class ChatService:
-    def __init__(self, runtime: Runtime, metrics: Metrics, rails: Rails, feedback=None):
+    def __init__(self, runtime: Runtime, metrics: Metrics, rails: Rails, feedback=None, handoff_webhook=None):
         self.rt, self.metrics, self.rails, self.feedback = runtime, metrics, rails, feedback
+        self.handoff_webhook = handoff_webhook  # server/handoff_webhook.py; None: hand-offs are not posted
         grounding = rails.settings.grounding
         self.gate = GroundingGate(grounding, idf=runtime.kb.idf)
         self.count_tokens = token_counter(runtime.engine.tokenizer)
@@ -325,6 +326,8 @@ class ChatService:
         """Metrics, and the conversation log's row (queued: never waits, never fails the answer)."""
         cached = usage.prompt_tokens_details.cached_tokens
         recorder.done(usage.completion_tokens, usage.prompt_tokens, cached)
+        if plan.decisions.handoff is not None and self.handoff_webhook is not None:
+            self.handoff_webhook.send(plan, answer)  # queued, like the log's row
         if self.feedback is None:
             return
         request = plan.request
