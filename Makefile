@@ -45,7 +45,8 @@ serve: setup
 eval: setup
 	$(RT) kb sync examples/knowledge --collection demo
 	$(RT) adapters ensure-demo
-	$(RT) eval --questions examples/eval/questions.jsonl --models base,demo --rag on,off --out reports/demo
+	$(RT) eval --questions examples/eval/questions.jsonl --conversations examples/eval/conversations.jsonl \
+	  --models base,demo --rag on,off --out reports/demo
 
 # The demo adapter, trained again from examples/training/demo-recipe.yaml (how long: docs/training.md;
 # serve and eval train it only when it is missing or its recipe changed).

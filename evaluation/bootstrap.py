@@ -35,6 +35,20 @@ def paired_bootstrap(
     return Interval(float(diff.mean()), float(low), float(high), int(diff.size))
 
 
+def mean_interval(
+    values: list[float], samples: int = 1000, seed: int = 0, confidence: float = 0.95
+) -> Interval:
+    """Mean of one combination's values (a share, for 0/1 values) with a percentile interval from
+    resampling the questions (seeded): how sure the level itself is, not a difference."""
+    x = np.asarray(values, dtype=float)
+    if x.size == 0:
+        return Interval(float("nan"), float("nan"), float("nan"), 0)
+    means = _resampled_means(x, samples, np.random.default_rng(seed))
+    tail = (1 - confidence) / 2 * 100
+    low, high = np.percentile(means, [tail, 100 - tail])
+    return Interval(float(x.mean()), float(low), float(high), int(x.size))
+
+
 def independent_bootstrap(
     a: list[float], b: list[float], samples: int = 1000, seed: int = 0, confidence: float = 0.95
 ) -> Interval:

@@ -12,7 +12,7 @@ from tqdm import tqdm
 from core.errors import RagtuneError
 from evaluation import runner
 from evaluation.judge import Judge
-from evaluation.questions import load_questions
+from evaluation.questions import load_conversation_questions, load_questions
 from evaluation.ratings import write_ratings_csv
 from evaluation.report import show, write_report
 from evaluation.scoring import score_row
@@ -33,39 +33,50 @@ def make_judge(settings) -> Judge:
     return Judge(ev.judge_base_url, ev.judge_model, ev.judge_api_key)
 
 
-def ask_all(client: openai.OpenAI, settings, models: list[str], rag_modes: list[bool], questions, general) -> tuple:
-    """Rows for the held-out set (every model x RAG mode) and the general set (every model, RAG off)."""
+def ask_all(client: openai.OpenAI, settings, models: list[str], rag_modes: list[bool], questions, general,
+            conversations) -> dict:
+    """Rows for the held-out set and the conversation set (every model x RAG mode) and the general set
+    (every model, RAG off), with the labels and the decoding each model answered with."""
     served = runner.resolve_models(client, models)
     combos, general_combos = runner.combinations(served, rag_modes), runner.combinations(served, [False])
     ev = settings.evaluation
     options = {"top_k": settings.retrieval.top_k, "max_tokens": ev.max_tokens, "concurrency": ev.concurrency}
     rows = [{"set": "heldout", **r} for r in runner.run(client, combos, questions, **options)]
+    if conversations:
+        rows += [{"set": "conversation", **r}
+                 for r in runner.run(client, combos, conversations, desc="conversations", **options)]
     if general:
         rows += [{"set": "general", **r}
                  for r in runner.run(client, general_combos, general, desc="general check", **options)]
-    return [c.label for c in combos], [c.label for c in general_combos], rows
+    return {"labels": [c.label for c in combos], "general_labels": [c.label for c in general_combos],
+            "rows": rows, "decoding": runner.decodings(client, served)}
 
 
 def evaluate(
     settings, questions_path: Path, models: list[str], rag_modes: list[bool], out: Path, *,
     base_url: str | None = None, api_key: str | None = None, judge: bool = False, general_path: Path | None = None,
-    console: Console | None = None,
+    conversations_path: Path | None = None, console: Console | None = None,
 ) -> dict:
     """Runs the evaluation and writes out/: results, report.md/html, charts, ratings.csv. Without base_url
-    a server is started with these settings for the duration."""
+    a server is started with these settings for the duration. A conversation set is scored on each
+    conversation's final turn, with the whole conversation sent."""
     questions = load_questions(questions_path)
     general = load_questions(general_path) if general_path else []
+    conversations = load_conversation_questions(conversations_path) if conversations_path else []
     the_judge = make_judge(settings) if judge else None
     checker = GroundednessChecker(Embedder(settings.retrieval.embedding_model),
                                   settings.evaluation.groundedness_threshold)
     server = nullcontext(base_url) if base_url else started_server(settings)
     with server as url:
         client = openai.OpenAI(base_url=url, api_key=api_key or server_api_key(settings), timeout=600, max_retries=0)
-        labels, general_labels, rows = ask_all(client, settings, models, rag_modes, questions, general)
+        asked = ask_all(client, settings, models, rag_modes, questions, general, conversations)
+    rows = asked["rows"]
     run = {
         "questions": str(questions_path), "question_count": len(questions), "general": str(general_path or ""),
-        "base_url": base_url or "started for this run", "labels": labels, "general_labels": general_labels,
-        "top_k": settings.retrieval.top_k, "groundedness_threshold": settings.evaluation.groundedness_threshold,
+        "conversations": str(conversations_path or ""), "conversation_count": len(conversations),
+        "base_url": base_url or "started for this run", "labels": asked["labels"],
+        "general_labels": asked["general_labels"], "decoding": asked["decoding"],
+        "max_tokens": settings.evaluation.max_tokens, "top_k": settings.retrieval.top_k, "groundedness_threshold": settings.evaluation.groundedness_threshold,
         "bootstrap_samples": settings.evaluation.bootstrap_samples, "seed": settings.evaluation.seed,
         "created": datetime.now(UTC).isoformat(timespec="seconds"),
     }

@@ -37,8 +37,11 @@ class Judge:
 
     def score(self, row: dict) -> dict[str, int | None]:
         sources = "\n".join(f"[{n}] {c.get('snippet', '')}" for n, c in enumerate(row["citations"], start=1))
+        turns = row.get("messages") or []  # a conversation: the judge reads it up to the follow-up
+        asked = "".join(f"{m['role'].capitalize()}: {m['content']}\n" for m in turns[:-1])
         content = (
-            f"Question: {row['question']}\n\nReference answer: {row['reference_answer'] or '(none)'}\n\n"
+            (f"Conversation so far:\n{asked}\n" if asked else "")
+            + f"Question: {row['question']}\n\nReference answer: {row['reference_answer'] or '(none)'}\n\n"
             f"Sources shown to the assistant:\n{sources or '(none)'}\n\nAssistant's answer: {row['answer']}"
         )
         try:

@@ -1,10 +1,16 @@
-"""Held-out question sets: one JSON object a line, {"question", "reference_answer", "gold_sources"?, "answerable"?}."""
+"""Held-out question sets: one JSON object a line,
+{"question", "reference_answer", "gold_sources"?, "answerable"?, "key_facts"?, "language"?, "id"?}.
+key_facts: the numbers, durations, codes and names a correct answer must state (evaluation/facts.py);
+language: "en" or "zh", detected from the question when not given."""
 
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from core.errors import RagtuneError
+from core.language import LANGUAGES, detect_language
+from evaluation.conversations import load_conversations
+from evaluation.facts import check_fact
 
 
 @dataclass
@@ -14,6 +20,26 @@ class Question:
     reference_answer: str = ""
     gold_sources: list[str] = field(default_factory=list)
     answerable: bool = True
+    key_facts: list[str] = field(default_factory=list)
+    language: str = "en"
+    # The conversation sent instead of the question alone (a conversation set's turns, ending with the
+    # follow-up in `question`); None: the question is the only message.
+    messages: list[dict] | None = None
+    kind: str = ""  # a conversation's kind of follow-up (pronoun, ellipsis, …)
+
+    def chat_messages(self) -> list[dict]:
+        return self.messages or [{"role": "user", "content": self.question}]
+
+
+def parse_key_facts(value: object, where: str) -> list[str]:
+    """A list of non-empty strings, each one that can be matched; a bad one raises naming where."""
+    if not isinstance(value, list) or not all(isinstance(f, str) and f.strip() for f in value):
+        raise RagtuneError(f"{where}: 'key_facts' must be a list of non-empty strings")
+    for fact in value:
+        problem = check_fact(fact)
+        if problem:
+            raise RagtuneError(f"{where}: {problem}")
+    return [f.strip() for f in value]
 
 
 def _parse(obj: object, where: str, number: int) -> Question:
@@ -31,7 +57,12 @@ def _parse(obj: object, where: str, number: int) -> Question:
         raise RagtuneError(f"{where}: 'gold_sources' must be a list of file names")
     if not isinstance(answerable, bool):
         raise RagtuneError(f"{where}: 'answerable' must be true or false")
-    return Question(str(obj.get("id", f"q{number}")), question.strip(), reference.strip(), gold, answerable)
+    language = obj.get("language") or detect_language(question)
+    if language not in LANGUAGES:
+        raise RagtuneError(f"{where}: 'language' must be one of {', '.join(LANGUAGES)}")
+    facts = parse_key_facts(obj.get("key_facts") or [], where)
+    return Question(str(obj.get("id", f"q{number}")), question.strip(), reference.strip(), gold, answerable,
+                    facts, language)
 
 
 def load_questions(path: Path) -> list[Question]:
@@ -55,3 +86,14 @@ def load_questions(path: Path) -> list[Question]:
     if len(set(ids)) != len(ids):
         raise RagtuneError(f"{path}: question ids are not unique")
     return questions
+
+
+def load_conversation_questions(path: Path) -> list[Question]:
+    """A conversation set (evaluation/conversations.py) as questions scored on their final turn: the whole
+    conversation is sent, the follow-up is the question, and the rest is scored as any question is."""
+    return [
+        Question(c.id, c.follow_up, c.reference_answer, list(c.gold_sources), c.answerable,
+                 parse_key_facts(list(c.key_facts), f"{path}: conversation '{c.id}'"), c.language,
+                 [dict(m) for m in c.messages], c.kind)
+        for c in load_conversations(path)
+    ]

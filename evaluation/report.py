@@ -9,11 +9,17 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
+from core.language import LANGUAGES, detect_language
+from evaluation.bootstrap import mean_interval
 from evaluation.charts import draw_charts
 from evaluation.scoring import METRIC_BY_KEY, Metric, compare, present_metrics, summarize
 from evaluation.store import load_run
 
 TOP_DIFFERENCES = 3
+# Shown for zh and en apart: what the answers say (facts, overlap) and whether they decline.
+LANGUAGE_METRICS = ("key_fact_accuracy", "rouge_l", "chrf", "refusal_accuracy", "false_refusal")
+LANGUAGE_NAMES = {"en": "English", "zh": "Chinese"}
+DECODING_FIELDS = ("temperature", "top_p", "frequency_penalty", "presence_penalty", "repetition_penalty")
 
 
 def fmt(value: float | None, digits: int) -> str:
@@ -48,6 +54,71 @@ def print_table(title: str, header: list[str], rows: list[list[str]], console: C
     for row in rows:
         table.add_row(*row)
     console.print(table)
+
+
+def language_of(row: dict) -> str:
+    return row.get("language") or detect_language(row["question"])  # runs before languages were recorded
+
+
+def by_language(rows: list[dict], labels: list[str], samples: int, seed: int) -> dict:
+    """zh and en apart: per language and combination, the mean of each of LANGUAGE_METRICS over that
+    language's questions, and key-fact accuracy's 95% bootstrap interval (how sure the share itself is)."""
+    table: dict[str, dict] = {}
+    for language in LANGUAGES:
+        mine = [r for r in rows if language_of(r) == language]
+        if not mine:
+            continue
+        means = summarize(mine, labels)
+        table[language] = {"questions": len({r["question_id"] for r in mine}), "combinations": {}}
+        for label in labels:
+            stated = [r["key_fact_accuracy"] for r in mine
+                      if r["combination"] == label and r.get("key_fact_accuracy") is not None]
+            interval = mean_interval(stated, samples, seed) if stated else None
+            table[language]["combinations"][label] = {
+                **{key: means[label][key] for key in LANGUAGE_METRICS},
+                "key_fact_interval": [interval.low, interval.high] if interval else None,
+                "key_fact_questions": len(stated),
+            }
+    return table
+
+
+def language_rows(table: dict, labels: list[str]) -> list[list[str]]:
+    """One row per metric and language (a metric no question of that language has is left out)."""
+    rows = []
+    for key in LANGUAGE_METRICS:
+        metric = METRIC_BY_KEY[key]
+        for language, part in table.items():
+            cells = [part["combinations"][label] for label in labels]
+            if all(c[key] is None for c in cells):
+                continue
+            if key == "key_fact_accuracy":
+                values = [fact_cell(c) for c in cells]
+            else:
+                values = [fmt(c[key], metric.digits) for c in cells]
+            rows.append([metric.label, f"{language} ({part['questions']})", *values])
+    return rows
+
+
+def fact_cell(cell: dict) -> str:
+    if cell["key_fact_accuracy"] is None:
+        return "—"
+    low, high = cell["key_fact_interval"]
+    return f"{cell['key_fact_accuracy']:.2f} [{low:.2f}, {high:.2f}] (n={cell['key_fact_questions']})"
+
+
+def decoding_lines(run: dict) -> list[str]:
+    """What each model answered with: the server's defaults as GET /v1/models listed them."""
+    if "decoding" not in run:
+        return ["- not recorded (a run from before the report stated it)"]
+    lines = []
+    for name, decoding in run["decoding"].items():
+        if not decoding:
+            lines.append(f"- {name}: not listed by the server (its GET /v1/models gives no `decoding`)")
+            continue
+        shown = [f"{k} {decoding[k]}" for k in DECODING_FIELDS if decoding.get(k) is not None]
+        shown += [f"{k} {v}" for k, v in decoding.items() if k not in DECODING_FIELDS and v is not None]
+        lines.append(f"- {name}: {', '.join(shown)}")
+    return lines
 
 
 def differing_pairs(labels: list[str], rows: list[dict]) -> list[tuple[str, str]]:
@@ -93,11 +164,18 @@ def build(out: Path) -> dict:
     run, rows = load_run(out)
     heldout = [r for r in rows if r.get("set", "heldout") == "heldout"]
     general = [r for r in rows if r.get("set") == "general"]
-    summary = summarize(heldout, run["labels"])
+    conversations = [r for r in rows if r.get("set") == "conversation"]
+    labels, samples, seed = run["labels"], run["bootstrap_samples"], run["seed"]
+    summary = summarize(heldout, labels)
     metrics = present_metrics(heldout)
     report = {
         "run": run, "metrics": metrics, "summary": summary,
-        "deltas": compare(heldout, run["labels"], run["bootstrap_samples"], run["seed"]),
+        "deltas": compare(heldout, labels, samples, seed),
+        "by_language": by_language(heldout, labels, samples, seed),
+        "conversation_metrics": present_metrics(conversations),
+        "conversation_summary": summarize(conversations, labels) if conversations else {},
+        "conversation_deltas": compare(conversations, labels, samples, seed),
+        "conversation_by_language": by_language(conversations, labels, samples, seed),
         "charts": draw_charts(summary, metrics, out / "charts"),
         "differences": [(a, b, *top_differences(heldout, a, b)) for a, b in differing_pairs(run["labels"], heldout)],
         "general_metrics": present_metrics(general),
@@ -114,14 +192,38 @@ def markdown(report: dict) -> str:
         f"Questions: `{run['questions']}` ({run['question_count']}), server: {run['base_url']}, k = {run['top_k']}, "
         + f"groundedness threshold {run['groundedness_threshold']} (embedding cosine, see rails/groundedness.py).",
         "",
+        "## Decoding", "",
+        "The evaluation sends no temperature, top_p or penalties: each model answered with the server's "
+        + "defaults for it, as its GET /v1/models lists them (what a client that sets none gets)"
+        + (f"; answers capped at {run['max_tokens']} tokens." if run.get("max_tokens") else "."),
+        "",
+        *decoding_lines(run), "",
         "## Summary", "",
+        "Key-fact accuracy: the share of answers that state every key fact of their question (numbers, "
+        + "durations, codes, names; number forms normalised, evaluation/facts.py).",
+        "",
         *md_table(["metric", *report["summary"]], summary_rows(report["summary"], metrics)), "",
+        *language_section(report["by_language"], run["labels"], "questions"),
         "## Differences with 95% paired bootstrap intervals", "",
         f"b − a per metric, {run['bootstrap_samples']} resamples of the questions (seed {run['seed']}); "
         + "`*` marks an interval that excludes zero.",
         "",
         *md_table(*delta_rows(report["deltas"], metrics)), "",
     ]
+    if report["conversation_summary"]:
+        cm = report["conversation_metrics"]
+        lines += [
+            "## Conversations (held-out, scored on the final turn)", "",
+            f"`{run['conversations']}` ({run['conversation_count']} conversations): each whole "
+            + "conversation is sent (earlier assistant turns are fixed text from the file) and the answer "
+            + "to its last user turn is scored with the same metrics.",
+            "",
+            *md_table(["metric", *report["conversation_summary"]],
+                      summary_rows(report["conversation_summary"], cm)), "",
+            *language_section(report["conversation_by_language"], run["labels"], "conversations"),
+            *conversation_deltas(report["conversation_deltas"], cm),
+            "",
+        ]
     if report["general_summary"]:
         gm = report["general_metrics"]
         lines += [
@@ -135,12 +237,35 @@ def markdown(report: dict) -> str:
         lines += [f"## Where {a} and {b} differ most ({metric.label})", ""]
         for ra, rb in items:
             lines += [f"### {ra['question']}", "", f"Reference: {ra['reference_answer'] or '—'}", ""]
+            missed = [md_cell(", ".join(r["missing_facts"]) or "none") for r in (ra, rb)]
+            facts = [["key facts missing", *missed]]
+            if ra.get("key_fact_accuracy") is None:
+                facts = []
             lines += md_table(["", a, b], [
                 ["answer", md_cell(ra["answer"]), md_cell(rb["answer"])],
                 [metric.label, fmt(ra[metric.key], metric.digits), fmt(rb[metric.key], metric.digits)],
+                *facts,
                 ["citations", md_cell("<br>".join(citation_lines(ra))), md_cell("<br>".join(citation_lines(rb)))],
             ]) + [""]
     return "\n".join(lines)
+
+
+def conversation_deltas(deltas: list[dict], metrics: list[Metric]) -> list[str]:
+    if not deltas:
+        return []
+    return ["Differences b − a with 95% paired bootstrap intervals over the conversations:", "",
+            *md_table(*delta_rows(deltas, metrics))]
+
+
+def language_section(table: dict, labels: list[str], what: str) -> list[str]:
+    if not table:
+        return []
+    counts = ", ".join(f"{part['questions']} {LANGUAGE_NAMES[lang]}" for lang, part in table.items())
+    return [
+        f"### English and Chinese apart ({what}: {counts})", "",
+        "Key-fact accuracy with its 95% bootstrap interval over the questions that list key facts (n).", "",
+        *md_table(["metric", "language (questions)", *labels], language_rows(table, labels)), "",
+    ]
 
 
 def md_cell(text: str) -> str:
@@ -200,7 +325,10 @@ def write_report(out: Path) -> dict:
     report = build(out)
     (out / "report.md").write_text(markdown(report), encoding="utf-8")
     (out / "report.html").write_text(html_page(report), encoding="utf-8")
-    summary = {k: report[k] for k in ("summary", "deltas", "general_summary", "general_deltas")}
+    summary = {k: report[k] for k in ("summary", "deltas", "by_language", "conversation_summary",
+                                       "conversation_deltas", "conversation_by_language", "general_summary",
+                                       "general_deltas")}
+    summary["decoding"] = report["run"].get("decoding")
     (out / "summary.json").write_text(json.dumps(summary, indent=2, ensure_ascii=False), encoding="utf-8")
     return report
 
@@ -210,9 +338,24 @@ def show(report: dict, out: Path, console: Console | None = None) -> None:
     console = console or Console()
     print_table("held-out questions", ["metric", *report["summary"]], summary_rows(report["summary"], report["metrics"]),
                 console)
+    labels = report["run"]["labels"]
+    if report["by_language"]:
+        header = ["metric", "language (questions)", *labels]
+        print_table("held-out questions, English and Chinese apart", header,
+                    language_rows(report["by_language"], labels), console)
     tuning = [(a, b) for a, b, *_ in report["differences"]]
     print_table("b − a with 95% bootstrap intervals (* excludes zero)",
                 *delta_rows(report["deltas"], report["metrics"], tuning), console)
+    if report["conversation_summary"]:
+        conversations = report["conversation_summary"]
+        print_table("conversations (final turn)", ["metric", *conversations],
+                    summary_rows(conversations, report["conversation_metrics"]), console)
+        header = ["metric", "language (conversations)", *labels]
+        print_table("conversations, English and Chinese apart", header,
+                    language_rows(report["conversation_by_language"], labels), console)
+    console.print("decoding (the served defaults):")
+    for line in decoding_lines(report["run"]):
+        console.print(line)
     if report["general_summary"]:
         general, metrics = report["general_summary"], report["general_metrics"]
         print_table("general ability (everyday questions, RAG off)", ["metric", *general],

@@ -22,9 +22,24 @@ class Combination:
         return f"{self.model}+RAG" if self.rag else self.model
 
 
+def served_models(client: openai.OpenAI) -> list:
+    try:
+        return client.models.list().data
+    except openai.OpenAIError as err:
+        raise RagtuneError(f"GET {client.base_url}models failed: {err}") from None
+
+
+def decodings(client: openai.OpenAI, resolved: dict[str, str]) -> dict[str, dict | None]:
+    """Per model name: the decoding defaults the server lists for it in GET /v1/models (its `decoding`),
+    which is what the answers were generated with, since the evaluation sends no decoding values of its
+    own; None where the server does not say."""
+    listed = {m.id: (m.model_extra or {}).get("decoding") for m in served_models(client)}
+    return {name: listed.get(served) for name, served in resolved.items()}
+
+
 def resolve_models(client: openai.OpenAI, names: list[str]) -> dict[str, str]:
     """Map the user's model names to served ids; "base" is the served model that is no adapter."""
-    served = client.models.list().data
+    served = served_models(client)
     ids = [m.id for m in served]
     bases = [m.id for m in served if not (m.model_extra or {}).get("parent")]
     resolved = {}
@@ -43,11 +58,14 @@ def combinations(resolved: dict[str, str], rag_modes: list[bool]) -> list[Combin
     return [Combination(name, served, rag) for name, served in resolved.items() for rag in sorted(set(rag_modes))]
 
 
-def chat(client: openai.OpenAI, combo: Combination, text: str, max_tokens: int, rag: dict, what: str):
+def chat(
+    client: openai.OpenAI, combo: Combination, messages: list[dict], max_tokens: int, rag: dict, what: str
+):
+    """No temperature, top_p or penalties: the answers are the served defaults' (what a client that sets
+    none gets), and the report states them from GET /v1/models."""
     try:
         return client.chat.completions.create(
-            model=combo.served_model, messages=[{"role": "user", "content": text}], temperature=0.0,
-            max_tokens=max_tokens, extra_body={"rag": rag},
+            model=combo.served_model, messages=messages, max_tokens=max_tokens, extra_body={"rag": rag},
         )
     except openai.OpenAIError as err:
         raise RagtuneError(f"{combo.label}, {what}: the server failed: {err}") from None
@@ -56,8 +74,8 @@ def chat(client: openai.OpenAI, combo: Combination, text: str, max_tokens: int, 
 def ask(client: openai.OpenAI, combo: Combination, question: Question, *, top_k: int, max_tokens: int) -> dict:
     """One answer with its citations, latency and token counts, as a result row."""
     started = time.perf_counter()
-    response = chat(client, combo, question.question, max_tokens, {"enabled": combo.rag, "top_k": top_k},
-                    f"question {question.id}")
+    rag = {"enabled": combo.rag, "top_k": top_k}
+    response = chat(client, combo, question.chat_messages(), max_tokens, rag, f"question {question.id}")
     latency = time.perf_counter() - started
     usage = response.usage
     return {
@@ -69,6 +87,9 @@ def ask(client: openai.OpenAI, combo: Combination, question: Question, *, top_k:
         "reference_answer": question.reference_answer,
         "gold_sources": question.gold_sources,
         "answerable": question.answerable,
+        "key_facts": question.key_facts,
+        "language": question.language,
+        **({"messages": question.messages, "kind": question.kind} if question.messages else {}),
         "answer": response.choices[0].message.content or "",
         "finish_reason": response.choices[0].finish_reason,
         "citations": (response.model_extra or {}).get("citations") or [],
@@ -78,8 +99,9 @@ def ask(client: openai.OpenAI, combo: Combination, question: Question, *, top_k:
 
 
 def warm_up(client: openai.OpenAI, combo: Combination) -> None:
-    """One untimed one-token request, so the first timed answer does not pay for loading an adapter."""
-    chat(client, combo, "Hi", 1, {"enabled": False}, "warm-up request")
+    """One untimed one-token request, so the first timed answer does not pay for loading an adapter. Not a
+    greeting: the server answers those without the model."""
+    chat(client, combo, [{"role": "user", "content": "Say OK."}], 1, {"enabled": False}, "warm-up request")
 
 
 def run(

@@ -6,6 +6,7 @@ from itertools import combinations as pairs
 
 from evaluation import metrics
 from evaluation.bootstrap import paired_bootstrap
+from evaluation.facts import missing_facts
 from rails.groundedness import GroundednessChecker
 
 
@@ -18,6 +19,7 @@ class Metric:
 
 
 METRICS = [
+    Metric("key_fact_accuracy", "Key-fact accuracy", True),
     Metric("rouge_l", "ROUGE-L", True),
     Metric("chrf", "chrF", True, 1),
     Metric("recall_at_k", "Recall@k", True),
@@ -45,7 +47,11 @@ def score_row(row: dict, checker: GroundednessChecker | None, k: int) -> dict:
     refused = metrics.is_refusal(answer)
     rag_on = row["rag"] and row["answerable"]
     seconds, tokens = row["latency_s"], row.get("completion_tokens")
+    facts = (row.get("key_facts") or []) if row["answerable"] else []
+    missing = missing_facts(answer, facts)
     row.update(
+        key_fact_accuracy=float(not missing) if facts else None,  # all stated, or not
+        missing_facts=missing,
         rouge_l=metrics.rouge_l(answer, reference) if reference else None,
         chrf=metrics.chrf(answer, reference) if reference else None,
         recall_at_k=metrics.recall_at_k(sources, gold, k) if rag_on else None,

@@ -44,9 +44,13 @@ def evaluate(
         help="Also score answers with the judge endpoint in settings.evaluation.")] = False,
     general: Annotated[Path | None, typer.Option(
         help="Everyday questions for the general-ability check (default: general.jsonl beside --questions).")] = None,
+    conversations: Annotated[Path | None, typer.Option(
+        help="Held-out conversations (JSONL: messages ending with the follow-up, reference_answer, key_facts, "
+        "gold_sources, answerable, language, kind), scored on their final turn with the same metrics.")] = None,
 ) -> None:
-    """Ask every combination of model and RAG mode the held-out questions through the server's API and
-    report metrics, 95% bootstrap intervals on the differences, charts and side-by-side answers."""
+    """Ask every combination of model and RAG mode the held-out questions (and conversations) through the
+    server's API, with the server's own decoding defaults, and report metrics (key-fact accuracy, overlap,
+    retrieval, refusals; zh and en apart), 95% bootstrap intervals, charts and side-by-side answers."""
     if ctx.invoked_subcommand:
         return
     if questions is None:
@@ -58,7 +62,7 @@ def evaluate(
         general = questions.parent / "general.jsonl"
     run_evaluation(
         Settings(), questions, parse_list(models, "--models"), parse_rag(rag), out,
-        base_url=base_url, api_key=api_key, judge=judge, general_path=general,
+        base_url=base_url, api_key=api_key, judge=judge, general_path=general, conversations_path=conversations,
     )
 
 

@@ -291,6 +291,8 @@ class ModelCard(BaseModel):
     created: int
     owned_by: str = "ragtune"
     parent: str | None = None
+    # What a request that sets none of them is answered with: temperature, top_p and the penalties.
+    decoding: dict[str, float] | None = None
 
 
 class ModelList(BaseModel):

@@ -12,6 +12,7 @@ from fastapi.responses import Response, StreamingResponse
 
 from core.errors import NotFoundError, RagtuneError
 from server.auth import client_key
+from server.engines.base import SamplingParams
 from server.errors import error_body, log
 from server.protocol import (
     ChatCompletion,
@@ -30,17 +31,30 @@ from server.service import ChatService
 
 router = APIRouter(dependencies=[Depends(client_key)])
 DISCONNECT_POLL_S = 0.5
+DECODING_FIELDS = ("temperature", "top_p", "frequency_penalty", "presence_penalty", "repetition_penalty")
+
+
+def served_decoding(settings, model_id: str) -> dict[str, float]:
+    """The decoding a request that names none gets: settings.server.decoding for the base model over the
+    engine's defaults. Adapters and experiments share the base model's (the evaluation report states it)."""
+    engine_defaults = SamplingParams()
+    chosen = settings.server.decoding.get(model_id)
+    chosen = chosen.model_dump(exclude_none=True) if chosen else {}
+    return {name: chosen.get(name, getattr(engine_defaults, name)) for name in DECODING_FIELDS}
 
 
 @router.get("/v1/models")
 async def list_models(request: Request) -> ModelList:
     rt: Runtime = request.app.state.runtime
     created = now()
-    cards = [ModelCard(id=rt.model_id, created=created)]
-    cards += [ModelCard(id=name, created=created, parent=rt.model_id) for name in rt.adapters]
+    decoding = served_decoding(rt.settings, rt.model_id)
+    cards = [ModelCard(id=rt.model_id, created=created, decoding=decoding)]
+    cards += [ModelCard(id=name, created=created, parent=rt.model_id, decoding=decoding)
+              for name in rt.adapters]
     feedback = request.app.state.feedback
     experiments = feedback.experiments.models() if feedback.enabled else []
-    cards += [ModelCard(id=name, created=created, owned_by="ragtune-experiment") for name in experiments]
+    cards += [ModelCard(id=name, created=created, owned_by="ragtune-experiment", decoding=decoding)
+              for name in experiments]
     return ModelList(data=cards)
 
 

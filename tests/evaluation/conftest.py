@@ -3,7 +3,9 @@ evaluation talks to it over real HTTP with the openai client, exactly as it talk
 
 Its behaviour is scripted so the tests know what the report must show: "demo" with RAG answers from the
 cited document and marks it [1]; "demo" without RAG refuses; "base" answers a pleasantry; questions that
-match no document get no citations; everyday (general) questions get the same right answer from both."""
+match no document get no citations; everyday (general) questions get the same right answer from both.
+Retrieval reads every user turn of a conversation, so a follow-up finds what an earlier turn named. Each
+request body is kept in REQUESTS, and GET /v1/models lists DECODING for both models."""
 
 import json
 import threading
@@ -26,21 +28,41 @@ DOCS = [
 ]
 QUESTIONS = [
     {"question": "How many days do I have to return a product?", "gold_sources": ["returns.md"],
-     "reference_answer": "You can return products within 30 days of delivery with the original receipt."},
+     "reference_answer": "You can return products within 30 days of delivery with the original receipt.",
+     "key_facts": ["30 days"]},
     {"question": "How long is the warranty on speakers?", "gold_sources": ["warranty.md"],
-     "reference_answer": "Speakers have a two year warranty covering manufacturing defects."},
-    {"question": "订单多久发货？", "gold_sources": ["shipping/zh.md"], "reference_answer": "订单通常在三个工作日内发货。"},
+     "reference_answer": "Speakers have a two year warranty covering manufacturing defects.",
+     "key_facts": ["2 years"]},
+    {"question": "订单多久发货？", "gold_sources": ["shipping/zh.md"],
+     "reference_answer": "订单通常在三个工作日内发货。", "key_facts": ["3 个工作日"]},
     {"question": "Do you sell electric cars?", "answerable": False,
      "reference_answer": "I'm sorry, I don't have that information."},
 ]
+CONVERSATIONS = [
+    {"id": "return-days", "language": "en", "kind": "ellipsis", "messages": [
+        {"role": "user", "content": "I want to return my speaker."},
+        {"role": "assistant", "content": "Sure, I can help you with a return."},
+        {"role": "user", "content": "How many days do I have?"}],
+     "standalone_question": "How many days do I have to return my speaker?", "gold_sources": ["returns.md"],
+     "reference_answer": "You can return it within 30 days of delivery.", "key_facts": ["30 days"]},
+    {"id": "zh-shipping", "language": "zh", "kind": "pronoun", "messages": [
+        {"role": "user", "content": "我想问一下发货的事。"},
+        {"role": "assistant", "content": "好的，请问您想了解什么？"},
+        {"role": "user", "content": "要多久？"}],
+     "standalone_question": "订单多久发货？", "gold_sources": ["shipping/zh.md"],
+     "reference_answer": "订单通常在三个工作日内发货。", "key_facts": ["三个工作日"]},
+]
 GENERAL = {"What is the capital of France?": "The capital of France is Paris."}
+DECODING = {"temperature": 0.0, "top_p": 1.0, "frequency_penalty": 0.5, "presence_penalty": 0.0,
+            "repetition_penalty": 1.0}
+REQUESTS: list[dict] = []  # every chat request body the scripted server received
 GENERAL_QUESTIONS = [{"question": q, "reference_answer": a} for q, a in GENERAL.items()]
 REFUSAL = "I'm sorry, I don't have that information."
 PLEASANTRY = "Thank you for contacting Northwind Gadgets, we value your business."
 
 
-def citations_for(question: str, top_k: int) -> list[dict]:
-    hits = [d for d in DOCS if any(k in question.lower() for k in d["keywords"])][:top_k]
+def citations_for(text: str, top_k: int) -> list[dict]:
+    hits = [d for d in DOCS if any(k in text.lower() for k in d["keywords"])][:top_k]
     return [{"source": f"/srv/examples/knowledge/{d['file']}", "title": d["file"], "document_id": d["file"],
              "chunk_id": f"{d['file']}#0", "score": 0.9, "snippet": d["text"]} for d in hits]
 
@@ -66,12 +88,13 @@ def make_app() -> FastAPI:
     @app.get("/v1/models")
     def models() -> dict:
         return {"object": "list", "data": [
-            {"id": "base", "object": "model", "owned_by": "test"},
-            {"id": "demo", "object": "model", "owned_by": "test", "parent": "base"},
+            {"id": "base", "object": "model", "owned_by": "test", "decoding": DECODING},
+            {"id": "demo", "object": "model", "owned_by": "test", "parent": "base", "decoding": DECODING},
         ]}
 
     @app.post("/v1/chat/completions")
     def chat(body: dict) -> dict:
+        REQUESTS.append(body)
         messages = body["messages"]
         rag = body.get("rag") or {}
         question = messages[-1]["content"]
@@ -80,7 +103,8 @@ def make_app() -> FastAPI:
             answer = judge_reply(question)
         else:
             rag_on = rag.get("enabled", True)
-            citations = citations_for(question, rag.get("top_k", 5)) if rag_on else []
+            asked = " ".join(m["content"] for m in messages if m["role"] == "user")
+            citations = citations_for(asked, rag.get("top_k", 5)) if rag_on else []
             answer = scripted_answer(body["model"], question, citations, rag_on)
             finish = "length" if body["model"] == "demo" and not rag_on else "stop"  # demo alone runs on
         return {
@@ -116,6 +140,11 @@ def fake_server() -> Iterator[str]:
 def write_jsonl(path, records: list[dict]):
     path.write_text("\n".join(json.dumps(r, ensure_ascii=False) for r in records) + "\n", encoding="utf-8")
     return path
+
+
+@pytest.fixture(scope="session")
+def conversation_file(tmp_path_factory):
+    return write_jsonl(tmp_path_factory.mktemp("conversations") / "conversations.jsonl", CONVERSATIONS)
 
 
 @pytest.fixture(scope="session")

@@ -5,8 +5,10 @@ import json
 import pytest
 
 from core.errors import RagtuneError
+from core.settings import DecodingSettings
 from evaluation.evaluate import evaluate
 from knowledge import KnowledgeBase
+from server.runtime import base_model_id
 
 RETURNS = b"# Returns\n\nNorthwind Gadgets accepts returns within 30 days of delivery with the original receipt.\n"
 QUESTIONS = [
@@ -22,6 +24,9 @@ def test_eval_through_the_real_server(settings, tmp_path):
     settings.engine.kind = "transformers"  # starts fastest; one small model, no vLLM engine beside others
     settings.evaluation.max_tokens = 40
     settings.evaluation.bootstrap_samples = 200
+    # The answers come with the server's decoding defaults for the model, and the report says which.
+    decoding = DecodingSettings(temperature=0.2, frequency_penalty=0.3)
+    settings.server.decoding = {base_model_id(settings.chat_model): decoding}
     KnowledgeBase.open(settings.kb_dir, settings.knowledge, settings.retrieval).add_document("returns.md", RETURNS)
     questions = tmp_path / "questions.jsonl"
     questions.write_text("\n".join(json.dumps(q) for q in QUESTIONS) + "\n")
@@ -36,6 +41,11 @@ def test_eval_through_the_real_server(settings, tmp_path):
     rows = [json.loads(line) for line in (tmp_path / "report" / "results.jsonl").read_text().splitlines()]
     assert all(r["answer"] for r in rows)
     assert (tmp_path / "report" / "report.html").is_file()
+    assert result["decoding"]["base"]["temperature"] == 0.2
+    assert result["decoding"]["base"]["frequency_penalty"] == 0.3
+    stated = next(line for line in (tmp_path / "report" / "report.md").read_text().splitlines()
+                  if line.startswith("- base: "))
+    assert "temperature 0.2" in stated and "frequency_penalty 0.3" in stated
 
 
 @pytest.mark.slow

@@ -168,6 +168,21 @@ def test_eval_questions_are_balanced_and_grounded(questions):
             assert (KNOWLEDGE / source).is_file(), source
 
 
+def test_key_facts_are_what_the_gold_documents_say(questions):
+    """Every answerable held-out question lists the facts a correct answer must state; its reference answer
+    and at least one of its gold documents state each, and the question alone states none of them."""
+    from evaluation.facts import states
+
+    for q in questions:
+        facts = q.get("key_facts") or []
+        assert bool(facts) == q["answerable"], q["question"]
+        gold = [document_text(KNOWLEDGE / source) for source in q["gold_sources"]]
+        for fact in facts:
+            assert states(q["reference_answer"], fact), (q["question"], fact)
+            assert any(states(text, fact) for text in gold), (q["question"], fact)
+            assert not states(q["question"], fact), (q["question"], fact)
+
+
 def test_general_questions_load():
     rows = read_jsonl(EXAMPLES / "eval" / "general.jsonl")
     assert 15 <= len(rows) <= 20
