@@ -156,7 +156,7 @@ def conversations(home: Path, model_path: str, questions: list[str]) -> tuple[li
     runtime = Runtime(
         settings, PromptOnly(AutoTokenizer.from_pretrained(model_path)), kb, model_path, "base", ""
     )
-    service = ChatService(runtime, Metrics(), Rails(settings.rails))
+    service = ChatService(runtime, Metrics(), Rails(settings.rails, settings.pii))
 
     def messages(question: str, rag: bool) -> list[dict]:
         request = ChatCompletionRequest(

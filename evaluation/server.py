@@ -10,16 +10,19 @@ from pathlib import Path
 import yaml
 
 from core.process import free_port, server_process
+from core.settings import ServerSettings, Settings
 
 
-def api_key(settings) -> str:
-    return settings.server.client_keys[0] if settings.server.client_keys else "none"
+def api_key(server: ServerSettings) -> str:
+    """The key a client of a server with these settings sends: its first client key, else any."""
+    return server.client_keys[0] if server.client_keys else "none"
 
 
 @contextmanager
-def started_server(settings) -> Iterator[str]:
-    """Yields the base URL (…/v1) of a fresh server; stops it afterwards. The settings travel as a YAML
-    file (RAGTUNE_CONFIG), so a server started from code sees exactly the caller's settings."""
+def started_server(settings: Settings) -> Iterator[str]:
+    """Yields the base URL (…/v1) of a fresh server; stops it afterwards. The whole settings object (the
+    one place in evaluation that takes it) travels as a YAML file (RAGTUNE_CONFIG), so a server started from
+    code sees exactly the caller's settings."""
     with tempfile.TemporaryDirectory(prefix="ragtune-eval-") as tmp:
         workdir, port = Path(tmp), free_port()
         config = settings.model_dump(mode="json")

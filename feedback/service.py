@@ -7,7 +7,7 @@ import time
 from pathlib import Path
 
 from core.errors import UnavailableError
-from core.settings import FeedbackSettings, Settings
+from core.settings import FeedbackSettings, PiiSettings
 from feedback.experiments import Assigned, Experiments
 from feedback.export import ExportFilter, ExportResult, export
 from feedback.log import ConversationLog
@@ -19,9 +19,10 @@ CATCH_UP_S = 2.0  # feedback on a response the writer has not stored yet waits t
 
 
 class FeedbackService:
-    def __init__(self, settings: Settings) -> None:
-        self.settings = settings
-        self.config: FeedbackSettings = settings.feedback
+    """`home`: where the SQLite database and exports go when no database URL is set."""
+
+    def __init__(self, config: FeedbackSettings, pii: PiiSettings, home: Path) -> None:
+        self.config, self.pii, self.home = config, pii, Path(home)
         self.store: FeedbackStore | None = None
         self.log: ConversationLog | None = None
         self._experiments: Experiments | None = None
@@ -34,19 +35,19 @@ class FeedbackService:
         """Opens (and migrates) the database and starts the writer; blocking: call it off the event loop."""
         if not self.enabled or self.store is not None:
             return self
-        config = self.config
-        self.store = open_store(self.settings)  # feedback, experiments, export
+        config, pii = self.config, self.pii
+        self.store = open_store(config, self.home)  # feedback, experiments, export
         self.log = ConversationLog(
-            open_store(self.settings),  # the writer's own connection
+            open_store(config, self.home),  # the writer's own connection
             queue_size=config.queue_size,
             batch_size=config.batch_size,
-            mask_pii=config.mask_pii,
-            pii_keep=tuple(config.pii_keep),
+            mask_pii=pii.mask_in_log,
+            pii_keep=tuple(pii.keep),
             retention_days=config.retention_days,
         )
         self.log.start()
         self._experiments = Experiments(
-            self.store, self.log, refresh_s=config.experiments_refresh_s, pseudonymise=config.mask_pii
+            self.store, self.log, refresh_s=config.experiments_refresh_s, pseudonymise=pii.mask_in_log
         )
         return self
 
@@ -103,20 +104,20 @@ class FeedbackService:
             reason,
             corrected_answer,
             preferred_over,
-            mask_pii=self.config.mask_pii,
-            pii_keep=tuple(self.config.pii_keep),
+            mask_pii=self.pii.mask_in_log,
+            pii_keep=tuple(self.pii.keep),
             catch_up=lambda: self.log.flush(CATCH_UP_S),
         )
 
     def export(self, out: Path | None = None, where: ExportFilter | None = None) -> ExportResult:
         """Training files from the feedback; `out` defaults to RAGTUNE_HOME/exports/<time>."""
-        out = out or Path(self.settings.home) / "exports" / time.strftime("%Y%m%d-%H%M%S")
+        out = out or self.home / "exports" / time.strftime("%Y%m%d-%H%M%S")
         return export(
             self._store("export"),
             out,
             where,
-            mask_pii=self.config.mask_pii,
-            pii_keep=tuple(self.config.pii_keep),
+            mask_pii=self.pii.mask_in_log,
+            pii_keep=tuple(self.pii.keep),
         )
 
     def _store(self, what: str) -> FeedbackStore:
@@ -127,8 +128,3 @@ class FeedbackService:
 
 def _off(what: str) -> str:
     return f"{what}: the feedback database is off (settings feedback.enabled) or not started"
-
-
-def from_settings(settings: Settings) -> FeedbackService:
-    """The service for `settings`; call start() once (off the event loop) and close() at shutdown."""
-    return FeedbackService(settings)

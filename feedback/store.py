@@ -13,6 +13,7 @@ from dataclasses import astuple, fields
 from pathlib import Path
 
 from core.errors import UnavailableError
+from core.settings import FeedbackSettings
 from feedback.records import ChatRecord, Feedback
 
 CHAT_COLUMNS = [f.name for f in fields(ChatRecord)]
@@ -267,10 +268,10 @@ class PostgresStore(FeedbackStore):
         return sql.replace("?", "%s")
 
 
-def open_store(settings) -> FeedbackStore:
-    """The store `settings.feedback` names (PostgreSQL URL, else SQLite under the home folder), migrated."""
-    url = settings.feedback.database_url
-    store = PostgresStore(url) if url else SqliteStore(Path(settings.home) / "feedback.sqlite")
+def open_store(config: FeedbackSettings, home: Path) -> FeedbackStore:
+    """The store `config` names (PostgreSQL URL, else SQLite in the home folder), migrated."""
+    url = config.database_url
+    store = PostgresStore(url) if url else SqliteStore(Path(home) / "feedback.sqlite")
     store.migrate()
     return store
 

@@ -3,6 +3,7 @@
 import sys
 
 import typer
+from pydantic import ValidationError
 from rich.console import Console
 
 from core.errors import RagtuneError
@@ -12,6 +13,7 @@ from ragtune.cli_loop import ab_app, data_export
 from ragtune.cli_models import models_app
 from ragtune.cli_rails import rails_app
 from ragtune.cli_serve import serve
+from ragtune.cli_settings import error_message, settings_command
 from ragtune.cli_train import adapters_app, data_app, train_app
 
 app = typer.Typer(
@@ -29,6 +31,9 @@ app.add_typer(ab_app, name="ab", help="A/B experiments between variants of a ser
 app.add_typer(rails_app, name="rails", help="The trust rails: calibrate the grounding gate.")
 data_app.command("export")(data_export)
 app.command(help="Serve the OpenAI-compatible API, the admin API and the compare page.")(serve)
+app.command("settings", help="Print the effective settings and where each came from; write their reference.")(
+    settings_command
+)
 
 
 def main() -> None:
@@ -37,4 +42,9 @@ def main() -> None:
         app()
     except RagtuneError as err:
         Console(stderr=True).print(f"[red]error:[/red] {err}", highlight=False)
+        sys.exit(1)
+    except ValidationError as err:  # a bad setting (env, ragtune.yaml) found by any command's Settings()
+        if err.title != "Settings":
+            raise
+        Console(stderr=True).print(f"[red]error:[/red] {error_message(err)}", highlight=False)
         sys.exit(1)

@@ -57,12 +57,17 @@ def evaluate(
         raise RagtuneError("--questions: a question file is needed")
     from core.settings import Settings
     from evaluation.evaluate import evaluate as run_evaluation
+    from evaluation.server import api_key as server_api_key
+    from evaluation.server import started_server
 
     if general is None and (questions.parent / "general.jsonl").is_file():
         general = questions.parent / "general.jsonl"
+    settings = Settings()
     run_evaluation(
-        Settings(), questions, parse_list(models, "--models"), parse_rag(rag), out,
-        base_url=base_url, api_key=api_key, judge=judge, general_path=general, conversations_path=conversations,
+        settings.evaluation, questions, parse_list(models, "--models"), parse_rag(rag), out,
+        server=base_url or started_server(settings), api_key=api_key or server_api_key(settings.server),
+        top_k=settings.retrieval.top_k, embedding_model=settings.retrieval.embedding_model,
+        judge=judge, general_path=general, conversations_path=conversations,
     )
 
 

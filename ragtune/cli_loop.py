@@ -31,12 +31,13 @@ def data_export(
     corrected and up-rated answers as SFT samples (with the sources shown as gold sources for --raft),
     corrections and compare-page preferences as DPO pairs. Personal data stays masked."""
     from feedback.export import ExportFilter, parse_time
-    from feedback.service import from_settings
+    from feedback.service import FeedbackService
 
     where = ExportFilter(
         parse_time(since, "--since"), parse_time(until, "--until", end=True), rating, model, collection
     )
-    service = from_settings(Settings()).start()
+    settings = Settings()
+    service = FeedbackService(settings.feedback, settings.pii, settings.home).start()
     try:
         result = service.export(out, where)
     finally:
@@ -62,10 +63,10 @@ def ab_report(
     """Compare an experiment's variants: requests, thumbs-up, fallback and hand-off rates, latency, each
     against the control with 95% bootstrap intervals; writes report.md, report.html and charts."""
     from evaluation.ab_report import build, show, write_report
-    from feedback.service import from_settings
+    from feedback.service import FeedbackService
 
     settings = Settings()
-    service = from_settings(settings).start()
+    service = FeedbackService(settings.feedback, settings.pii, settings.home).start()
     try:
         experiment = service.experiments.get(name)
         rows = service.store.experiment_rows(name)

@@ -179,7 +179,7 @@ def train_recipe(recipe: Recipe, settings: Settings, name: str, **overrides):
     if recipe.max_decline_share is not None:
         declines = {text.strip() for text in settings.training.raft_decline_answers.values()}
         train = cap_declines(train, declines, recipe.max_decline_share, settings.training.seed)
-    faq = prepare_faq(recipe.faq, settings.training)
+    faq = prepare_faq(recipe.faq, pii=settings.pii)
     data = f"{recipe.data} and {len(faq)} FAQ pairs" if faq else str(recipe.data)
     console.print(
         f"training '{name}' retrieval-aware on {len(train) + len(faq)} samples of {data} "
@@ -220,7 +220,7 @@ def _prepare(data: Path, settings: Settings, entities: Path | None, templates: P
     template_lines = (
         [t for t in templates.read_text(encoding="utf-8").splitlines() if t.strip()] if templates else None
     )
-    return prepare_data(data, settings.training, entity_lists, template_lines)
+    return prepare_data(data, settings.training, entity_lists, template_lines, pii=settings.pii)
 
 
 def _train(train, val, settings, name, base, retrieve, resume, overwrite):

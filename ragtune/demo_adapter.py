@@ -8,7 +8,7 @@ from pathlib import Path
 import yaml
 
 from core.errors import RagtuneError
-from core.settings import Settings, TrainingSettings
+from core.settings import PiiSettings, Settings, TrainingSettings
 
 DEMO_RECIPE = Path("examples/training/demo-recipe.yaml")
 RECIPE_COPY = "recipe.yaml"  # kept in the adapter folder: the adapter is current while the values match
@@ -24,6 +24,7 @@ class Recipe:
     max_samples: int | None = None
     max_decline_share: float | None = None  # of the training samples whose answer is a decline
     faq: list[Path] = field(default_factory=list)  # FAQ files added to the training split
+    pii: dict = field(default_factory=dict)  # PiiSettings values for its data (keep: public contacts)
 
 
 def load_recipe(path: Path = DEMO_RECIPE) -> Recipe:
@@ -34,9 +35,10 @@ def load_recipe(path: Path = DEMO_RECIPE) -> Recipe:
         raise RagtuneError(f"{path}: cannot read the recipe: {err}") from err
     if not isinstance(raw, dict) or not {"data", "collection", "training"} <= set(raw):
         raise RagtuneError(f"{path}: a recipe needs data, collection and training")
-    unknown = set(raw["training"]) - set(TrainingSettings.model_fields)
-    if unknown:
-        raise RagtuneError(f"{path}: training: unknown settings {', '.join(sorted(unknown))}")
+    for section, fields in (("training", TrainingSettings.model_fields), ("pii", PiiSettings.model_fields)):
+        unknown = set(raw.get(section) or {}) - set(fields)
+        if unknown:
+            raise RagtuneError(f"{path}: {section}: unknown settings {', '.join(sorted(unknown))}")
     share = raw.get("max_decline_share")
     if share is not None and not (isinstance(share, (int, float)) and 0 <= share < 1):
         raise RagtuneError(f"{path}: max_decline_share: {share!r} is not a share from 0 up to 1")
@@ -45,14 +47,16 @@ def load_recipe(path: Path = DEMO_RECIPE) -> Recipe:
         raise RagtuneError(f"{path}: faq: expected a list of FAQ file paths")
     return Recipe(
         path, text, Path(raw["data"]), raw["collection"], raw["training"], raw.get("max_samples"), share,
-        [Path(f) for f in faq],
+        [Path(f) for f in faq], pii=raw.get("pii") or {},
     )
 
 
 def recipe_settings(recipe: Recipe, settings: Settings, **overrides) -> Settings:
-    """`settings` with the recipe's training values (and `overrides`, for the sweep) in its training section."""
+    """`settings` with the recipe's training values (and `overrides`, for the sweep) in its training section,
+    and its personal-data values in the pii section."""
     training = settings.training.model_validate({**settings.training.model_dump(), **recipe.training, **overrides})
-    return settings.model_copy(update={"training": training})
+    pii = settings.pii.model_validate({**settings.pii.model_dump(), **recipe.pii})
+    return settings.model_copy(update={"training": training, "pii": pii})
 
 
 def cap_declines(samples: list, declines: set[str], share: float, seed: int) -> list:

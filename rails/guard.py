@@ -1,6 +1,6 @@
 """The rails a chat service runs around generation, built from settings and reloadable without a restart.
 
-    rails = Rails(settings.rails)
+    rails = Rails(settings.rails, settings.pii)
     checked = rails.scan_input(question)            # ScanResult: blocked -> answer checked.text
     reason = rails.handoff(question)                # str | None
     stream = rails.output_filter(checked.language)  # StreamFilter: feed(delta) -> str, finish() -> str
@@ -17,7 +17,7 @@ from pathlib import Path
 from core.errors import RagtuneError
 from core.language import Language, detect_language
 from core.pii import PII_KINDS
-from core.settings import RailsSettings
+from core.settings import PiiSettings, RailsSettings
 from rails.handoff import DEFAULT_PHRASES, HandoffDetector
 from rails.language import Texts
 from rails.loading import SIDES, load_rules_file, word_list_files
@@ -37,11 +37,12 @@ class _Snapshot:
 
 
 class Rails:
-    def __init__(self, settings: RailsSettings):
-        self.settings = settings
+    def __init__(self, settings: RailsSettings, pii: PiiSettings | None = None):
+        """pii: its `keep` list is never masked or flagged; unset: PiiSettings' defaults."""
+        self.settings, self.pii = settings, pii or PiiSettings()
         self._lock = threading.Lock()
         self._stamps = self._file_stamps()
-        self._now = build(settings)
+        self._now = build(settings, self.pii)
         self._checked = time.monotonic()
 
     def reload(self) -> None:
@@ -49,7 +50,7 @@ class Rails:
         this raises a RagtuneError naming file and line, and the rules in force stay."""
         with self._lock:
             stamps = self._file_stamps()
-            self._now = build(self.settings)
+            self._now = build(self.settings, self.pii)
             self._stamps = stamps
 
     def reload_if_changed(self, every_s: float = 1.0) -> None:
@@ -112,9 +113,9 @@ class Rails:
         return self._now.texts.get("fallback", detect_language(question))
 
 
-def build(settings: RailsSettings) -> _Snapshot:
+def build(settings: RailsSettings, pii: PiiSettings) -> _Snapshot:
     texts = Texts(settings.texts)
-    keep = tuple(settings.pii_keep)
+    keep = tuple(pii.keep)
     if settings.rules_file is not None:
         rules = load_rules_file(settings.rules_file, keep)
     else:

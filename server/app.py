@@ -13,7 +13,7 @@ from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from core.settings import ServerSettings
-from feedback.service import from_settings as feedback_from_settings
+from feedback.service import FeedbackService
 from rails import Rails
 from server.auth import LocalOnly, audit_log, audited
 from server.errors import ApiError, install_error_handlers, respond
@@ -101,8 +101,9 @@ def create_app(settings, announce=print) -> FastAPI:
         await runtime.load_all_adapters()
         app.state.runtime = runtime
         app.state.metrics = Metrics(runtime.engine.running)
-        app.state.rails = Rails(settings.rails)
-        app.state.feedback = await asyncio.to_thread(feedback_from_settings(settings).start)
+        app.state.rails = Rails(settings.rails, settings.pii)
+        feedback_service = FeedbackService(settings.feedback, settings.pii, settings.home)
+        app.state.feedback = await asyncio.to_thread(feedback_service.start)
         app.state.metrics.watch_log(lambda: app.state.feedback.dropped)
         # Hand-offs also POSTed to a person's help desk, off the request path (None: no webhook set)
         app.state.handoff_webhook = await start_webhook(settings, app.state.metrics)

@@ -152,3 +152,11 @@ def question_files(tmp_path_factory):
     """(held-out questions, general questions) files for the scripted server."""
     folder = tmp_path_factory.mktemp("questions")
     return write_jsonl(folder / "questions.jsonl", QUESTIONS), write_jsonl(folder / "general.jsonl", GENERAL_QUESTIONS)
+
+
+def evaluate_with(settings, *args, **options) -> dict:
+    """evaluation.evaluate.evaluate with a Settings object's sections, as `ragtune eval` passes them."""
+    from evaluation.evaluate import evaluate
+
+    return evaluate(settings.evaluation, *args, top_k=settings.retrieval.top_k,
+                    embedding_model=settings.retrieval.embedding_model, **options)

@@ -7,9 +7,8 @@ from typer.testing import CliRunner
 
 from evaluation.ab_report import build
 from feedback.records import Feedback
-from feedback.service import from_settings
 from ragtune.cli import app
-from tests.feedback.conftest import chat, feedback_settings
+from tests.feedback.conftest import chat, feedback_service
 
 SPEC = {
     "name": "tuned-vs-base",
@@ -22,7 +21,7 @@ SPEC = {
 def home(tmp_path):
     """An experiment with 400 requests per variant: tuned is liked more and hands off less, same fallbacks."""
     rng = random.Random(3)
-    service = from_settings(feedback_settings(tmp_path / "home")).start()
+    service = feedback_service(tmp_path / "home").start()
     service.experiments.start(SPEC)
     rates = {"base": (0.60, 0.10), "tuned": (0.85, 0.02)}  # (thumbs up, hand-off)
     chats, votes = [], []
@@ -52,7 +51,7 @@ def home(tmp_path):
 
 
 def test_report_says_which_differences_are_real(home):
-    service = from_settings(feedback_settings(home)).start()
+    service = feedback_service(home).start()
     report = build(service.experiments.get("tuned-vs-base"), service.store.experiment_rows("tuned-vs-base"))
     service.close()
     assert report["counts"] == {

@@ -12,11 +12,10 @@ from typer.testing import CliRunner
 
 from core.errors import RagtuneError
 from core.settings import Settings
-from evaluation.evaluate import evaluate
 from evaluation.ratings import import_ratings
 from evaluation.report import write_report
 from ragtune.cli_eval import eval_app
-from tests.evaluation.conftest import CONVERSATIONS, DECODING, REQUESTS
+from tests.evaluation.conftest import CONVERSATIONS, DECODING, REQUESTS, evaluate_with
 
 LABELS = ["base", "base+RAG", "demo", "demo+RAG"]
 
@@ -33,9 +32,9 @@ def report_dir(fake_server, question_files, conversation_file, tmp_path_factory)
     tmp = tmp_path_factory.mktemp("eval")
     console = Console(record=True, width=250)
     questions, general = question_files
-    evaluate(judged_settings(tmp, fake_server), questions, ["base", "demo"], [True, False], tmp / "report",
-             base_url=fake_server, judge=True, general_path=general, conversations_path=conversation_file,
-             console=console)
+    evaluate_with(judged_settings(tmp, fake_server), questions, ["base", "demo"], [True, False], tmp / "report",
+                  server=fake_server, judge=True, general_path=general, conversations_path=conversation_file,
+                  console=console)
     (tmp / "printed.txt").write_text(console.export_text())
     return tmp / "report"
 
@@ -227,14 +226,15 @@ def test_cli_runs_against_a_running_server(
 
 def test_unknown_model_is_refused_with_the_served_list(fake_server, question_files, tmp_path):
     with pytest.raises(RagtuneError, match="'nope' is not served .* served: base, demo"):
-        evaluate(Settings(home=tmp_path), question_files[0], ["nope"], [True], tmp_path / "out", base_url=fake_server)
+        evaluate_with(Settings(home=tmp_path), question_files[0], ["nope"], [True], tmp_path / "out",
+                      server=fake_server)
 
 
 def test_bad_question_line_names_file_and_line(tmp_path):
     bad = tmp_path / "questions.jsonl"
     bad.write_text('{"question": "ok?", "reference_answer": "yes"}\n{"question": \n')
     with pytest.raises(RagtuneError, match=r"questions.jsonl:2: not valid JSON"):
-        evaluate(Settings(home=tmp_path), bad, ["base"], [True], tmp_path / "out", base_url="http://127.0.0.1:9/v1")
+        evaluate_with(Settings(home=tmp_path), bad, ["base"], [True], tmp_path / "out", server="http://127.0.0.1:9/v1")
 
 
 def test_bad_key_facts_name_file_and_line(tmp_path, conversation_file):
@@ -242,17 +242,17 @@ def test_bad_key_facts_name_file_and_line(tmp_path, conversation_file):
     bad.write_text('{"question": "ok?", "key_facts": ["30 days"]}\n{"question": "?", "key_facts": "30 days"}\n')
     nowhere = "http://127.0.0.1:9/v1"
     with pytest.raises(RagtuneError, match=r"questions.jsonl:2: 'key_facts' must be a list of non-empty"):
-        evaluate(Settings(home=tmp_path), bad, ["base"], [True], tmp_path / "out", base_url=nowhere)
+        evaluate_with(Settings(home=tmp_path), bad, ["base"], [True], tmp_path / "out", server=nowhere)
     bad.write_text('{"question": "ok?", "key_facts": ["—"]}\n')
     with pytest.raises(RagtuneError, match=r"questions.jsonl:1: key fact '—' has no letters, digits"):
-        evaluate(Settings(home=tmp_path), bad, ["base"], [True], tmp_path / "out", base_url=nowhere)
+        evaluate_with(Settings(home=tmp_path), bad, ["base"], [True], tmp_path / "out", server=nowhere)
     good = tmp_path / "good.jsonl"
     good.write_text('{"question": "ok?"}\n')
     conversations = tmp_path / "conversations.jsonl"
     conversations.write_text(conversation_file.read_text(encoding="utf-8").replace('"三个工作日"', '"…"'))
     with pytest.raises(RagtuneError, match=r"conversations.jsonl: conversation 'zh-shipping': key fact '…'"):
-        evaluate(Settings(home=tmp_path), good, ["base"], [True], tmp_path / "out", base_url=nowhere,
-                 conversations_path=conversations)
+        evaluate_with(Settings(home=tmp_path), good, ["base"], [True], tmp_path / "out", server=nowhere,
+                      conversations_path=conversations)
 
 
 def test_cli_refuses_an_unknown_rag_mode(question_files, tmp_path):
@@ -263,9 +263,9 @@ def test_cli_refuses_an_unknown_rag_mode(question_files, tmp_path):
 def test_a_new_run_moves_the_previous_report_aside(fake_server, question_files, tmp_path):
     settings = Settings(home=tmp_path / "home", evaluation={"bootstrap_samples": 100})
     out = tmp_path / "report"
-    evaluate(settings, question_files[0], ["demo"], [True], out, base_url=fake_server)
+    evaluate_with(settings, question_files[0], ["demo"], [True], out, server=fake_server)
     (out / "ratings.csv").write_text("my ratings")
-    evaluate(settings, question_files[0], ["base"], [True], out, base_url=fake_server)
+    evaluate_with(settings, question_files[0], ["base"], [True], out, server=fake_server)
     kept = [p for p in tmp_path.iterdir() if p.name.startswith("report-")]
     assert len(kept) == 1 and (kept[0] / "ratings.csv").read_text() == "my ratings"
     assert list(json.loads((out / "summary.json").read_text())["summary"]) == ["base+RAG"]

@@ -6,9 +6,10 @@ import pytest
 
 from core.errors import RagtuneError
 from core.settings import DecodingSettings
-from evaluation.evaluate import evaluate
+from evaluation.server import started_server
 from knowledge import KnowledgeBase
 from server.runtime import base_model_id
+from tests.evaluation.conftest import evaluate_with
 
 RETURNS = b"# Returns\n\nNorthwind Gadgets accepts returns within 30 days of delivery with the original receipt.\n"
 QUESTIONS = [
@@ -31,7 +32,8 @@ def test_eval_through_the_real_server(settings, tmp_path):
     questions = tmp_path / "questions.jsonl"
     questions.write_text("\n".join(json.dumps(q) for q in QUESTIONS) + "\n")
 
-    evaluate(settings, questions, ["base"], [True, False], tmp_path / "report")
+    report = tmp_path / "report"
+    evaluate_with(settings, questions, ["base"], [True, False], report, server=started_server(settings))
 
     result = json.loads((tmp_path / "report" / "summary.json").read_text())
     assert list(result["summary"]) == ["base", "base+RAG"]
@@ -43,7 +45,7 @@ def test_eval_through_the_real_server(settings, tmp_path):
     assert (tmp_path / "report" / "report.html").is_file()
     assert result["decoding"]["base"]["temperature"] == 0.2
     assert result["decoding"]["base"]["frequency_penalty"] == 0.3
-    stated = next(line for line in (tmp_path / "report" / "report.md").read_text().splitlines()
+    stated = next(line for line in (report / "report.md").read_text().splitlines()
                   if line.startswith("- base: "))
     assert "temperature 0.2" in stated and "frequency_penalty 0.3" in stated
 
@@ -54,5 +56,5 @@ def test_a_server_that_cannot_start_is_reported_with_its_log(settings, tmp_path)
     questions = tmp_path / "questions.jsonl"
     questions.write_text(json.dumps(QUESTIONS[0]) + "\n")
     with pytest.raises(RagtuneError, match=r"(?s)`ragtune serve` exited with code \d+ before answering:.*no-such-model"):
-        evaluate(settings, questions, ["base"], [True], tmp_path / "report")
-    assert not (tmp_path / "report").exists()
+        evaluate_with(settings, questions, ["base"], [True], tmp_path / "out", server=started_server(settings))
+    assert not (tmp_path / "out").exists()

@@ -12,8 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from core.settings import FeedbackSettings, Settings
+from core.settings import FeedbackSettings, PiiSettings
 from feedback.records import ChatRecord
+from feedback.service import FeedbackService
 from feedback.store import PostgresStore, SqliteStore
 
 
@@ -42,8 +43,9 @@ def chat(response_id: str, **fields) -> ChatRecord:
     return ChatRecord(response_id, **values)
 
 
-def feedback_settings(home: Path, **fields) -> Settings:
-    return Settings(home=home, feedback=FeedbackSettings(**fields))
+def feedback_service(home: Path, pii: PiiSettings | None = None, **fields) -> FeedbackService:
+    """A (not yet started) service on SQLite in `home`; fields: FeedbackSettings'."""
+    return FeedbackService(FeedbackSettings(**fields), pii or PiiSettings(), home)
 
 
 @pytest.fixture
@@ -127,7 +129,7 @@ def postgres_store(postgres_url):
     store.close()
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 def store(request):
     return request.getfixturevalue(f"{request.param}_store")
 

@@ -8,8 +8,7 @@ import pytest
 from core.errors import ConflictError, NotFoundError, RagtuneError
 from feedback.experiments import Experiments
 from feedback.log import ConversationLog
-from feedback.service import from_settings
-from tests.feedback.conftest import feedback_settings
+from tests.feedback.conftest import feedback_service
 
 SPEC = {
     "name": "tone-test",
@@ -113,7 +112,7 @@ def test_unknown_adapters_and_clashes(replicas):
 
 
 def test_the_event_loop_reads_the_database_only_for_new_users(tmp_path):
-    service = from_settings(feedback_settings(tmp_path)).start()
+    service = feedback_service(tmp_path).start()
     service.experiments.start(SPEC)
     assert service.experiments.needs_database("assistant", "user-1")
     first = asyncio.run(service.assign_async("assistant", "user-1"))

@@ -5,11 +5,10 @@ import json
 import pytest
 from typer.testing import CliRunner
 
-from core.settings import TrainingSettings
+from core.settings import PiiSettings, TrainingSettings
 from feedback.export import ExportFilter
-from feedback.service import from_settings
 from ragtune.cli import app
-from tests.feedback.conftest import chat, feedback_settings
+from tests.feedback.conftest import chat, feedback_service
 from training.data import load_conversations, load_preferences
 from training.pipeline import prepare_data
 
@@ -57,7 +56,7 @@ def fill(service) -> None:
 
 @pytest.fixture
 def service(tmp_path):
-    service = from_settings(feedback_settings(tmp_path / "home")).start()
+    service = feedback_service(tmp_path / "home").start()
     fill(service)
     yield service
     service.close()
@@ -80,7 +79,8 @@ def test_export_writes_files_training_reads(service, tmp_path):
     assert pairs[0].prompt[-1]["role"] == "user"
     assert (result.sft, result.dpo) == (4, 2)
     assert result.skipped == {"down_without_correction": 1}
-    assert prepare_data(tmp_path / "out" / "sft.jsonl", TrainingSettings(val_ratio=0.0)).train
+    exported = tmp_path / "out" / "sft.jsonl"
+    assert prepare_data(exported, TrainingSettings(val_ratio=0.0), pii=PiiSettings()).train
 
 
 def test_personal_data_stays_masked(service, tmp_path):

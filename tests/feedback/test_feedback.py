@@ -3,13 +3,12 @@
 import pytest
 
 from core.errors import ConflictError, NotFoundError, RagtuneError
-from feedback.service import from_settings
-from tests.feedback.conftest import chat, feedback_settings
+from tests.feedback.conftest import chat, feedback_service
 
 
 @pytest.fixture
 def service(tmp_path):
-    service = from_settings(feedback_settings(tmp_path)).start()
+    service = feedback_service(tmp_path).start()
     yield service
     service.close()
 
@@ -77,7 +76,7 @@ def test_personal_data_in_feedback_is_masked(service):
 
 
 def test_feedback_is_unavailable_when_turned_off(tmp_path):
-    service = from_settings(feedback_settings(tmp_path, enabled=False)).start()
+    service = feedback_service(tmp_path, enabled=False).start()
     with pytest.raises(RagtuneError, match="feedback database is off") as err:
         service.add_feedback("chatcmpl-1", "up")
     assert err.value.status == 503

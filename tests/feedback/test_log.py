@@ -3,10 +3,10 @@
 import threading
 import time
 
+from core.settings import PiiSettings
 from feedback.log import ConversationLog
-from feedback.service import from_settings
 from feedback.store import open_store
-from tests.feedback.conftest import chat, feedback_settings, wait_for
+from tests.feedback.conftest import chat, feedback_service, wait_for
 
 
 class BlockedStore:
@@ -65,7 +65,7 @@ def test_a_failing_database_does_not_stop_the_writer(sqlite_store):
 
 
 def test_personal_data_is_masked_before_storage(tmp_path):
-    service = from_settings(feedback_settings(tmp_path)).start()
+    service = feedback_service(tmp_path).start()
     service.record(
         chat(
             "chatcmpl-1",
@@ -76,7 +76,7 @@ def test_personal_data_is_masked_before_storage(tmp_path):
         )
     )
     service.close()
-    service = from_settings(feedback_settings(tmp_path)).start()
+    service = feedback_service(tmp_path).start()
     stored = service.store.get_chat("chatcmpl-1")
     service.close()
     assert stored.messages[0]["content"] == "I am [EMAIL], call [PHONE]"
@@ -87,8 +87,17 @@ def test_personal_data_is_masked_before_storage(tmp_path):
     assert b"13812345678" not in raw and b"jane.doe" not in raw
 
 
+def test_the_companys_own_addresses_stay_in_the_log(tmp_path):
+    service = feedback_service(tmp_path, PiiSettings(keep=["support@northwind.example"])).start()
+    answer = "写信给 support@northwind.example，不是 jane.doe@mail.example。"
+    service.record(chat("chatcmpl-1", answer=answer))
+    assert service.log.flush()
+    assert service.store.get_chat("chatcmpl-1").answer == "写信给 support@northwind.example，不是 [EMAIL]。"
+    service.close()
+
+
 def test_masking_can_be_turned_off(tmp_path):
-    service = from_settings(feedback_settings(tmp_path, mask_pii=False)).start()
+    service = feedback_service(tmp_path, PiiSettings(mask_in_log=False)).start()
     service.record(chat("chatcmpl-1", user_id="jane", answer="Call 13812345678."))
     assert service.log.flush()
     assert service.store.get_chat("chatcmpl-1").answer == "Call 13812345678."
@@ -97,7 +106,7 @@ def test_masking_can_be_turned_off(tmp_path):
 
 
 def test_logging_off_with_one_setting(tmp_path):
-    service = from_settings(feedback_settings(tmp_path, enabled=False)).start()
+    service = feedback_service(tmp_path, enabled=False).start()
     assert service.record(chat("chatcmpl-1")) is False
     assert service.assign("assistant", "user-1") is None
     service.close()
@@ -105,11 +114,11 @@ def test_logging_off_with_one_setting(tmp_path):
 
 
 def test_rows_past_the_retention_period_are_deleted(tmp_path):
-    settings = feedback_settings(tmp_path, retention_days=30)
-    earlier = open_store(settings)
+    service = feedback_service(tmp_path, retention_days=30)
+    earlier = open_store(service.config, tmp_path)
     earlier.add_chats([chat("old", created=time.time() - 31 * 86400)])
     earlier.close()
-    service = from_settings(settings).start()
+    service.start()
     service.record(chat("new"))
     assert service.log.flush()
     assert wait_for(lambda: service.store.get_chat("old") is None)

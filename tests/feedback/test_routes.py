@@ -7,7 +7,7 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from core.settings import FeedbackSettings, ServerSettings, Settings
-from feedback.service import from_settings
+from feedback.service import FeedbackService
 from server.errors import install_error_handlers
 from server.routes.feedback import router
 from tests.feedback.conftest import chat
@@ -28,7 +28,7 @@ def api(tmp_path):
         feedback=FeedbackSettings(),
         server=ServerSettings(client_keys=["client-key"], admin_keys=["admin-key"]),
     )
-    service = from_settings(settings).start()
+    service = FeedbackService(settings.feedback, settings.pii, settings.home).start()
     app = FastAPI()
     install_error_handlers(app)
     app.include_router(router)

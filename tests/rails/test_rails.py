@@ -127,3 +127,13 @@ def test_reload_with_a_bad_word_list_names_file_and_line(rules_dir):
 def test_missing_rules_file_is_named():
     with pytest.raises(RagtuneError, match="nowhere.yaml: cannot read"):
         Rails(RailsSettings(rules_file=Path("nowhere.yaml")))
+
+
+def test_the_companys_own_addresses_pass_the_personal_data_rule_zh_and_en():
+    from core.settings import PiiSettings
+
+    rails = Rails(RailsSettings(), PiiSettings(keep=["support@northwind.example"]))
+    answer = rails.scan_output("Write to support@northwind.example or jane.doe@mail.example.")
+    assert answer.text == "Write to support@northwind.example or [EMAIL]."
+    question = rails.scan_input("客服邮箱是 support@northwind.example 吗？")
+    assert question.decisions == ()  # nothing flagged: the kept address is no personal data

@@ -112,16 +112,29 @@ def test_csv_columns(tmp_path):
 
 
 def test_a_knowledge_bases_faq_files_are_training_data(tmp_path):
-    from core.settings import TrainingSettings
+    from core.settings import PiiSettings
     from training.pipeline import prepare_faq
 
     faq = jsonl(tmp_path, {"question": "Is return shipping free?", "answer": "Yes, for defects."}, name="faq.jsonl")
     faq_zh = write(tmp_path, "faq_zh.csv", "question,answer\n退货期限是多久？,自签收之日起 30 天内。\n")
-    samples = prepare_faq([faq, faq_zh], TrainingSettings())
+    samples = prepare_faq([faq, faq_zh], pii=PiiSettings())
     assert [(s.last_user(), s.messages[-1]["content"], s.gold_sources) for s in samples] == [
         ("Is return shipping free?", "Yes, for defects.", ["faq.jsonl"]),
         ("退货期限是多久？", "自签收之日起 30 天内。", ["faq_zh.csv"]),
     ]
+
+
+def test_training_data_keeps_the_companys_own_address_and_masks_the_users(tmp_path):
+    from core.settings import PiiSettings
+    from training.pipeline import prepare_faq
+
+    pair = {"question": "I am jane.doe@mail.example, where to?", "answer": "To support@northwind.example."}
+    faq = jsonl(tmp_path, pair, name="faq.jsonl")
+    (masked,) = prepare_faq([faq], pii=PiiSettings(keep=["support@northwind.example"]))
+    assert masked.last_user() == "I am [EMAIL], where to?"
+    assert masked.messages[-1]["content"] == "To support@northwind.example."
+    (kept,) = prepare_faq([faq], pii=PiiSettings(mask_in_training=False))
+    assert kept.last_user() == pair["question"]
 
 
 def test_preference_pairs(tmp_path):
