@@ -5,12 +5,14 @@ The shapes are SmolLM2-135M's merged q/k/v layer (576 -> 576 + 192 + 192) and it
 (576 -> 1536 + 1536), rank 16, one adapter for all tokens: a decode step of 8 streams and a 655-token prefill.
 Prints milliseconds per call and the ratio against vLLM's own.
 
-    python benchmarks/lora_ops.py
+    python benchmarks/lora_ops.py [--write-docs]   # --write-docs: the table into docs/benchmarks.md
 """
 
+import argparse
 import time
 from functools import partial
 
+import docs_table  # this folder's helper (benchmarks/docs_table.py)
 import torch
 from vllm.lora.ops.torch_ops import lora_ops
 from vllm.lora.punica_wrapper import punica_cpu
@@ -39,7 +41,11 @@ def vllm_ops(grouped: bool) -> None:
 
 
 def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--write-docs", action="store_true", help="write the table into docs/benchmarks.md")
+    args = parser.parse_args()
     torch.manual_seed(0)
+    rows = []
     stock = punica_cpu.PunicaWrapperCPU.add_lora_linear
     print(f"{describe_cpu()}; float32, rank {RANK}, torch threads {torch.get_num_threads()}")
     print(f"{'layer':9} {'batch':20} {'vLLM ms':>8} {'grouped ops ms':>15} {'one pass ms':>12} {'ratio':>6}")
@@ -59,12 +65,27 @@ def main() -> None:
                 times.append(per_call_ms(partial(stock, *arguments), repeats))
             times.append(per_call_ms(partial(vllm_cpu_lora.add_lora_linear, *arguments), repeats))
             vllm_ms, grouped_ms, fused_ms = times
+            rows.append([layer, batch, *(f"{ms:.3g}" for ms in times), f"{vllm_ms / fused_ms:.1f}×"])
             print(
                 f"{layer:9} {batch:20} {vllm_ms:8.3f} {grouped_ms:15.3f} {fused_ms:12.3f} "
                 f"{vllm_ms / fused_ms:6.1f}x"
             )
     vllm_ops(False)
-    print("ratio: vLLM's own / ragtune's one pass (higher is better); 'grouped ops' is ragtune before the one pass")
+    print("ratio: vLLM's own / ragtune's one pass (higher is better); 'grouped ops': ragtune before it")
+    if args.write_docs:
+        header = [
+            "layer",
+            "batch",
+            "vLLM's own ms",
+            "grouped ops ms",
+            "ragtune's one pass ms",
+            "vLLM / one pass",
+        ]
+        note = (
+            f"One linear layer per call, rank {RANK}, one adapter for all tokens, float32, torch threads "
+            f"{torch.get_num_threads()}; 'grouped ops' is ragtune before the one pass."
+        )
+        docs_table.write_table("lora_ops", docs_table.markdown_table(header, rows), note=note)
 
 
 if __name__ == "__main__":
