@@ -23,7 +23,9 @@ with all rails off, base model, RAG on; the relevance gate is off in every run, 
 questions without generating.
 
     python benchmarks/serving.py [--requests 32] [--models base,adapter] [--rails] [--chosen-only]
-                                 [--home /tmp/ragtune-bench]
+                                 [--home /tmp/ragtune-bench] [--write-docs]
+
+--write-docs puts the table into docs/benchmarks.md (benchmarks/docs_table.py).
 
 The adapter runs take most of the time (vLLM's own CPU LoRA path is slow on long prompts); `--models base`
 skips them, e.g. to repeat the base runs with more requests. `--chosen-only` runs ragtune in its chosen
@@ -42,6 +44,7 @@ import time
 from contextlib import contextmanager
 from pathlib import Path
 
+import docs_table  # this folder's helper, imported before the folder leaves sys.path
 import httpx
 
 REPO = Path(__file__).resolve().parents[1]
@@ -206,6 +209,7 @@ def main() -> None:
         help="only ragtune in its chosen format (adapter/base and RAG-on/off figures, a few minutes): no baselines",
     )
     parser.add_argument("--home", type=Path, default=Path(tempfile.gettempdir()) / "ragtune-bench")
+    parser.add_argument("--write-docs", action="store_true", help="write the table into docs/benchmarks.md")
     args = parser.parse_args()
     kinds = args.models.split(",")
     if not kinds or set(kinds) - {"base", "adapter"}:
@@ -354,6 +358,37 @@ def main() -> None:
             f"{on['tokens_per_s'] / off['tokens_per_s']:.2f} (target >= 0.97), "
             f"TTFT {on['ttft_mean_s']:.3f}s vs {off['ttft_mean_s']:.3f}s"
         )
+    if args.write_docs:
+        note = (
+            f"SmolLM2-135M-Instruct; {args.requests} streamed requests at concurrency {CONCURRENCY}, "
+            f"{NEW_TOKENS} new tokens, warm-up on other questions. Tokens/s / mean time to the first token."
+        )
+        if args.rails:
+            on, off = rails_figures["rails on base RAG on"], rails_figures["rails off base RAG on"]
+            note += (
+                f" The demo's rails on / off (base, RAG on): {on['tokens_per_s'] / off['tokens_per_s']:.2f}x "
+                f"in tokens/s, TTFT {on['ttft_mean_s']:.2f} s against {off['ttft_mean_s']:.2f} s."
+            )
+        docs_table.write_table("serving", docs_table_text(figures, dtype, other), note=note)
+
+
+def docs_table_text(figures: dict, dtype: str, other: str) -> str:
+    """The runs as docs/benchmarks.md shows them: one row per server, one column per model and RAG setting."""
+    columns = [(kind, rag) for kind in ("base", "adapter") for rag in ("off", "on")]
+    servers = [
+        ("vLLM's own server (its default)", "vllm"),
+        (f"ragtune, {dtype} (its choice on this CPU)", f"ragtune {dtype}"),
+        (f"ragtune forced to {other}", f"ragtune {other}"),
+    ]
+    rows = []
+    for label, prefix in servers:
+        cells = [figures.get(f"{prefix} {kind} RAG {rag}") for kind, rag in columns]
+        if any(cells):
+            rows.append(
+                [label] + [f"{c['tokens_per_s']:.1f} / {c['ttft_mean_s']:.2f} s" if c else "—" for c in cells]
+            )
+    header = ["run"] + [f"{kind} RAG {rag}" for kind, rag in columns]
+    return docs_table.markdown_table(header, rows)
 
 
 def ragtune_runs(label: str, env: dict, home: Path, runs: list, prompts: list, figures: dict) -> None:
