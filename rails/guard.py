@@ -3,6 +3,7 @@
     rails = Rails(settings.rails, settings.pii)
     checked = rails.scan_input(question)            # ScanResult: blocked -> answer checked.text
     reason = rails.handoff(question)                # str | None
+    turn = rails.dialogue(question)                 # DialogueTurn | None: a greeting, thanks, ...
     stream = rails.output_filter(checked.language)  # StreamFilter: feed(delta) -> str, finish() -> str
     rails.reload()                                  # RagtuneError (file:line) keeps the rules in force
 
@@ -18,6 +19,7 @@ from core.errors import RagtuneError
 from core.language import Language, detect_language
 from core.pii import PII_KINDS
 from core.settings import PiiSettings, RailsSettings
+from rails.dialogue import DialogueDetector, DialogueTurn
 from rails.handoff import DEFAULT_PHRASES, HandoffDetector
 from rails.language import Texts
 from rails.loading import SIDES, load_rules_file, word_list_files
@@ -26,6 +28,7 @@ from rails.stream import StreamFilter
 from rails.words import load_word_list
 
 log = logging.getLogger("ragtune.rails")
+_DIALOGUE = DialogueDetector()  # fixed phrases: one automaton for every snapshot
 
 
 @dataclass(frozen=True)
@@ -33,6 +36,7 @@ class _Snapshot:
     input: RuleSet
     output: RuleSet
     handoff: HandoffDetector | None
+    dialogue: DialogueDetector | None
     texts: Texts
 
 
@@ -100,6 +104,11 @@ class Rails:
         detector = self._now.handoff
         return detector.check(text) if detector else None
 
+    def dialogue(self, text: str) -> DialogueTurn | None:
+        """The conversational act of a user turn (greeting, thanks, ...), or None for a question."""
+        detector = self._now.dialogue
+        return detector.detect(text) if detector else None
+
     def output_filter(self, language: Language | None = None) -> StreamFilter:
         """A filter for one streamed answer; language: of its blocked reply (None: the answer's)."""
         return StreamFilter(self._now.output, language)
@@ -138,7 +147,8 @@ def build(settings: RailsSettings, pii: PiiSettings) -> _Snapshot:
     }
     phrases = settings.handoff_phrases if settings.handoff_phrases is not None else DEFAULT_PHRASES
     handoff = HandoffDetector(phrases) if settings.handoff_enabled else None
-    return _Snapshot(sets["input"], sets["output"], handoff, texts)
+    dialogue = _DIALOGUE if settings.dialogue_enabled else None
+    return _Snapshot(sets["input"], sets["output"], handoff, dialogue, texts)
 
 
 def _word_list_rule(path: Path, action: str, others: list[Rule]) -> Rule:

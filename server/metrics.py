@@ -62,6 +62,12 @@ class Metrics:
         self.answer_checks = Counter(
             "ragtune_answer_checks", "Answers checked against their sources after generation", ["result"], registry=r
         )
+        self.dialogue = Counter(
+            "ragtune_dialogue_turns",
+            "Conversational turns answered with a preset reply (greeting, thanks, ...), by act",
+            ["act"],
+            registry=r,
+        )
         self.handoffs = Counter("ragtune_handoffs", "Hand-offs to a person, by reason", ["reason"], registry=r)
         self.rail_actions = Counter(
             "ragtune_rail_actions", "Rail rule matches", ["side", "rule", "action"], registry=r

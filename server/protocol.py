@@ -255,6 +255,9 @@ class ChatCompletion(BaseModel):
     rails: dict = {}  # {"input": [decisions], "output": [decisions]}: rule, action, kind, count
     handoff: Handoff | None = None
     variant: Variant | None = None  # the A/B experiment and variant that answered
+    # A conversational turn (greeting, thanks, goodbye, identity, clarify) answered with its preset reply:
+    # {"act", "acts"}; None for a question.
+    dialogue: dict | None = None
 
 
 class ChunkDelta(BaseModel):
@@ -283,6 +286,7 @@ class ChatCompletionChunk(BaseModel):
     rails: dict | None = None
     handoff: Handoff | None = None
     variant: Variant | None = None
+    dialogue: dict | None = None  # the first chunk
 
 
 class ModelCard(BaseModel):

@@ -1,7 +1,9 @@
-"""One chat request's work, with no HTTP in it. In order: the A/B variant, the input rails and a request for
-a person, the model and style, retrieval and the relevance gate, the prompt (core.prompt, the contract
-training uses), sampling, generation under the output rails, the OpenAI response, and the conversation log
-(off the request path). The routes, the serving benchmark and any other caller use this same code."""
+"""One chat request's work, with no HTTP in it. `ChatService.plan` runs the stages before generation: the
+route (A/B variant, model, style), sampling and the token budget, the input rails and a request for a person,
+a conversational turn's preset reply, retrieval with the question completed from the conversation and the
+relevance gate, the prompt (core.prompt, the contract training uses). Then generation under the output rails,
+the OpenAI response, and the conversation log (off the request path). The routes, the serving benchmark and
+any other caller use this same code."""
 
 import asyncio
 import time
@@ -16,7 +18,7 @@ from rails.groundedness import AnswerCheck, final_answer
 from rails.grounding import GroundingGate
 from rails.stream import StreamFilter
 from retrieval.excerpts import fit_sources, token_counter
-from retrieval.query import retrieval_query
+from retrieval.query import resolve_query
 from retrieval.types import Hit
 from server import rag, shaping
 from server.engines import Delta, SamplingParams
@@ -34,7 +36,7 @@ from server.protocol import (
     now,
 )
 from server.runtime import Runtime
-from server.trust import Decisions, check_answer, gate, guarded, output_decisions, screen_question
+from server.trust import Decisions, Screened, check_answer, gate, guarded, output_decisions, screen_question
 
 
 @dataclass
@@ -47,12 +49,31 @@ class ChatPlan:
     prompt: Prompt | None  # None: answered without generating
     params: SamplingParams
     citations: list[Citation]
-    answer: str | None  # the answer instead of generating (fallback, hand-off, blocked input)
+    answer: str | None  # the answer instead of generating (conversational reply, fallback, hand-off, block)
     tool_names: list[str] | None  # the answer is JSON for these tools' calls (a forced tool choice)
     decisions: Decisions
     variant: Variant | None
     collection: str | None  # searched (None: RAG off)
     started: float
+
+
+@dataclass(frozen=True)
+class Route:
+    """Who answers: the A/B variant, the adapter, its system prompt and style tag, and whether RAG is on."""
+
+    variant: Variant | None
+    adapter: str | None
+    system_prompt: str
+    style_tag: str | None
+    rag_on: bool
+
+
+@dataclass
+class Retrieved:
+    """What the knowledge base gave: the hits the prompt gets (None: not searched), or the fallback."""
+
+    hits: list[Hit] | None = None
+    fallback: str | None = None
 
 
 class ChatService:
@@ -67,59 +88,131 @@ class ChatService:
         )
 
     async def plan(self, request: ChatCompletionRequest) -> ChatPlan:
-        started, settings = time.perf_counter(), self.rt.settings
+        """The stages before generation, in order; each may settle the answer without generating."""
+        started = time.perf_counter()
         self.rails.reload_if_changed()
+        route = await self._route(request)
+        params, tool_names = self._sampling(request)
+        budget = self._prompt_budget(params)
+        conversation, screened = self._screen(request)
+        answer = screened.answer or self._conversational_reply(request, screened, tool_names)
+        retrieved = Retrieved()
+        if route.rag_on and answer is None:
+            retrieved = await self._retrieve(request, conversation, screened.decisions)
+            answer = retrieved.fallback
+        prompt, citations = None, []
+        if answer is None:
+            prompt = await self._prompt(request, conversation, route, retrieved.hits, budget, tool_names)
+            citations = rag.citations(retrieved.hits[: len(prompt.sources)]) if retrieved.hits else []
+        collection = (
+            (request.rag.collection or self.rt.settings.knowledge.default_collection)
+            if route.rag_on
+            else None
+        )
+        return ChatPlan(
+            id=completion_id(),
+            request=request,
+            adapter=route.adapter,
+            prompt=prompt,
+            params=params,
+            citations=citations,
+            answer=answer,
+            tool_names=tool_names if answer is None else None,  # a fixed answer is text
+            decisions=screened.decisions,
+            variant=route.variant,
+            collection=collection,
+            started=started,
+        )
+
+    async def _route(self, request: ChatCompletionRequest) -> Route:
+        """The A/B variant (sticky per user), then the model and style it implies."""
         assigned = await self.feedback.assign_async(request.model, request.user) if self.feedback else None
         variant = Variant(experiment=assigned.experiment, variant=assigned.variant.name) if assigned else None
         adapter, system_prompt, style_tag = self._model_and_style(request, assigned)
-        rag_on = request.rag.enabled and (assigned.variant.rag if assigned else True)
+        return Route(
+            variant=variant,
+            adapter=adapter,
+            system_prompt=(assigned and assigned.variant.system_prompt) or system_prompt,
+            style_tag=style_tag,
+            rag_on=request.rag.enabled and (assigned.variant.rag if assigned else True),
+        )
+
+    def _screen(self, request: ChatCompletionRequest) -> tuple[list[dict], Screened]:
+        """The input rules and a request for a person, on the last user turn; the conversation with that turn
+        masked where a rule masks."""
         conversation = request.conversation()
         screened = screen_question(self.rails, _last_user(conversation), self.metrics)
-        conversation = _with_last_user(conversation, screened.question)  # masked where a rule masks
-        decisions, answer = screened.decisions, screened.answer
-        hits: list[Hit] | None = None
-        if rag_on and answer is None:
-            query = retrieval_query(conversation, settings.retrieval)
-            hits = await rag.retrieve(self.rt.kb, query, request.rag, self.metrics)
-            answer = gate(self.rails, self.gate, screened.question, hits, decisions, self.metrics)
-            if answer is None:  # the sources the prompt gets, cut as training cut them (retrieval/excerpts.py)
-                hits = await asyncio.to_thread(
-                    fit_sources, screened.question, hits, settings.retrieval, self.count_tokens, self.rt.kb.idf
-                )
-        params, tool_names = self._sampling(request)
+        return _with_last_user(conversation, screened.question), screened
+
+    def _conversational_reply(
+        self, request: ChatCompletionRequest, screened: Screened, tool_names: list[str] | None
+    ) -> str | None:
+        """A greeting, thanks, goodbye, "who are you" or vague opener gets its preset reply
+        (rails/dialogue.py), unless the answer must be JSON."""
+        if tool_names or (request.response_format and request.response_format.type != "text"):
+            return None
+        turn = self.rails.dialogue(screened.question)
+        if turn is None:
+            return None
+        decisions = screened.decisions
+        decisions.dialogue = {"act": turn.act, "acts": list(turn.acts)}
+        self.metrics.dialogue.labels(turn.act).inc()
+        return self.rails.texts.get(turn.act, decisions.language)
+
+    async def _retrieve(
+        self, request: ChatCompletionRequest, conversation: list[dict], decisions
+    ) -> Retrieved:
+        """The knowledge base searched with the question completed from the conversation (retrieval/query.py),
+        the relevance gate on it, and the hits cut to the excerpts the prompt gets, as training cut them."""
+        settings = self.rt.settings.retrieval
+        query = resolve_query(conversation, settings)
+        hits = await rag.retrieve(self.rt.kb, query.text, request.rag, self.metrics)
+        fallback = gate(self.rails, self.gate, query, hits, decisions, self.metrics)
+        if fallback is not None:
+            return Retrieved(fallback=fallback)
+        fitted = await asyncio.to_thread(
+            fit_sources, query.text, hits, settings, self.count_tokens, self.rt.kb.idf
+        )
+        return Retrieved(hits=fitted)
+
+    def _prompt_budget(self, params: SamplingParams) -> int:
+        """Prompt tokens left in the model's context once the answer's max_tokens are kept free; what the
+        engine cannot do is refused by name."""
         missing = params.features() - self.rt.engine.supports
         if missing:
             raise RagtuneError(
                 f"{', '.join(sorted(missing))}: not supported by the {self.rt.engine.name} engine",
                 param=min(missing).split("/")[0],
             )
-        budget = settings.engine.max_model_len - params.max_tokens
+        budget = self.rt.settings.engine.max_model_len - params.max_tokens
         if budget <= 0:
             raise RagtuneError(
                 f"max_tokens {params.max_tokens} leaves no room for the prompt in the model's context "
-                f"of {settings.engine.max_model_len} tokens",
+                f"of {self.rt.settings.engine.max_model_len} tokens",
                 param="max_tokens",
             )
-        prompt, citations = None, []
-        if answer is None:
-            prompt = await asyncio.to_thread(  # tokenizing is CPU work: off the event loop
-                build_prompt,
-                conversation,
-                rag.to_sources(hits) if hits is not None else None,
-                tokenizer=self.rt.engine.tokenizer,
-                system_prompt=(assigned and assigned.variant.system_prompt) or system_prompt,
-                style=style_tag,
-                max_prompt_tokens=budget,
-                tools=[tool.model_dump() for tool in request.tools] if tool_names else None,
-            )
-            citations = rag.citations(hits[: len(prompt.sources)]) if hits else []
-        tool_names = tool_names if answer is None else None  # a fixed answer is text
-        collection = (request.rag.collection or settings.knowledge.default_collection) if rag_on else None
-        plan_id = completion_id()
-        return ChatPlan(
-            plan_id, request, adapter, prompt, params, citations, answer, tool_names, decisions, variant,
-            collection, started,
-        )  # fmt: skip
+        return budget
+
+    async def _prompt(
+        self,
+        request: ChatCompletionRequest,
+        conversation: list[dict],
+        route: Route,
+        hits: list[Hit] | None,
+        budget: int,
+        tool_names: list[str] | None,
+    ) -> Prompt:
+        """The prompt training encodes with too (core.prompt), tokenized off the event loop."""
+        return await asyncio.to_thread(
+            build_prompt,
+            conversation,
+            rag.to_sources(hits) if hits is not None else None,
+            tokenizer=self.rt.engine.tokenizer,
+            system_prompt=route.system_prompt,
+            style=route.style_tag,
+            max_prompt_tokens=budget,
+            tools=[tool.model_dump() for tool in request.tools] if tool_names else None,
+        )
 
     def _model_and_style(
         self, request: ChatCompletionRequest, assigned
@@ -183,7 +276,9 @@ class ChatService:
         not prose); n > 1 runs n generations side by side (seed + i when seeded)."""
         n = plan.request.n
         if plan.answer is not None:
-            return [shaping.fixed_answer(plan.answer) for _ in range(n)], []
+            read = sum(self.count_tokens(message["content"]) for message in plan.request.conversation())
+            tokenizer, max_tokens = self.rt.engine.tokenizer, plan.params.max_tokens
+            return [shaping.fixed_answer(plan.answer, tokenizer, max_tokens, read) for _ in range(n)], []
         streams, filters = [], []
         for index in range(n):
             params = plan.params
@@ -203,6 +298,7 @@ class ChatService:
             "rails": decisions.rails(),
             "handoff": decisions.handoff,
             "variant": plan.variant,
+            "dialogue": decisions.dialogue,
         }
 
     async def complete(self, plan: ChatPlan) -> ChatCompletion:

@@ -114,8 +114,15 @@ def usage(lasts: list[Delta]) -> Usage:
     )
 
 
-async def fixed_answer(text: str) -> AsyncIterator[Delta]:
-    yield Delta(text, "stop", 0, 0)
+async def fixed_answer(text: str, tokenizer, max_tokens: int, prompt_tokens: int) -> AsyncIterator[Delta]:
+    """An answer written without generating (a preset reply, the fallback) as the engine would give it: cut
+    to max_tokens of the served model's tokenizer (finish_reason "length"), with its usage."""
+    ids = tokenizer(text, add_special_tokens=False)["input_ids"]
+    finish = "stop"
+    if len(ids) > max_tokens:
+        ids, finish = ids[:max_tokens], "length"
+        text = tokenizer.decode(ids).rstrip("\ufffd")  # a character cut in the middle of its bytes
+    yield Delta(text, finish, prompt_tokens=prompt_tokens, completion_tokens=len(ids))
 
 
 async def merge(streams: list[AsyncIterator[Delta]]) -> AsyncIterator[tuple[int, Delta]]:

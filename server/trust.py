@@ -10,6 +10,7 @@ from rails import Rails
 from rails.groundedness import AnswerCheck, AnswerSupport
 from rails.grounding import GroundingGate
 from rails.stream import StreamFilter
+from retrieval.query import ResolvedQuery
 from retrieval.types import Hit
 from server.engines import Delta
 from server.metrics import Metrics
@@ -25,13 +26,19 @@ class Decisions:
     output_rails: list[dict] = field(default_factory=list)
     grounding: dict | None = None  # RAG requests only
     handoff: Handoff | None = None
+    dialogue: dict | None = None  # a conversational turn answered with its preset reply (rails/dialogue.py)
 
     def rails(self) -> dict:
         return {"input": self.input_rails, "output": self.output_rails}
 
     def as_dict(self) -> dict:
         handoff = self.handoff.model_dump() if self.handoff else None
-        return {"rails": self.rails(), "grounding": self.grounding, "handoff": handoff}
+        return {
+            "rails": self.rails(),
+            "grounding": self.grounding,
+            "handoff": handoff,
+            "dialogue": self.dialogue,
+        }
 
 
 @dataclass
@@ -62,23 +69,33 @@ def screen_question(rails: Rails, question: str, metrics: Metrics) -> Screened:
 
 
 def gate(
-    rails: Rails, grounding: GroundingGate, question: str, hits: list[Hit], decisions: Decisions, metrics: Metrics
+    rails: Rails,
+    grounding: GroundingGate,
+    query: ResolvedQuery,
+    hits: list[Hit],
+    decisions: Decisions,
+    metrics: Metrics,
 ) -> str | None:
     """The fallback answer, in the question's language, when the knowledge base holds nothing that answers
-    the question (the calibrated gate of rails/grounding.py on the last question: earlier turns in the
-    retrieval query would count as uncovered terms), else None."""
-    decision = grounding.decide(question, hits)
+    the question (the calibrated gate of rails/grounding.py), else None. A follow-up is judged as completed
+    from the conversation, or as written when that covers more: the earlier turn may add terms no source
+    holds."""
+    decision = grounding.decide(query.text, hits)
+    if query.is_follow_up and not decision.answered:
+        alone = grounding.decide(query.question, hits)
+        decision = alone if alone.score > decision.score else decision
     decisions.grounding = {
         "fallback": not decision.answered,
         "signal": decision.signal,
         "score": round(decision.score, 3),
         "threshold": decision.threshold,
         "reason": decision.reason,
+        "query": query.text,  # what was searched: a follow-up completed from the conversation
     }
     metrics.grounding.labels("answered" if decision.answered else "fallback").inc()
     if decision.answered:
         return None
-    message = rails.fallback(question)
+    message = rails.fallback(query.question)
     decisions.handoff = handoff(metrics, "fallback", decision.reason, message)
     return message
 

@@ -2,21 +2,61 @@
 retrieve for its question, the gold chunk among distractors; in a set share of samples the gold chunk is
 left out and the answer to learn is a polite "not in my sources". An answer given with its gold source learns
 to cite it ([n], its place among the sources) unless it already cites. Retrieval is passed in as a function
-of the conversation (the server's own query and search) returning hits with text, title, source and doc_id."""
+of the conversation (RaftRetriever: the server's own query and search) returning hits with text, title, source
+and doc_id."""
 
 import random
 import re
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import PurePath
+from typing import Protocol
 
 from core.language import DECLINE, DECLINE_EN, DECLINE_ZH, detect_language  # noqa: F401 (DECLINE_*: re-exported)
 from core.prompt import Source
+from core.settings import RetrievalSettings
+from retrieval.excerpts import fit_sources, token_counter
+from retrieval.query import retrieval_query
+from retrieval.types import Hit
 from training.data import Conversation
 
 _CITED = re.compile(r"\[\d{1,2}\]")
 _END = re.compile(r"([.!?。！？]*)$")
+
+
+class SearchableKnowledge(Protocol):
+    """What RAFT needs of a knowledge base (knowledge.KnowledgeBase): its search and its corpus IDF."""
+
+    def search(self, query: str, k: int | None = None, collection: str | None = None) -> list[Hit]: ...
+
+    def idf(self, terms: list[str]) -> dict[str, float]: ...
+
+
+@dataclass(frozen=True)
+class RaftRetriever:
+    """The server's retrieval for a training conversation: the same query (retrieval.query), knowledge base
+    and collection, and the same excerpt fitting, so a sample is trained on the sources it would be served."""
+
+    kb: SearchableKnowledge
+    collection: str | None
+    retrieval: RetrievalSettings
+
+    def __call__(self, conversation: list[dict]) -> list[Hit]:
+        k = self.retrieval.top_k * 3  # room to find the gold chunk and distractors
+        query = retrieval_query(conversation, self.retrieval)
+        return self.kb.search(query, k=k, collection=self.collection)
+
+    def fitter(self, tokenizer) -> Callable[[list[dict], list[Hit]], list[Hit]]:
+        """`fit(conversation, hits)` cutting sources to excerpts as the server does, in `tokenizer`'s tokens,
+        for the question completed from the conversation (retrieval.query)."""
+        count_tokens = token_counter(tokenizer)
+
+        def fit(conversation: list[dict], hits: list[Hit]) -> list[Hit]:
+            query = retrieval_query(conversation, self.retrieval)
+            return fit_sources(query, hits, self.retrieval, count_tokens, self.kb.idf)
+
+        return fit
 
 
 def decline_answer(question: str, overrides: dict[str, str] | None = None) -> str:
@@ -43,20 +83,20 @@ def with_sources(
     decline_share: float,
     seed: int,
     declines: dict[str, str] | None = None,
-    fit: Callable[[str, list], list] | None = None,
+    fit: Callable[[list[dict], list], list] | None = None,
 ) -> tuple[list[tuple[Conversation, list[Source]]], Counter]:
     """(sample, sources) pairs and counts: with_gold, declined, no_gold (gold not retrieved or not labelled:
-    kept with the sources retrieval gave, as the server would). `fit(question, hits)` cuts the sources as the
+    kept with the sources retrieval gave, as the server would). `fit(conversation, hits)` cuts the sources as the
     server does (retrieval.excerpts.fit_sources, which keeps the first hit: the gold one when there is one)."""
     rng, counts, pairs = random.Random(seed), Counter(), []
-    fit = fit or (lambda question, hits: hits)
+    fit = fit or (lambda conversation, hits: hits)
     for sample in samples:
         hits, question = retrieve(sample.messages), sample.last_user()
         gold = [h for h in hits if _is_gold(h, sample.gold_sources)]
         distractors = [h for h in hits if not _is_gold(h, sample.gold_sources)]
         if not gold:
             counts["no_gold"] += 1
-            pairs.append((sample, [_source(h) for h in fit(question, hits[:k])]))
+            pairs.append((sample, [_source(h) for h in fit(sample.messages, hits[:k])]))
         elif rng.random() < decline_share:
             counts["declined"] += 1
             messages = [
@@ -64,11 +104,11 @@ def with_sources(
                 {"role": "assistant", "content": decline_answer(question, declines)},
             ]
             pairs.append(
-                (replace(sample, messages=messages), [_source(h) for h in fit(question, distractors[:k])])
+                (replace(sample, messages=messages), [_source(h) for h in fit(sample.messages, distractors[:k])])
             )
         else:
             counts["with_gold"] += 1
-            chosen = fit(question, [gold[0], *distractors[: k - 1]])
+            chosen = fit(sample.messages, [gold[0], *distractors[: k - 1]])
             fitted_gold = chosen[0]
             rng.shuffle(chosen)  # the gold chunk is not always first
             number = next(i for i, h in enumerate(chosen, start=1) if h is fitted_gold)

@@ -3,7 +3,6 @@ same conversation: plain, with sources, with a style tag, and over several turns
 the serving query and top_k."""
 
 import asyncio
-from functools import partial
 
 import pytest
 from transformers import AutoTokenizer
@@ -11,15 +10,14 @@ from transformers import AutoTokenizer
 from core.adapters import AdapterInfo
 from core.settings import Settings
 from rails import Rails
-from retrieval.excerpts import OMITTED, fit_sources, token_counter
-from retrieval.query import retrieval_query
+from retrieval.excerpts import OMITTED
 from server.metrics import Metrics
 from server.protocol import ChatCompletionRequest
 from server.runtime import Runtime
 from server.service import ChatService
 from training.data import Conversation
 from training.encoding import IGNORE, encode
-from training.raft import with_sources
+from training.raft import RaftRetriever, with_sources
 
 TRAINED_PROMPT = "You are Northwind Gadgets' assistant. Answer in two sentences."
 DOCS = {
@@ -115,14 +113,37 @@ def test_raft_gets_the_sources_serving_gives(service):
         [*HISTORY, {"role": "assistant", "content": "Within 45 days."}], gold_sources=["returns.md"]
     )
 
-    def retrieve(conversation):
-        return kb.search(retrieval_query(conversation, settings.retrieval), k=settings.retrieval.top_k)
-
-    count_tokens = token_counter(service.rt.engine.tokenizer)
-    fit = partial(fit_sources, settings=settings.retrieval, count_tokens=count_tokens, idf=kb.idf)
+    retriever = RaftRetriever(kb=kb, collection=None, retrieval=settings.retrieval)  # what training uses
+    fit = retriever.fitter(service.rt.engine.tokenizer)
     [(_, raft_sources)], _ = with_sources(
-        [sample], retrieve, k=settings.retrieval.top_k, decline_share=0, seed=0, fit=fit
+        [sample], retriever, k=settings.retrieval.top_k, decline_share=0, seed=0, fit=fit
     )
     _, served = serving_ids(service, "base", HISTORY, True)
     assert sorted(s.text for s in raft_sources) == sorted(s.text for s in served)
     assert any(OMITTED in s.text for s in served)  # the long returns chunk is served as an excerpt
+
+
+def test_a_follow_up_is_trained_and_served_with_the_topic_it_refers_to(service):
+    """A pronoun follow-up ("How much does it cost?") is searched with the earlier question's topic, and
+    RAFT gives the same sources as serving: the shipping page, not the returns page."""
+    settings, kb = service.rt.settings, service.rt.kb
+    conversation = [
+        {"role": "user", "content": "Does Northwind offer express shipping?"},
+        {"role": "assistant", "content": "Yes, every order can ship express."},
+        {"role": "user", "content": "How much does it cost?"},
+    ]
+    sample = Conversation(
+        [*conversation, {"role": "assistant", "content": "9 euros."}], gold_sources=["shipping.md"]
+    )
+    retriever = RaftRetriever(kb=kb, collection=None, retrieval=settings.retrieval)
+    [(_, raft_sources)], _ = with_sources(
+        [sample],
+        retriever,
+        k=settings.retrieval.top_k,
+        decline_share=0,
+        seed=0,
+        fit=retriever.fitter(service.rt.engine.tokenizer),
+    )
+    _, served = serving_ids(service, "base", conversation, True)
+    assert served and "express costs 9 euros" in served[0].text
+    assert sorted(s.text for s in raft_sources) == sorted(s.text for s in served)
