@@ -40,6 +40,7 @@ def samples(data: Path, n: int):
 def run_ragtune(data: Path, n: int, home: Path, **training) -> dict:
     """ragtune's train_sft; `training` overrides its defaults (ragtune-before turns the new parts off)."""
     from core.settings import Settings
+    from training.output import TrainingFolders
     from training.sft import train_sft
 
     settings = Settings(home=home, chat_model=os.environ.get("BENCH_MODEL", "SmolLM2-135M-Instruct"))
@@ -58,7 +59,18 @@ def run_ragtune(data: Path, n: int, home: Path, **training) -> dict:
             )
         }
     )
-    result = train_sft(samples(data, n), [], settings=settings, name="bench", progress=False)
+    folders = TrainingFolders(
+        models=settings.models_dir, adapters=settings.adapters_dir, checkpoints=settings.home / "checkpoints"
+    )
+    result = train_sft(
+        samples(data, n),
+        [],
+        training=settings.training,
+        folders=folders,
+        name="bench",
+        base_model=settings.chat_model,
+        progress=False,
+    )
     return {"tokens": result.tokens_per_epoch, "seconds": result.train_runtime, "steps": result.global_step}
 
 

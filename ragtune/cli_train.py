@@ -3,8 +3,9 @@
 import json
 import random
 from dataclasses import replace
+from functools import partial
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
@@ -12,19 +13,24 @@ from rich.table import Table
 
 from core.adapters import list_adapters, read_adapter_info, write_adapter_info
 from core.errors import RagtuneError
-from core.prompt import PROMPT_FORMAT
 from core.settings import Settings
 from ragtune.demo_adapter import (
     DEMO_RECIPE,
     RECIPE_COPY,
     Recipe,
     cap_declines,
-    is_current,
     load_recipe,
     recipe_settings,
+    training_reason,
 )
 from training.cleaning import CleaningReport
+from training.data import Conversation
+from training.output import TrainingFolders
 from training.pipeline import PreparedData, prepare_data, prepare_faq
+from training.raft import RaftRetriever
+
+if TYPE_CHECKING:
+    from training.sft import SftResult  # imported when training: it loads torch
 
 train_app = typer.Typer(no_args_is_help=True)
 data_app = typer.Typer(no_args_is_help=True)
@@ -82,9 +88,12 @@ def train_sft_command(
     )
     prepared = _prepare(data, settings, entities, templates)
     print_report(prepared)
-    retrieve = _kb_retriever(settings, collection) if raft else None
+    retriever = _kb_retriever(settings, collection) if raft else None
+    train = partial(
+        _train, settings=settings, base=base, retriever=retriever, resume=resume, overwrite=overwrite
+    )
     if not per_style:
-        _train(prepared.train, prepared.val, settings, name, base, retrieve, resume, overwrite)
+        train(prepared.train, prepared.val, name=name)
         return
     styles = sorted({s.style for s in prepared.train if s.style})
     if not styles:
@@ -92,9 +101,10 @@ def train_sft_command(
     for style in styles:  # the server serves a request for this style with this adapter, with no tag
         pick = [replace(s, style=None) for s in prepared.train if s.style == style]
         pick_val = [replace(s, style=None) for s in prepared.val if s.style == style]
-        result = _train(pick, pick_val, settings, f"{name}-{style}", base, retrieve, resume, overwrite)
+        result = train(pick, pick_val, name=f"{name}-{style}")
         write_adapter_info(
-            result.output_dir, read_adapter_info(result.output_dir).model_copy(update={"styles": [], "style": style})
+            result.output_dir,
+            read_adapter_info(result.output_dir).model_copy(update={"styles": [], "style": style}),
         )
 
 
@@ -113,7 +123,15 @@ def train_dpo_command(
     settings = _with_overrides(Settings(), max_steps=max_steps)
     pairs = load_preferences(data)
     console.print(f"{len(pairs)} preference pairs from {data}")
-    info = train_dpo(pairs, settings=settings, from_adapter=from_adapter, name=name, overwrite=overwrite)
+    info = train_dpo(
+        pairs,
+        training=settings.training,
+        folders=_folders(settings),
+        from_adapter=from_adapter,
+        name=name,
+        system_prompt=settings.server.system_prompt,
+        overwrite=overwrite,
+    )
     console.print(f"[green]adapter '{info.name}' written[/green] to {settings.adapters_dir / name}")
 
 
@@ -150,25 +168,25 @@ def adapters_merge(name: str, out: Path) -> None:
 def ensure_demo(
     recipe_file: Annotated[Path, typer.Option("--recipe", help="the demo's recipe")] = DEMO_RECIPE,
     retrain: Annotated[bool, typer.Option(help="train again even when the adapter is current")] = False,
+    progress_lines: Annotated[
+        bool, typer.Option(help="print progress as 'step N/M' lines (for a log; the server reads them)")
+    ] = False,
 ) -> None:
     """Train the demo adapter from its recipe when it is missing or was trained on another recipe or prompt
-    format (about half an hour on 2 CPU cores; `make serve` and `make eval` then start at once)."""
+    format (`make serve` trains it in the background meanwhile, `make eval` first)."""
     settings = Settings()
     recipe = load_recipe(recipe_file)
     folder = settings.adapters_dir / DEMO_ADAPTER
-    if folder.exists() and not retrain:
-        try:
-            info = read_adapter_info(folder)
-        except RagtuneError:
-            info = None
-        if info is not None and info.prompt_format == PROMPT_FORMAT and is_current(folder, recipe):
+    if not retrain:
+        reason = training_reason(folder, recipe)
+        if reason is None:
             console.print(f"demo adapter present in {folder}")
             return
-        console.print(f"the demo adapter in {folder} was trained on another recipe or prompt format: training again")
-    train_recipe(recipe, settings, DEMO_ADAPTER)
+        console.print(f"{reason}: training it")
+    train_recipe(recipe, settings, DEMO_ADAPTER, progress_lines=progress_lines)
 
 
-def train_recipe(recipe: Recipe, settings: Settings, name: str, **overrides):
+def train_recipe(recipe: Recipe, settings: Settings, name: str, progress_lines: bool = False, **overrides):
     """Train adapter `name` as the recipe says (`overrides`: training settings the sweep varies)."""
     settings = recipe_settings(recipe, settings, **overrides)
     prepared = _prepare(recipe.data, settings, None, None)
@@ -186,8 +204,15 @@ def train_recipe(recipe: Recipe, settings: Settings, name: str, **overrides):
         f"(validation {len(prepared.val)}), collection '{recipe.collection}' ..."
     )
     train = train + faq
+    retriever = _kb_retriever(settings, recipe.collection)
     result = _train(
-        train, prepared.val, settings, name, None, _kb_retriever(settings, recipe.collection), False, True
+        train,
+        prepared.val,
+        settings=settings,
+        name=name,
+        retriever=retriever,
+        overwrite=True,
+        progress_lines=progress_lines,
     )
     (result.output_dir / RECIPE_COPY).write_text(recipe.text, encoding="utf-8")
     return result
@@ -223,20 +248,36 @@ def _prepare(data: Path, settings: Settings, entities: Path | None, templates: P
     return prepare_data(data, settings.training, entity_lists, template_lines, pii=settings.pii)
 
 
-def _train(train, val, settings, name, base, retrieve, resume, overwrite):
+def _train(
+    train: list[Conversation],
+    val: list[Conversation],
+    *,
+    settings: Settings,
+    name: str,
+    base: str | None = None,
+    retriever: RaftRetriever | None = None,
+    resume: bool = False,
+    overwrite: bool = False,
+    progress_lines: bool = False,
+) -> "SftResult":
+    """Train adapter `name` with train_sft and print what came of it (progress_lines: progress as plain
+    lines, for a log, instead of progress bars)."""
+    from training.progress import ProgressLines
     from training.sft import train_sft
 
-    search, idf = retrieve or (None, None)
     result = train_sft(
         train,
         val,
-        settings=settings,
+        training=settings.training,
+        folders=_folders(settings),
         name=name,
-        base=base,
-        retrieve=search,
-        idf=idf,
+        base_model=base or settings.chat_model,
+        system_prompt=settings.server.system_prompt,
+        retriever=retriever,
         resume=resume,
         overwrite=overwrite,
+        progress=not progress_lines,
+        callbacks=(ProgressLines(),) if progress_lines else (),
     )
     info = result.info
     summary = (
@@ -245,13 +286,19 @@ def _train(train, val, settings, name, base, retrieve, resume, overwrite):
     console.print(
         f"[green]'{name}' written[/green] to {result.output_dir} after {result.global_step} steps; {summary}"
     )
-    if retrieve:
+    if retriever:
         _report_raft(result.raft_counts)
     if result.skipped_too_long:
         console.print(
             f"[yellow]{result.skipped_too_long} samples longer than max_seq_len were left out[/yellow]"
         )
     return result
+
+
+def _folders(settings: Settings) -> TrainingFolders:
+    return TrainingFolders(
+        models=settings.models_dir, adapters=settings.adapters_dir, checkpoints=settings.home / "checkpoints"
+    )
 
 
 def _report_raft(counts) -> None:
@@ -267,17 +314,11 @@ def _report_raft(counts) -> None:
         )
 
 
-def _kb_retriever(settings: Settings, collection: str | None):
-    """(the search for a conversation, the corpus IDF the sources are fitted with): what the server uses."""
+def _kb_retriever(settings: Settings, collection: str | None) -> RaftRetriever:
+    """Retrieval from the knowledge base as the server retrieves, for retrieval-aware (RAFT) training."""
     from ragtune.cli_kb import open_kb
-    from retrieval.query import retrieval_query
 
-    kb = open_kb()
-    k = settings.retrieval.top_k * 3  # room to find the gold chunk and distractors
-    search = lambda conversation: kb.search(
-        retrieval_query(conversation, settings.retrieval), k=k, collection=collection
-    )
-    return search, kb.idf
+    return RaftRetriever(kb=open_kb(), collection=collection, retrieval=settings.retrieval)
 
 
 def _with_overrides(settings: Settings, **values) -> Settings:

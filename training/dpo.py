@@ -1,45 +1,84 @@
 """DPO on preference pairs through TRL, continuing an SFT adapter (the reference is a frozen copy of it)."""
 
 import shutil
+from pathlib import Path
 
 from core.adapters import AdapterInfo, check_adapter_base, read_adapter_info
 from core.chat_model import model_fingerprint, prepare_chat_model
 from core.errors import RagtuneError
 from core.prompt import DEFAULT_SYSTEM_PROMPT, build_prompt
+from core.settings import TrainingSettings
 from training.data import PreferencePair
 from training.modeling import load_for_training, load_tokenizer, mixed_precision
-from training.output import check_writable, data_fingerprint, save_model_folder
+from training.output import TrainingFolders, check_writable, data_fingerprint, save_model_folder
 
 
 def train_dpo(
     pairs: list[PreferencePair],
     *,
-    settings,
+    training: TrainingSettings,
+    folders: TrainingFolders,
     from_adapter: str,
     name: str,
+    system_prompt: str | None = None,
     overwrite: bool = False,
     progress: bool = True,
 ) -> AdapterInfo:
+    """Adapter `name` (folders.adapters/NAME): SFT adapter `from_adapter` tuned on `pairs`, prompted with
+    `system_prompt` (the server's; None: the one the SFT adapter was trained with)."""
     from datasets import Dataset
     from peft import PeftModel
-    from trl import DPOConfig, DPOTrainer
+    from trl import DPOTrainer
 
-    cfg = settings.training
-    source_dir = settings.adapters_dir / from_adapter
+    source_dir = folders.adapters / from_adapter
     if not source_dir.exists():
         raise RagtuneError(f"{source_dir}: no adapter named '{from_adapter}' to start DPO from")
-    dest = settings.adapters_dir / name
+    dest = folders.adapters / name
     check_writable(dest, overwrite)
     parent = read_adapter_info(source_dir)
-    model_path = prepare_chat_model(parent.base_model, settings.models_dir)
+    model_path = prepare_chat_model(parent.base_model, folders.models)
     check_adapter_base(parent, model_fingerprint(model_path), parent.base_model)
     tokenizer = load_tokenizer(model_path)
     model = PeftModel.from_pretrained(load_for_training(model_path, "lora"), source_dir, is_trainable=True)
-    system_prompt = settings.server.system_prompt or parent.system_prompt or DEFAULT_SYSTEM_PROMPT
-    rows = [_row(pair, tokenizer, system_prompt, cfg.max_seq_len) for pair in pairs]
-    checkpoints = settings.home / "checkpoints" / name
+    system_prompt = system_prompt or parent.system_prompt or DEFAULT_SYSTEM_PROMPT
+    rows = [_row(pair, tokenizer, system_prompt, training.max_seq_len) for pair in pairs]
+    checkpoints = folders.checkpoints / name
     shutil.rmtree(checkpoints, ignore_errors=True)
-    args = DPOConfig(
+    trainer = DPOTrainer(
+        model=model,
+        args=_dpo_arguments(training, checkpoints, progress),
+        train_dataset=Dataset.from_list(rows),
+        processing_class=tokenizer,
+    )
+    output = trainer.train()
+    info = AdapterInfo(
+        name=name,
+        base_model=parent.base_model,
+        base_fingerprint=parent.base_fingerprint,
+        method="dpo",
+        rank=parent.rank,
+        data_fingerprint=data_fingerprint(pairs),
+        settings={
+            **parent.settings,
+            "dpo_from": from_adapter,
+            "dpo_beta": training.dpo_beta,
+            "dpo_learning_rate": training.dpo_learning_rate,
+        },
+        train_loss=output.training_loss,
+        system_prompt=system_prompt,
+        styles=parent.styles,
+    )
+    if "ref" in model.peft_config:
+        model.delete_adapter("ref")  # TRL's frozen reference copy is not part of the result
+    save_model_folder(model, dest, overwrite, info, trainer.state.log_history)
+    return info
+
+
+def _dpo_arguments(cfg: TrainingSettings, checkpoints: Path, progress: bool):
+    """One epoch, cosine schedule, no checkpoints kept: a short tuning of an adapter already trained."""
+    from trl import DPOConfig
+
+    return DPOConfig(
         output_dir=str(checkpoints),
         per_device_train_batch_size=min(cfg.batch_size, 4),
         gradient_accumulation_steps=cfg.grad_accum,
@@ -57,31 +96,6 @@ def train_dpo(
         disable_tqdm=not progress,
         **mixed_precision(),
     )
-    trainer = DPOTrainer(
-        model=model, args=args, train_dataset=Dataset.from_list(rows), processing_class=tokenizer
-    )
-    output = trainer.train()
-    info = AdapterInfo(
-        name=name,
-        base_model=parent.base_model,
-        base_fingerprint=parent.base_fingerprint,
-        method="dpo",
-        rank=parent.rank,
-        data_fingerprint=data_fingerprint(pairs),
-        settings={
-            **parent.settings,
-            "dpo_from": from_adapter,
-            "dpo_beta": cfg.dpo_beta,
-            "dpo_learning_rate": cfg.dpo_learning_rate,
-        },
-        train_loss=output.training_loss,
-        system_prompt=system_prompt,
-        styles=parent.styles,
-    )
-    if "ref" in model.peft_config:
-        model.delete_adapter("ref")  # TRL's frozen reference copy is not part of the result
-    save_model_folder(model, dest, overwrite, info, trainer.state.log_history)
-    return info
 
 
 def _row(pair: PreferencePair, tokenizer, system_prompt: str, max_len: int) -> dict:

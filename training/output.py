@@ -5,6 +5,7 @@ import hashlib
 import json
 import os
 import shutil
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -12,6 +13,16 @@ from core.adapters import AdapterInfo, write_adapter_info
 from core.errors import RagtuneError
 
 LOSS_CURVE = "loss_curve.png"
+
+
+@dataclass(frozen=True)
+class TrainingFolders:
+    """Where training finds base models and writes its results (Settings: models_dir, adapters_dir and
+    home / "checkpoints")."""
+
+    models: Path  # base models are prepared here; a full fine-tune is written here
+    adapters: Path
+    checkpoints: Path  # a run's Trainer checkpoints, in a folder named after the run
 
 
 def check_writable(dest: Path, overwrite: bool) -> None:

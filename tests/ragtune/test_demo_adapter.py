@@ -12,6 +12,7 @@ from core.errors import RagtuneError
 from ragtune import cli_train
 from ragtune.demo_adapter import DEMO_RECIPE, cap_declines, load_recipe
 from training.data import Conversation
+from training.raft import RaftRetriever
 
 REPO = Path(__file__).resolve().parents[2]
 runner = CliRunner()
@@ -28,8 +29,8 @@ def test_make_trains_the_demo_adapter_from_the_recipe_and_its_collection():
     recipe = yaml.safe_load((REPO / DEMO_RECIPE).read_text())
     for target in ("demo-adapter", "serve", "eval"):
         lines = make_target(target)
-        ensure = [line for line in lines if "adapters ensure-demo" in line]
-        assert ensure and all("--recipe" not in line for line in ensure), target  # the default: the recipe
+        ensure = [line for line in lines if "adapters ensure-demo" in line or "serve --train-demo" in line]
+        assert ensure and all("recipe" not in line for line in ensure), target  # the default: the recipe
         assert f"kb sync examples/knowledge --collection {recipe['collection']}" in " ".join(lines), target
     assert any("--retrain" in line for line in make_target("demo-adapter"))
 
@@ -44,13 +45,18 @@ def train_demo(tmp_path, monkeypatch, *args) -> tuple[dict, type]:
     class Trained:  # what _train returns, enough for ensure-demo to keep the recipe beside the adapter
         output_dir = tmp_path / "adapters" / "demo"
 
-    def fake_train(train, val, settings, name, base, retrieve, resume, overwrite):
-        seen.update(train=train, val=val, training=settings.training, name=name, retrieve=retrieve)
+    def fake_train(train, val, *, settings, name, retriever, overwrite, progress_lines):
+        seen.update(train=train, val=val, training=settings.training, name=name, retriever=retriever)
         Trained.output_dir.mkdir(parents=True)
         return Trained
 
-    monkeypatch.setattr(cli_train, "_train", fake_train)  # the half hour of training: tested for real elsewhere
-    monkeypatch.setattr(cli_train, "_kb_retriever", lambda settings, collection: ("kb", collection))
+    # The half hour of training is tested for real elsewhere.
+    monkeypatch.setattr(cli_train, "_train", fake_train)
+
+    def fake_retriever(settings, collection):  # the knowledge base is not opened: training does not run
+        return RaftRetriever(kb=None, collection=collection, retrieval=settings.retrieval)
+
+    monkeypatch.setattr(cli_train, "_kb_retriever", fake_retriever)
     result = runner.invoke(cli_train.adapters_app, ["ensure-demo", *args])
     assert result.exit_code == 0, result.output
     return seen, Trained
@@ -60,7 +66,7 @@ def test_ensure_demo_trains_with_exactly_the_recipes_settings_and_data(tmp_path,
     recipe = load_recipe()
     seen, Trained = train_demo(tmp_path, monkeypatch)
 
-    assert seen["name"] == "demo" and seen["retrieve"] == ("kb", recipe.collection)
+    assert seen["name"] == "demo" and seen["retriever"].collection == recipe.collection
     for key, value in recipe.training.items():  # no hidden setting: each value is the recipe's
         assert getattr(seen["training"], key) == value, key
     rows = [json.loads(line) for line in (REPO / recipe.data).read_text().splitlines() if line.strip()]

@@ -3,6 +3,7 @@
 import pytest
 
 from training.data import Conversation
+from training.output import TrainingFolders
 
 
 @pytest.fixture(scope="session")
@@ -56,6 +57,13 @@ def _make_samples(n: int, offset: int = 0) -> list[Conversation]:
             )
         )
     return samples
+
+
+def folders(settings) -> TrainingFolders:
+    """Training's folders under the settings' home, as the CLI passes them."""
+    return TrainingFolders(
+        models=settings.models_dir, adapters=settings.adapters_dir, checkpoints=settings.home / "checkpoints"
+    )
 
 
 def tiny_training(settings, **extra):

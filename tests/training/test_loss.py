@@ -11,7 +11,7 @@ from transformers import AutoModelForCausalLM, AutoTokenizer, Trainer, TrainingA
 
 from core.errors import RagtuneError
 from core.prompt import DEFAULT_SYSTEM_PROMPT
-from tests.training.conftest import tiny_training
+from tests.training.conftest import folders, tiny_training
 from training.encoding import IGNORE, PackedCollator, encode, pack
 from training.loss import HIDDEN_STATES_ONLY, ChunkedLossTrainer, chunked_causal_lm_loss
 from training.modeling import has_plain_output_layer, output_layer
@@ -61,7 +61,9 @@ def assert_same(loss, reference, grads, reference_grads):
     for name, grad in grads.items():
         expected = reference_grads[name]  # float32 rounding, relative to the tensor's largest element
         atol = 1e-4 * expected.abs().max().item()
-        torch.testing.assert_close(grad, expected, rtol=1e-4, atol=atol, msg=lambda m, name=name: f"{name}: {m}")
+        torch.testing.assert_close(
+            grad, expected, rtol=1e-4, atol=atol, msg=lambda m, name=name: f"{name}: {m}"
+        )
 
 
 @pytest.mark.parametrize("chunk_size", [5, 4096])
@@ -138,7 +140,15 @@ def test_train_sft_step_is_the_same_in_micro_batches_and_with_chunked_loss(tiny_
         "rows": {"micro_batch_size": 1, "chunked_loss": True, "loss_chunk_size": 16},
     }.items():
         settings = tiny_training(tiny_settings, max_steps=1, lora_dropout=0.0, **extra)
-        result = train_sft(make_samples(16), [], settings=settings, name=name, progress=False)
+        result = train_sft(
+            make_samples(16),
+            [],
+            training=settings.training,
+            folders=folders(settings),
+            name=name,
+            base_model=settings.chat_model,
+            progress=False,
+        )
         logs.append(next(e for e in result.log_history if "loss" in e))
     assert logs[1]["loss"] == pytest.approx(logs[0]["loss"], rel=1e-4)
     assert logs[1]["grad_norm"] == pytest.approx(logs[0]["grad_norm"], rel=1e-4)

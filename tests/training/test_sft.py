@@ -13,7 +13,7 @@ from core.adapters import read_adapter_info
 from core.chat_model import model_fingerprint
 from core.errors import RagtuneError
 from core.prompt import DEFAULT_SYSTEM_PROMPT, PROMPT_FORMAT, build_prompt, render_prompt
-from tests.training.conftest import tiny_training
+from tests.training.conftest import folders, tiny_training
 from training.data import PreferencePair
 from training.dpo import train_dpo
 from training.encoding import encode
@@ -29,10 +29,21 @@ def trained(tmp_path_factory, tiny_model, make_samples):
     from core.settings import Settings
 
     settings = tiny_training(Settings(home=tmp_path_factory.mktemp("home"), chat_model=tiny_model))
-    result = train_sft(
-        make_samples(32), make_samples(8, offset=50), settings=settings, name="house", progress=False
-    )
+    result = sft(settings, make_samples(32), make_samples(8, offset=50), name="house")
     return settings, result
+
+
+def sft(settings, train, val, **options):
+    """train_sft with the settings' training section, folders and chat model, quietly."""
+    return train_sft(
+        train,
+        val,
+        training=settings.training,
+        folders=folders(settings),
+        base_model=settings.chat_model,
+        progress=False,
+        **options,
+    )
 
 
 def val_loss(model, tokenizer, samples, system_prompt) -> float:
@@ -107,28 +118,18 @@ def test_existing_adapter_is_kept_unless_overwrite(trained, make_samples):
     settings, _ = trained
     before = (settings.adapters_dir / "house" / "adapter_model.safetensors").read_bytes()
     with pytest.raises(RagtuneError, match="already exists"):
-        train_sft(make_samples(4), [], settings=settings, name="house", progress=False)
+        sft(settings, make_samples(4), [], name="house")
     assert (settings.adapters_dir / "house" / "adapter_model.safetensors").read_bytes() == before
 
 
 def test_resume_continues_the_step_count(tiny_settings, make_samples):
     settings = tiny_training(tiny_settings, max_steps=2, eval_steps=1)
     with pytest.raises(RagtuneError, match="no checkpoint of 'r' to resume"):
-        train_sft(
-            make_samples(16), make_samples(4, 50), settings=settings, name="r", resume=True, progress=False
-        )
-    first = train_sft(make_samples(16), make_samples(4, 50), settings=settings, name="r", progress=False)
+        sft(settings, make_samples(16), make_samples(4, 50), name="r", resume=True)
+    first = sft(settings, make_samples(16), make_samples(4, 50), name="r")
     assert first.global_step == 2
     settings = tiny_training(tiny_settings, max_steps=4, eval_steps=1)
-    second = train_sft(
-        make_samples(16),
-        make_samples(4, 50),
-        settings=settings,
-        name="r",
-        resume=True,
-        overwrite=True,
-        progress=False,
-    )
+    second = sft(settings, make_samples(16), make_samples(4, 50), name="r", resume=True, overwrite=True)
     assert second.global_step == 4
     assert [e["step"] for e in second.log_history if "loss" in e] == [1, 2, 3, 4]
 
@@ -142,7 +143,14 @@ def test_dpo_step_and_merge(trained, tiny_model, tmp_path):
             [{"role": "user", "content": "Is the kettle loud?"}], "Northwind Gadgets: no.", "Meh."
         ),
     ]
-    info = train_dpo(pairs, settings=settings, from_adapter="house", name="house-dpo", progress=False)
+    info = train_dpo(
+        pairs,
+        training=settings.training,
+        folders=folders(settings),
+        from_adapter="house",
+        name="house-dpo",
+        progress=False,
+    )
     assert info.method == "dpo" and info.base_fingerprint == model_fingerprint(tiny_model)
     dpo_dir, sft_dir = settings.adapters_dir / "house-dpo", settings.adapters_dir / "house"
     dpo_weights = load_file(dpo_dir / "adapter_model.safetensors")
