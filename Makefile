@@ -9,7 +9,7 @@ export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: setup test serve bench eval demo-adapter browser postgres lint
+.PHONY: setup test test-fast serve bench eval demo-adapter browser postgres lint
 
 setup: $(STAMP)
 
@@ -36,6 +36,11 @@ postgres:
 
 test: setup browser postgres
 	$(PY) -m pytest -q
+
+# The suite without what the markers in pyproject.toml set apart: ragtune's live server, the embedded chat
+# model, vLLM, the browser, PostgreSQL and the crash tests that kill a model-loading process.
+test-fast: setup
+	$(PY) -m pytest -q -m "not slow and not vllm and not browser and not postgres"
 
 serve: setup
 	$(RT) kb sync examples/knowledge --collection demo

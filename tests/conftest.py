@@ -13,6 +13,18 @@ REPO = Path(__file__).resolve().parents[1]
 SHARED_MODELS = REPO / ".ragtune-test" / "models"
 
 
+# Markers that follow from a fixture: a test using it is left out of `make test-fast` even if unmarked.
+FIXTURE_MARKERS = {"live_server": "slow", "postgres_url": "postgres"}
+
+
+@pytest.hookimpl(tryfirst=True)  # before -m deselects by marker
+def pytest_collection_modifyitems(items):
+    for item in items:
+        for fixture, marker in FIXTURE_MARKERS.items():
+            if fixture in getattr(item, "fixturenames", ()):
+                item.add_marker(marker)
+
+
 @pytest.fixture(scope="session")
 def chat_model_path() -> str:
     from core.chat_model import EMBEDDED_CHAT_MODEL, prepare_chat_model

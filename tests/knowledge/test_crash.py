@@ -75,6 +75,7 @@ def kill_mid_embedding(kb_dir: Path, target: Path, mode: str) -> None:
     assert list(kb_dir.glob("tmp-*"))  # it died with its new version half-built
 
 
+@pytest.mark.slow  # a writer process of its own loads the embedder and is killed mid-way
 @pytest.mark.parametrize("mode", ["add", "sync"])
 def test_a_writer_killed_mid_change_leaves_the_old_version_whole_and_a_rerun_completes(
     mode, tmp_path, monkeypatch, embedder

@@ -3,6 +3,7 @@
 import pytest
 import torch
 
+pytestmark = pytest.mark.vllm
 lora_ops = pytest.importorskip("vllm.lora.ops.torch_ops.lora_ops")
 from server.engines import vllm_cpu_lora
 
