@@ -13,15 +13,14 @@ from dataclasses import dataclass, replace
 from pathlib import PurePath
 from typing import Protocol
 
-from core.language import DECLINE, DECLINE_EN, DECLINE_ZH, detect_language  # noqa: F401 (DECLINE_*: re-exported)
-from core.prompt import Source
+from core.language import DECLINE, detect_language
+from core.prompt import Source, citation_marker, cited_numbers
 from core.settings import RetrievalSettings
 from retrieval.excerpts import fit_sources, token_counter
 from retrieval.query import retrieval_query
 from retrieval.types import Hit
 from training.data import Conversation
 
-_CITED = re.compile(r"\[\d{1,2}\]")
 _END = re.compile(r"([.!?。！？]*)$")
 
 
@@ -67,12 +66,12 @@ def decline_answer(question: str, overrides: dict[str, str] | None = None) -> st
 
 def cite(answer: str, number: int) -> str:
     """The answer with [number] before its closing punctuation, unless it already cites a source."""
-    if _CITED.search(answer):
+    if cited_numbers(answer):
         return answer
     body, end = answer.rstrip(), _END.search(answer.rstrip()).group(1)
     body = body[: len(body) - len(end)]
     space = "" if body and detect_language(body[-1]) == "zh" else " "
-    return f"{body}{space}[{number}]{end}"
+    return f"{body}{space}{citation_marker(number)}{end}"
 
 
 def with_sources(

@@ -6,10 +6,11 @@ import pytest
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
+from core.language import DECLINE_EN, DECLINE_ZH
 from core.prompt import SOURCES_INSTRUCTION
 from training.data import Conversation
 from training.encoding import IGNORE, PackedCollator, encode, pack
-from training.raft import DECLINE_EN, DECLINE_ZH, with_sources
+from training.raft import with_sources
 
 
 @pytest.fixture(scope="module")
