@@ -18,7 +18,7 @@ from pathlib import Path
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
 from core.settings import Settings
 from ragtune.cli_train import train_recipe
-from ragtune.demo_adapter import load_recipe
+from ragtune.demo_adapter import load_recipe, recipe_data, recipe_settings
 
 OUT = Path(__file__).parent / "training" / "demo-sweep.md"
 GRID = [(8, 2e-3), (16, 1e-3), (16, 2e-3)]  # (rank, learning rate)
@@ -46,10 +46,7 @@ def main() -> None:
 
 
 def _train_split(recipe, settings):
-    from ragtune.cli_train import _prepare
-    from ragtune.demo_adapter import recipe_settings
-
-    return _prepare(recipe.data, recipe_settings(recipe, settings), None, None).train
+    return recipe_data(recipe, recipe_settings(recipe, settings)).train
 
 
 def _write(rows) -> None:

@@ -20,6 +20,7 @@ from ragtune.demo_adapter import (
     Recipe,
     cap_declines,
     load_recipe,
+    recipe_data,
     recipe_settings,
     training_reason,
 )
@@ -189,7 +190,7 @@ def ensure_demo(
 def train_recipe(recipe: Recipe, settings: Settings, name: str, progress_lines: bool = False, **overrides):
     """Train adapter `name` as the recipe says (`overrides`: training settings the sweep varies)."""
     settings = recipe_settings(recipe, settings, **overrides)
-    prepared = _prepare(recipe.data, settings, None, None)
+    prepared = recipe_data(recipe, settings)
     train = prepared.train
     if recipe.max_samples and recipe.max_samples < len(train):  # a seeded pick across the whole split
         picked = random.Random(settings.training.seed).sample(range(len(train)), recipe.max_samples)

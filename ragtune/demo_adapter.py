@@ -9,6 +9,7 @@ import yaml
 
 from core.errors import RagtuneError
 from core.settings import PiiSettings, Settings, TrainingSettings
+from training.pipeline import PreparedData, prepare_data
 
 DEMO_RECIPE = Path("examples/training/demo-recipe.yaml")
 RECIPE_COPY = "recipe.yaml"  # kept in the adapter folder: the adapter is current while the values match
@@ -57,6 +58,12 @@ def recipe_settings(recipe: Recipe, settings: Settings, **overrides) -> Settings
     training = settings.training.model_validate({**settings.training.model_dump(), **recipe.training, **overrides})
     pii = settings.pii.model_validate({**settings.pii.model_dump(), **recipe.pii})
     return settings.model_copy(update={"training": training, "pii": pii})
+
+
+def recipe_data(recipe: Recipe, settings: Settings) -> PreparedData:
+    """The recipe's data cleaned and split into training and validation samples, as the demo adapter is
+    trained on them (`settings`: from recipe_settings, with the recipe's seed, split and pii values)."""
+    return prepare_data(recipe.data, settings.training, pii=settings.pii)
 
 
 def cap_declines(samples: list, declines: set[str], share: float, seed: int) -> list:

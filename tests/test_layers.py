@@ -1,6 +1,8 @@
 """The dependency direction (CLI → server, evaluation → feedback → rails → training, knowledge → retrieval
-→ core) holds in code: the import-linter contract in pyproject.toml passes, and breaks on an upward import."""
+→ core) holds in code: the import-linter contract in pyproject.toml passes, and breaks on an upward import.
+Examples and benchmarks use only the packages' public names."""
 
+import ast
 import os
 import shutil
 import subprocess
@@ -32,3 +34,13 @@ def test_an_upward_import_breaks_the_contract(tmp_path):
     result = lint_imports(tmp_path)
     assert result.returncode != 0
     assert "core.errors -> server.protocol" in result.stdout
+
+
+def test_examples_and_benchmarks_import_no_private_name():
+    private = []
+    for script in sorted([*REPO.glob("examples/**/*.py"), *REPO.glob("benchmarks/**/*.py")]):
+        for node in ast.walk(ast.parse(script.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom) and (node.module or "").split(".")[0] in PACKAGES:
+                names = [alias.name for alias in node.names if alias.name.startswith("_")]
+                private += [f"{script.relative_to(REPO)}: {node.module}.{name}" for name in names]
+    assert private == []
