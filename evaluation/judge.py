@@ -6,6 +6,7 @@ import re
 import openai
 
 from core.errors import RagtuneError
+from core.prompt import citation_marker
 
 CRITERIA = ("correctness", "helpfulness", "style")
 RUBRIC = """You grade a customer-service assistant's answer. Score each criterion from 1 (bad) to 5 (excellent):
@@ -36,7 +37,8 @@ class Judge:
         self.model = model
 
     def score(self, row: dict) -> dict[str, int | None]:
-        sources = "\n".join(f"[{n}] {c.get('snippet', '')}" for n, c in enumerate(row["citations"], start=1))
+        citations = enumerate(row["citations"], start=1)
+        sources = "\n".join(f"{citation_marker(n)} {c.get('snippet', '')}" for n, c in citations)
         turns = row.get("messages") or []  # a conversation: the judge reads it up to the follow-up
         asked = "".join(f"{m['role'].capitalize()}: {m['content']}\n" for m in turns[:-1])
         content = (

@@ -10,6 +10,7 @@ from rich.console import Console
 from rich.table import Table
 
 from core.language import LANGUAGES, detect_language
+from core.prompt import citation_marker
 from evaluation.bootstrap import mean_interval
 from evaluation.charts import draw_charts
 from evaluation.scoring import METRIC_BY_KEY, Metric, compare, present_metrics, summarize
@@ -154,7 +155,8 @@ def general_verdicts(deltas: list[dict]) -> list[str]:
 
 def citation_lines(row: dict) -> list[str]:
     return [
-        f"[{n}] {c.get('title') or c.get('source', '')} ({c.get('source', '')}, score {fmt(c.get('score'), 3)})"
+        f"{citation_marker(n)} {c.get('title') or c.get('source', '')} ({c.get('source', '')}, "
+        f"score {fmt(c.get('score'), 3)})"
         for n, c in enumerate(row["citations"], start=1)
     ]
 
