@@ -2,10 +2,10 @@
 find the gold document in its first k hits (recall@k), and does the relevance gate let the turn through?
 
 Three ways of asking, side by side:
-- resolved: what serving searches with, `retrieval.query.retrieval_query(conversation)`, and the gate as the
-  server applies it (server/trust.py `gate`: the gate judges the last user turn against those hits);
-- standalone: the follow-up written out in full (the file's standalone_question), searched and judged alone;
-- alone: the follow-up as typed, without the conversation.
+- resolved: the conversation, searched as serving searches it (`retrieval.query.resolve_query`) and judged as
+  serving judges it (`GroundingGate.decide_query`);
+- standalone: the follow-up written out in full (the file's standalone_question), as a conversation of its own;
+- alone: the follow-up as typed, without the conversation before it.
 A resolver does its job when "resolved" comes close to "standalone"; "alone" shows what it starts from.
 False refusals: answerable turns the gate refuses; refused unanswerable: unanswerable turns it refuses."""
 
@@ -16,7 +16,7 @@ from core.settings import RetrievalSettings
 from evaluation.conversations import Conversation
 from evaluation.metrics import recall_at_k
 from rails.grounding import GroundingGate
-from retrieval.query import retrieval_query
+from retrieval.query import resolve_query
 from retrieval.types import Hit
 
 WAYS = ("resolved", "standalone", "alone")
@@ -52,22 +52,31 @@ class Summary:
 
 
 def ask(
-    conversation: Conversation, search: Callable[[str], list[Hit]], gate: GroundingGate,
-    settings: RetrievalSettings, k: int = 5,
-) -> Outcome:  # fmt: skip
-    follow_up = conversation.follow_up
-    ways = {  # (search text, the text the gate judges)
-        "resolved": (retrieval_query(conversation.messages, settings), follow_up),
-        "standalone": (conversation.standalone_question, conversation.standalone_question),
-        "alone": (follow_up, follow_up),
+    conversation: Conversation,
+    search: Callable[[str], list[Hit]],
+    gate: GroundingGate,
+    settings: RetrievalSettings,
+    k: int = 5,
+) -> Outcome:
+    ways = {  # each a conversation, so all three go through serving's own resolver and gate
+        "resolved": conversation.messages,
+        "standalone": [{"role": "user", "content": conversation.standalone_question}],
+        "alone": conversation.messages[-1:],
     }
     asked = {}
-    for way, (query, judged) in ways.items():
-        hits = search(query)
+    for way, messages in ways.items():
+        query = resolve_query(messages, settings)
+        hits = search(query.text)
         sources = [h.source for h in hits[:k]]
-        decision = gate.decide(judged, hits[: settings.top_k])  # what serving retrieves by default
+        decision = gate.decide_query(query, hits[: settings.top_k])  # what serving retrieves by default
         recall = recall_at_k(sources, conversation.gold_sources, k) if conversation.answerable else None
-        asked[way] = Asked(query, sources, recall, decision.answered, round(decision.score, 3))
+        asked[way] = Asked(
+            query=query.text,
+            sources=sources,
+            recall=recall,
+            answered=decision.answered,
+            score=round(decision.score, 3),
+        )
     return Outcome(conversation, asked)
 
 
@@ -87,11 +96,15 @@ def _summary(group: str, outcomes: list[Outcome]) -> Summary:
     answerable = [o for o in outcomes if o.conversation.answerable]
     unanswerable = [o for o in outcomes if not o.conversation.answerable]
     return Summary(
-        group, len(outcomes), len(answerable),
-        recall={w: _mean([o.asked[w].recall for o in answerable if o.asked[w].recall is not None]) for w in WAYS},
+        group=group,
+        conversations=len(outcomes),
+        answerable=len(answerable),
+        recall={
+            w: _mean([o.asked[w].recall for o in answerable if o.asked[w].recall is not None]) for w in WAYS
+        },
         false_refusals={w: _mean([not o.asked[w].answered for o in answerable]) for w in WAYS},
         unanswerable_refused={w: _mean([not o.asked[w].answered for o in unanswerable]) for w in WAYS},
-    )  # fmt: skip
+    )
 
 
 def as_json(outcomes: Sequence[Outcome], summaries: Sequence[Summary], k: int) -> dict:
@@ -123,16 +136,24 @@ def tables(outcomes: Sequence[Outcome], summaries: Sequence[Summary], k: int) ->
 
     groups = Table(title=f"Follow-ups: recall@{k} of the gold sources and the relevance gate's refusals")
     for column in ("group", "n", "answerable", "asked", f"recall@{k}", "false refusals", "unanswerable refused"):
-        groups.add_column(column, justify="left" if column in ("group", "asked") else "right",
-                          min_width=len("zh/after_fallback") if column == "group" else None)  # fmt: skip
+        groups.add_column(
+            column,
+            justify="left" if column in ("group", "asked") else "right",
+            min_width=len("zh/after_fallback") if column == "group" else None,
+        )
     for s in summaries:
         for way in WAYS:
             first = way == WAYS[0]
             groups.add_row(
-                s.group if first else "", str(s.conversations) if first else "", str(s.answerable) if first else "",
-                way, _figure(s.recall[way]), _figure(s.false_refusals[way]), _figure(s.unanswerable_refused[way]),
+                s.group if first else "",
+                str(s.conversations) if first else "",
+                str(s.answerable) if first else "",
+                way,
+                _figure(s.recall[way]),
+                _figure(s.false_refusals[way]),
+                _figure(s.unanswerable_refused[way]),
                 end_section=way == WAYS[-1],
-            )  # fmt: skip
+            )
     misses = Table(title="Conversations the resolved query gets wrong")
     for column in ("id", "kind", "resolved query", f"top-{k} sources", "gate"):
         misses.add_column(column)

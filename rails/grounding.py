@@ -24,6 +24,7 @@ from dataclasses import dataclass
 
 from core.settings import GroundingSettings
 from retrieval.evidence import IdfLookup, coverage, term_weights
+from retrieval.query import ResolvedQuery
 from retrieval.text import tokenize
 from retrieval.types import Hit
 
@@ -76,3 +77,13 @@ class GroundingGate:
         verdict = "answers" if answered else "does not answer"
         reason = f"{signal} {score:.2f} {'≥' if answered else '<'} {threshold:.2f}: the knowledge base {verdict}"
         return GroundingDecision(answered, signal, score, threshold, reason + lacking)
+
+    def decide_query(self, query: ResolvedQuery, hits: list[Hit]) -> GroundingDecision:
+        """A conversation's last turn as retrieval resolved it (retrieval.query.resolve_query), judged as
+        completed from the conversation, or as written when that covers more: an earlier turn may add terms
+        no source holds. Serving (server/trust.py) and `ragtune eval followups` both judge with this."""
+        decision = self.decide(query.text, hits)
+        if query.is_follow_up and not decision.answered:
+            alone = self.decide(query.question, hits)
+            decision = alone if alone.score > decision.score else decision
+        return decision

@@ -23,23 +23,47 @@ DOCUMENTS = {
     "zh-shipping.md": "# 配送说明\n\n订单由深圳仓发货，使用顺丰速运配送，发货后 3–7 个工作日送达。新疆、西藏的订单 5–10 个工作日送达。",
 }
 CONVERSATIONS = [
-    {"id": "e117", "language": "en", "kind": "pronoun", "answerable": True,
-     "messages": [{"role": "user", "content": "My AeroBuds Pro show error E-117."},
-                  {"role": "assistant", "content": "E-117 means the earbuds and the case have different firmware."},
-                  {"role": "user", "content": "How do I fix it?"}],
-     "standalone_question": "How do I fix error E-117 on my AeroBuds Pro?",
-     "gold_sources": ["troubleshooting-aerobuds.md"], "key_facts": ["E-117"]},
-    {"id": "xinjiang", "language": "zh", "kind": "ellipsis", "answerable": True,
-     "messages": [{"role": "user", "content": "顺丰配送一般要几天？"},
-                  {"role": "assistant", "content": "发货后 3–7 个工作日送达。"},
-                  {"role": "user", "content": "新疆呢？"}],
-     "standalone_question": "寄到新疆的订单要几个工作日送达？", "gold_sources": ["zh-shipping.md"]},
-    {"id": "rent", "language": "en", "kind": "topic_switch", "answerable": False,
-     "messages": [{"role": "user", "content": "How long does the PulseBand 2 battery last?"},
-                  {"role": "assistant", "content": "Up to 10 days."},
-                  {"role": "user", "content": "Something else: do you rent out drones for a weekend trip?"}],
-     "standalone_question": "Can I rent a drone for a weekend trip?", "gold_sources": []},
-]  # fmt: skip
+    {
+        "id": "e117",
+        "language": "en",
+        "kind": "pronoun",
+        "answerable": True,
+        "messages": [
+            {"role": "user", "content": "My AeroBuds Pro show error E-117."},
+            {"role": "assistant", "content": "E-117 means the earbuds and the case have different firmware."},
+            {"role": "user", "content": "How do I fix it?"},
+        ],
+        "standalone_question": "How do I fix error E-117 on my AeroBuds Pro?",
+        "gold_sources": ["troubleshooting-aerobuds.md"],
+        "key_facts": ["E-117"],
+    },
+    {
+        "id": "xinjiang",
+        "language": "zh",
+        "kind": "ellipsis",
+        "answerable": True,
+        "messages": [
+            {"role": "user", "content": "顺丰配送一般要几天？"},
+            {"role": "assistant", "content": "发货后 3–7 个工作日送达。"},
+            {"role": "user", "content": "新疆呢？"},
+        ],
+        "standalone_question": "寄到新疆的订单要几个工作日送达？",
+        "gold_sources": ["zh-shipping.md"],
+    },
+    {
+        "id": "rent",
+        "language": "en",
+        "kind": "topic_switch",
+        "answerable": False,
+        "messages": [
+            {"role": "user", "content": "How long does the PulseBand 2 battery last?"},
+            {"role": "assistant", "content": "Up to 10 days."},
+            {"role": "user", "content": "Something else: do you rent out drones for a weekend trip?"},
+        ],
+        "standalone_question": "Can I rent a drone for a weekend trip?",
+        "gold_sources": [],
+    },
+]
 
 
 @pytest.fixture(scope="module")
@@ -86,6 +110,20 @@ def test_each_way_of_asking_is_searched_and_judged(outcomes):
     assert rent.asked["standalone"].recall is None and not rent.asked["standalone"].answered
 
 
+def test_a_follow_up_is_judged_as_completed_or_as_written_whichever_covers_more(kb):
+    from retrieval.query import ResolvedQuery
+
+    gate = GroundingGate(GroundingSettings(), idf=kb.idf)
+    question = "How many days do I have to return an item?"
+    hits = kb.search(question)
+    carried = "Can I rent a drone for a weekend trip?"  # an earlier turn with terms no source holds
+    completed = ResolvedQuery(text=f"{carried}\n{question}", question=question, carried=carried)
+    assert not gate.decide(completed.text, hits).answered
+    assert gate.decide_query(completed, hits).answered
+    whole = ResolvedQuery(text=completed.text, question=completed.text)  # asked as one question: as it is
+    assert not gate.decide_query(whole, hits).answered
+
+
 def test_the_summary_counts_per_language_and_kind(outcomes):
     summaries = {s.group: s for s in summarise(list(outcomes.values()))}
     assert list(summaries) == ["all", "en", "zh", "en/pronoun", "en/topic_switch", "zh/ellipsis"]
@@ -106,7 +144,9 @@ def test_cli_prints_the_tables_and_json(kb, home, conversations_file, monkeypatc
     shown = CliRunner().invoke(app, ["eval", "followups", "--conversations", str(conversations_file)])
     assert shown.exit_code == 0, shown.output
     assert "recall@5" in shown.output and "en/pronoun" in shown.output and "zh/ellipsis" in shown.output
-    printed = CliRunner().invoke(app, ["eval", "followups", "--conversations", str(conversations_file), "--json"])
+    printed = CliRunner().invoke(
+        app, ["eval", "followups", "--conversations", str(conversations_file), "--json"]
+    )
     assert printed.exit_code == 0, printed.output
     report = json.loads(printed.stdout)
     first = report["conversations"][0]
@@ -121,12 +161,27 @@ ONE_TURN = [{"role": "user", "content": "a"}]
     ("row", "message"),
     [
         ({"language": "fr", "kind": "pronoun"}, "'language' must be one of en, zh"),
-        ({"language": "en", "kind": "pronoun", "standalone_question": "q",
-          "messages": [*ONE_TURN, {"role": "assistant", "content": "b"}]}, "the last message must be"),
-        ({"language": "zh", "kind": "ellipsis", "standalone_question": "q", "messages": ONE_TURN,
-          "gold_sources": "returns.md"}, "'gold_sources' must be a list"),
+        (
+            {
+                "language": "en",
+                "kind": "pronoun",
+                "standalone_question": "q",
+                "messages": [*ONE_TURN, {"role": "assistant", "content": "b"}],
+            },
+            "the last message must be",
+        ),
+        (
+            {
+                "language": "zh",
+                "kind": "ellipsis",
+                "standalone_question": "q",
+                "messages": ONE_TURN,
+                "gold_sources": "returns.md",
+            },
+            "'gold_sources' must be a list",
+        ),
     ],
-)  # fmt: skip
+)
 def test_a_bad_conversation_is_named_with_file_and_line(tmp_path, row, message):
     path = tmp_path / "bad.jsonl"
     path.write_text("\n" + json.dumps(row) + "\n", encoding="utf-8")
