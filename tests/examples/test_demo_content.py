@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from core.language import CJK, detect_language
+
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 KNOWLEDGE = EXAMPLES / "knowledge"
 INTENTS = {"returns", "shipping", "warranty", "account", "payment", "product", "troubleshooting", "off_topic"}
@@ -26,11 +28,16 @@ def read_jsonl(path: Path) -> list[dict]:
 
 
 def has_cjk(text: str) -> bool:
-    return re.search(r"[\u4e00-\u9fff]", text) is not None
+    return CJK.search(text) is not None
+
+
+def is_chinese(text: str) -> bool:
+    """Chinese as the server tells it (the language it answers in)."""
+    return detect_language(text) == "zh"
 
 
 def cjk_share(text: str) -> float:
-    return len(re.findall(r"[\u4e00-\u9fff]", text)) / max(len(re.findall(r"\w", text)), 1)
+    return len(CJK.findall(text)) / max(len(re.findall(r"\w", text)), 1)
 
 
 def document_text(path: Path) -> str:
@@ -115,7 +122,7 @@ def test_training_conversations_are_well_formed(conversations):
         roles = [m["role"] for m in row["messages"]]
         assert roles == ["user", "assistant"] * (len(roles) // 2) and roles, row
         assert row["intent"] in INTENTS and row["style"] in {"friendly", "formal"}
-        assert row["language"] == ("zh" if has_cjk(row["messages"][0]["content"]) else "en")
+        assert row["language"] == detect_language(row["messages"][0]["content"])
         assert all(m["content"].endswith(SIGN_OFFS) for m in row["messages"] if m["role"] == "assistant")
     chinese = sum(row["language"] == "zh" for row in conversations) / len(conversations)
     assert 0.15 <= chinese <= 0.25
@@ -159,8 +166,8 @@ def test_eval_questions_are_balanced_and_grounded(questions):
     assert 40 <= len(questions) <= 60
     answerable = [q for q in questions if q["answerable"]]
     assert 0.65 <= len(answerable) / len(questions) <= 0.85
-    assert 0.15 <= sum(has_cjk(q["question"]) for q in questions) / len(questions) <= 0.3
-    assert any(has_cjk(q["question"]) for q in questions if not q["answerable"])
+    assert 0.15 <= sum(is_chinese(q["question"]) for q in questions) / len(questions) <= 0.3
+    assert any(is_chinese(q["question"]) for q in questions if not q["answerable"])
     for q in questions:
         assert q["question"] and q["reference_answer"]
         assert bool(q["gold_sources"]) == q["answerable"], q["question"]
@@ -224,8 +231,8 @@ def test_eval_questions_are_not_in_training_data(conversations, questions):
 def test_english_eval_questions_are_not_paraphrased_in_training(conversations, questions, embedder):
     """Lexical overlap misses rewordings; the embedded English embedder catches them (not used for Chinese,
     which it does not know)."""
-    english = [q["question"] for q in questions if not has_cjk(q["question"])]
-    prompts = [p for p in training_prompts(conversations) if not has_cjk(p)]
+    english = [q["question"] for q in questions if not is_chinese(q["question"])]
+    prompts = [p for p in training_prompts(conversations) if not is_chinese(p)]
     pair = embedder.encode(["How long is the warranty on AeroBuds Pro?", "AeroBuds Pro warranty period?"])
     assert float(pair[0] @ pair[1]) > 0.85  # a paraphrase scores above the bar used below
     similarity = embedder.encode(english) @ embedder.encode(prompts).T
