@@ -9,15 +9,15 @@ from typing import Literal
 Language = Literal["zh", "en"]
 LANGUAGES: tuple[Language, ...] = ("zh", "en")
 
-_KANA = "\u3040-\u30ff"
-_HAN = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
+# Character ranges, for [...] classes: Han (Chinese characters), kana and Hangul.
+HAN = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
+KANA = "\u3040-\u30ff"
 _HANGUL = "\uac00-\ud7af"
-# Han, kana and Hangul: scripts written without spaces between words.
-CJK = re.compile(f"[{_KANA}{_HAN}{_HANGUL}]")
+CJK = re.compile(f"[{KANA}{HAN}{_HANGUL}]")
 _LATIN_WORD = re.compile(r"[A-Za-z]+")
-# One token per CJK character (Chinese has no spaces), otherwise runs of letters/digits.
-_CJK_RANGE = _KANA + _HAN
-_WORD = re.compile(rf"[{_CJK_RANGE}]|[^\W_{_CJK_RANGE}]+")
+# One token per Han or kana character (Chinese and Japanese put no spaces between words), otherwise runs of
+# letters/digits.
+_WORD = re.compile(rf"[{KANA}{HAN}]|[^\W_{KANA}{HAN}]+")
 
 DECLINE_EN = "I'm sorry, but my sources don't contain that information, so I can't answer it reliably."
 DECLINE_ZH = "抱歉，我的资料中没有这方面的信息，无法可靠地回答这个问题。"
@@ -42,8 +42,8 @@ def words(text: str) -> list[str]:
 
 # The scripts a query can be told apart by; any other (Latin included) is taken for English.
 _SCRIPTS = [
-    ("zh", re.compile(f"[{_HAN}]")),
-    ("ja", re.compile(f"[{_KANA}]")),
+    ("zh", re.compile(f"[{HAN}]")),
+    ("ja", re.compile(f"[{KANA}]")),
     ("ko", re.compile(f"[{_HANGUL}]")),
     ("ru", re.compile(r"[\u0400-\u04ff]")),
     ("ar", re.compile(r"[\u0600-\u06ff]")),

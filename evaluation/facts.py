@@ -13,6 +13,8 @@ A fact may list alternatives separated by " | " ("not covered | not cover"): sta
 import re
 import unicodedata
 
+from core.language import HAN, KANA
+
 _ZH_DIGITS = {"零": 0, "〇": 0, "一": 1, "二": 2, "两": 2, "三": 3, "四": 4, "五": 5, "六": 6, "七": 7,
               "八": 8, "九": 9}
 _ZH_UNITS = {"十": 10, "百": 100, "千": 1000, "万": 10_000}
@@ -33,10 +35,9 @@ _WHOLE_HOUR = re.compile(r"(?<=\d):00(?!\d)")  # "8:00 pm" = "8 pm"
 _NOT = re.compile(r"n't\b")
 _CANNOT = re.compile(r"\bcannot\b")
 
-_CJK = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
 # A number (with its decimals or version parts: "3.2.1"), a Latin word, one CJK character, or a sign that is
 # part of a fact ($, ¥, €, £, %); everything else (spaces, hyphens, punctuation) only separates.
-_TOKEN = re.compile(rf"\d+(?:\.\d+)*|[a-z]+|[{_CJK}]|[$¥€£%]")
+_TOKEN = re.compile(rf"\d+(?:\.\d+)*|[a-z]+|[{KANA}{HAN}]|[$¥€£%]")
 
 _EN_UNITS = {word: n for n, word in enumerate([
     "zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten", "eleven", "twelve",

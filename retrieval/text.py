@@ -4,10 +4,12 @@ import re
 
 import rjieba
 
-# Runs of CJK ideographs, or words/codes: letters and digits joined by - _ . / (NW-4471, 2.5, A/B).
-_WORD = r"[^\W_\u3400-\u9fff\uf900-\ufaff]+"
-_TOKEN = re.compile(rf"[\u3400-\u9fff\uf900-\ufaff]+|{_WORD}(?:[-_./]{_WORD})*")
-_HAN = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
+from core.language import HAN
+
+# Runs of Han characters, or words/codes: letters and digits joined by - _ . / (NW-4471, 2.5, A/B).
+_WORD = rf"[^\W_{HAN}]+"
+_TOKEN = re.compile(rf"[{HAN}]+|{_WORD}(?:[-_./]{_WORD})*")
+_HAN = re.compile(f"[{HAN}]")
 _CJK_STOPWORDS = set("的了是在和与及或也都就而之其这那有为以于")
 # fmt: off
 STOPWORDS = {
