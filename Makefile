@@ -42,10 +42,11 @@ test: setup browser postgres
 test-fast: setup
 	$(PY) -m pytest -q -m "not slow and not vllm and not browser and not postgres"
 
+# Serves the base model at once; the demo adapter, when missing or its recipe changed, is trained in the
+# background (progress in this log, lowest CPU priority) and served as model `demo` when it is ready.
 serve: setup
 	$(RT) kb sync examples/knowledge --collection demo
-	$(RT) adapters ensure-demo
-	$(RT) serve
+	$(RT) serve --train-demo
 
 eval: setup
 	$(RT) kb sync examples/knowledge --collection demo

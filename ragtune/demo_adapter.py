@@ -7,7 +7,9 @@ from pathlib import Path
 
 import yaml
 
+from core.adapters import read_adapter_info
 from core.errors import RagtuneError
+from core.prompt import PROMPT_FORMAT
 from core.settings import PiiSettings, Settings, TrainingSettings
 from training.pipeline import PreparedData, prepare_data
 
@@ -80,3 +82,16 @@ def is_current(folder: Path, recipe: Recipe) -> bool:
     """Whether the adapter in `folder` was trained on this recipe's values (comments may differ)."""
     copy = folder / RECIPE_COPY
     return copy.exists() and yaml.safe_load(copy.read_text(encoding="utf-8")) == yaml.safe_load(recipe.text)
+
+
+def training_reason(folder: Path, recipe: Recipe) -> str | None:
+    """Why the adapter in `folder` must be trained (again) on `recipe`; None: it is current."""
+    if not folder.exists():
+        return f"no demo adapter in {folder}"
+    try:
+        info = read_adapter_info(folder)
+    except RagtuneError:
+        info = None
+    if info is None or info.prompt_format != PROMPT_FORMAT or not is_current(folder, recipe):
+        return f"the demo adapter in {folder} was trained on another recipe or prompt format"
+    return None

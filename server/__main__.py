@@ -7,6 +7,7 @@ llvmlite, whose objects crash vLLM's worker start-up).
 
 if __name__ == "__main__":
     import argparse
+    import json
     import socket
     import sys
 
@@ -15,11 +16,15 @@ if __name__ == "__main__":
 
     from core.settings import Settings
     from server.app import create_app
+    from server.background_training import AdapterJob
 
     parser = argparse.ArgumentParser(prog="python -m server")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8000)
+    parser.add_argument("--train-adapter", help="an adapter to train in the background, then load")
+    parser.add_argument("--train-command", help="the command that trains it, as a JSON list")
     args = parser.parse_args()
+    jobs = (AdapterJob(args.train_adapter, json.loads(args.train_command)),) if args.train_adapter else ()
     # Listen before the engine starts: a busy port fails at once, and vLLM's processes, which open ports of
     # their own, cannot take this one in the meantime. Connections wait until the app is ready.
     try:
@@ -29,5 +34,5 @@ if __name__ == "__main__":
         sys.exit(f"cannot listen on {args.host}:{args.port}: {error.strerror}")
     console = Console(highlight=False, soft_wrap=True)
     where = f"serving on http://{args.host}:{args.port}"
-    app = create_app(Settings(), announce=lambda summary: console.print(f"{summary}\n{where}"))
+    app = create_app(Settings(), announce=lambda summary: console.print(f"{summary}\n{where}"), jobs=jobs)
     uvicorn.Server(uvicorn.Config(app, log_level="warning")).run(sockets=[sock])

@@ -16,11 +16,12 @@ from core.settings import ServerSettings
 from feedback.service import FeedbackService
 from rails import Rails
 from server.auth import LocalOnly, audit_log, audited
+from server.background_training import AdapterJob, start_training
 from server.errors import ApiError, install_error_handlers, respond
 from server.handoff_webhook import start_webhook
 from server.metrics import Metrics
 from server.protocol import check_chat_size
-from server.routes import admin, feedback, openai, rails_admin
+from server.routes import admin, answers, feedback, openai, rails_admin
 from server.runtime import Runtime
 from server.service import ChatService
 
@@ -88,8 +89,9 @@ def _audit_file(home: Path) -> logging.Handler:
     return handler
 
 
-def create_app(settings, announce=print) -> FastAPI:
-    """`settings` is ragtune's Settings; the engine and knowledge base open when the app starts."""
+def create_app(settings, announce=print, jobs: tuple[AdapterJob, ...] = ()) -> FastAPI:
+    """`settings` is ragtune's Settings; the engine and knowledge base open when the app starts, then `jobs`
+    train their adapters in the background (the server loads each when it is ready)."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
@@ -110,12 +112,16 @@ def create_app(settings, announce=print) -> FastAPI:
         app.state.chat = ChatService(
             runtime, app.state.metrics, app.state.rails, app.state.feedback, app.state.handoff_webhook
         )
+        training = [start_training(runtime, job) for job in jobs]
         announce(runtime.summary())
         if app.state.handoff_webhook:
             announce(app.state.handoff_webhook.describe())
         try:
             yield
         finally:
+            for task in training:  # stops a child still training
+                task.cancel()
+            await asyncio.gather(*training, return_exceptions=True)
             if app.state.handoff_webhook:
                 await app.state.handoff_webhook.close()  # what is queued, within handoff.timeout_s
             await asyncio.to_thread(app.state.feedback.close)  # writes the queued log rows
@@ -134,6 +140,7 @@ def create_app(settings, announce=print) -> FastAPI:
     app.include_router(admin.router, dependencies=[audit])
     app.include_router(feedback.router, dependencies=[audit])  # audits its admin routes' changes
     app.include_router(rails_admin.router, dependencies=[audit])
+    app.include_router(answers.router, dependencies=[audit])  # curated answers
 
     @app.get("/", include_in_schema=False)
     async def compare_page() -> FileResponse:

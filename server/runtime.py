@@ -8,7 +8,7 @@ from pathlib import Path
 
 from core.adapters import AdapterInfo, check_adapter_base, read_adapter_info
 from core.chat_model import model_fingerprint, prepare_chat_model
-from core.errors import NotFoundError, RagtuneError
+from core.errors import NotFoundError, RagtuneError, UnavailableError
 from core.settings import Settings
 from server.engines import Engine, create_engine
 
@@ -30,6 +30,7 @@ class Runtime:
     base_fingerprint: str  # what each adapter's metadata must name as its base
     adapters: dict[str, AdapterInfo] = field(default_factory=dict)
     refused: dict[str, str] = field(default_factory=dict)  # adapter folder -> why it is not served
+    training: dict[str, str] = field(default_factory=dict)  # adapter in training -> its latest progress
     changing: asyncio.Lock = field(default_factory=asyncio.Lock)  # one adapter load or unload at a time
 
     @classmethod
@@ -55,6 +56,13 @@ class Runtime:
             return None
         if model in self.adapters:
             return model
+        if model in self.training:
+            raise UnavailableError(
+                f"The model '{model}' is being trained in the background ({self.training[model]}); "
+                "GET /v1/models lists it once it is ready",
+                param="model",
+                code="model_in_training",
+            )
         raise NotFoundError(
             f"The model '{model}' does not exist; GET /v1/models lists the served models",
             param="model",
@@ -112,7 +120,7 @@ class Runtime:
         """Adapters under RAGTUNE_HOME/adapters at start; one that fails is reported, not fatal."""
         folders = self.settings.adapters_dir
         for folder in sorted(folders.iterdir()) if folders.exists() else []:
-            if folder.is_dir():
+            if folder.is_dir() and not folder.name.startswith("."):  # not a training run's temp folder
                 try:
                     await self.load_adapter(folder.name)
                 except RagtuneError as err:
@@ -134,4 +142,5 @@ class Runtime:
             f"knowledge base: version {self.kb.version} in {self.settings.kb_dir}",
         ]
         lines += [f"adapter refused: {name}: {why}" for name, why in self.refused.items()]
+        lines += [f"adapter in training: {name} ({progress})" for name, progress in self.training.items()]
         return "\n".join(lines)
