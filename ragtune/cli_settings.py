@@ -25,8 +25,8 @@ from core.errors import RagtuneError
 from core.settings import MOVED, Settings, config_file, env_name
 
 MASK = "***"
-# Fields holding secrets, by name: client/admin keys, API keys, webhook secrets, passwords.
-_SECRET_NAME = re.compile(r"(_keys?|secret|password)$")
+# Fields holding secrets, by name: client/admin keys, API keys, tokens, webhook secrets, passwords.
+_SECRET_NAME = re.compile(r"(_keys?|_token|secret|password)$")
 # Credentials inside any text value: postgresql://user:PASSWORD@host, or a DSN's password=...
 _URL_PASSWORD = re.compile(r"(://[^:/@\s]+:)[^@\s]+@")
 _DSN_PASSWORD = re.compile(r"(password=)\S+", re.IGNORECASE)
@@ -166,13 +166,9 @@ def _type_name(annotation: Any) -> str:
 _BOUNDS = {"ge": ">=", "gt": ">", "le": "<=", "lt": "<"}
 
 
-def _allowed(info: FieldInfo) -> str:
+def _constraints(metadata: list) -> list[str]:
     parts = []
-    choices = _literals(info.annotation)
-    if choices:
-        keyed = get_origin(info.annotation) is dict and _literals(get_args(info.annotation)[0])
-        parts.append(("keys: " if keyed else "one of ") + ", ".join(choices))
-    for item in info.metadata:
+    for item in metadata:
         for bound, sign in _BOUNDS.items():
             if isinstance(item, annotated_types.BaseMetadata) and hasattr(item, bound):
                 parts.append(f"{sign} {getattr(item, bound)}")
@@ -180,6 +176,20 @@ def _allowed(info: FieldInfo) -> str:
             parts.append("not empty")
         if getattr(item, "pattern", None):
             parts.append(f"matches `{item.pattern}`")
+    return parts
+
+
+def _allowed(info: FieldInfo) -> str:
+    parts = []
+    choices = _literals(info.annotation)
+    if choices:
+        keyed = get_origin(info.annotation) is dict and _literals(get_args(info.annotation)[0])
+        parts.append(("keys: " if keyed else "one of ") + ", ".join(choices))
+    parts += _constraints(info.metadata)
+    for arg in get_args(info.annotation):  # list items' and dict values' own ranges
+        if get_origin(arg) is Annotated:
+            inner = [m for a in get_args(arg)[1:] for m in (a.metadata if isinstance(a, FieldInfo) else [a])]
+            parts += [f"each {part}" for part in _constraints(inner)]
     return ", ".join(parts)
 
 
