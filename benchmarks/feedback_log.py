@@ -45,11 +45,11 @@ SOURCES = [
 
 def record(n: int) -> ChatRecord:
     return ChatRecord(
-        f"chatcmpl-{n}",
-        "assistant",
-        [{"role": "system", "content": "Be brief."}, {"role": "user", "content": QUESTION}],
-        ANSWER,
-        SOURCES,
+        response_id=f"chatcmpl-{n}",
+        model="assistant",
+        messages=[{"role": "system", "content": "Be brief."}, {"role": "user", "content": QUESTION}],
+        answer=ANSWER,
+        sources=SOURCES,
         adapter="support-v2",
         collection="support",
         experiment="exp",

@@ -87,7 +87,11 @@ async def edit(admin: httpx.AsyncClient, folder: Path, flapping: str, stop: asyn
     while not stop.is_set():
         round_ += 1
         text = f"Load note {round_}: the Orion speaker {round_} plays for {round_ + 10} hours."
-        added = await call("POST", "/admin/documents/text", json={"title": f"Load {round_}", "collection": "load-editor", "text": text})  # fmt: skip
+        added = await call(
+            "POST",
+            "/admin/documents/text",
+            json={"title": f"Load {round_}", "collection": "load-editor", "text": text},
+        )
         if added is not None:
             edits.uploaded.append(added.json()["document_id"])
         (folder / f"note-{round_}.md").write_text(f"# Note {round_}\n\n{text}\n", encoding="utf-8")
@@ -131,7 +135,9 @@ async def run(
     adapters folder that no chat uses, `folder` a folder inside its knowledge.sync_roots."""
     folder.mkdir(parents=True, exist_ok=True)
     limits = httpx.Limits(max_connections=chats_at_once + 8)
-    client = httpx.AsyncClient(base_url=url, headers={"Authorization": f"Bearer {client_key}"}, timeout=600, limits=limits)  # fmt: skip
+    client = httpx.AsyncClient(
+        base_url=url, headers={"Authorization": f"Bearer {client_key}"}, timeout=600, limits=limits
+    )
     admin = httpx.AsyncClient(base_url=url, headers={"Authorization": f"Bearer {admin_key}"}, timeout=600)
     async with client, admin:
         await chats(client, models, min(8, chats_at_once))  # warm-up
@@ -198,9 +204,15 @@ def main() -> None:
     )
     with serving("ragtune serve", command, env, args.home / "server.log", url, "/readyz"):
         figures = asyncio.run(
-            run(url, *keys, chats_at_once=args.chats, models=[Path(model_path).name, "bench"], flapping="flapping",
-                folder=sync_root / "notes")
-        )  # fmt: skip
+            run(
+                url,
+                *keys,
+                chats_at_once=args.chats,
+                models=[Path(model_path).name, "bench"],
+                flapping="flapping",
+                folder=sync_root / "notes",
+            )
+        )
     report(figures)
 
 

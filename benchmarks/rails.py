@@ -105,9 +105,12 @@ def bench_language(name: str, sentences: list[str], words: list[str], tokens: in
     parts = make_tokens(sentences, tokens)
     text = "".join(parts)
     matcher = WordMatcher((w, "list") for w in words)
-    word_rules = RuleSet([Rule("words", "mask", words=tuple(words))], {"zh": "", "en": ""})
+    word_rules = RuleSet([Rule(name="words", action="mask", words=tuple(words))], {"zh": "", "en": ""})
     full_rules = RuleSet(
-        [Rule("words", "mask", words=tuple(words)), Rule("personal_data", "mask", pii=PII_KINDS)],
+        [
+            Rule(name="words", action="mask", words=tuple(words)),
+            Rule(name="personal_data", action="mask", pii=PII_KINDS),
+        ],
         {"zh": "", "en": ""},
     )
     per_k = 1000 / len(parts)

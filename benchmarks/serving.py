@@ -157,7 +157,12 @@ def conversations(home: Path, model_path: str, questions: list[str]) -> tuple[li
     settings.rails.grounding.enabled = False  # every question generates: the load is the same on both sides
     kb = KnowledgeBase.open(settings.kb_dir, settings.knowledge, settings.retrieval)
     runtime = Runtime(
-        settings, PromptOnly(AutoTokenizer.from_pretrained(model_path)), kb, model_path, "base", ""
+        settings=settings,
+        engine=PromptOnly(AutoTokenizer.from_pretrained(model_path)),
+        kb=kb,
+        model_path=model_path,
+        model_id="base",
+        base_fingerprint="",
     )
     service = ChatService(runtime, Metrics(), Rails(settings.rails, settings.pii))
 

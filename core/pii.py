@@ -125,7 +125,7 @@ def _scan(
             reaching = (m.start() for m in pattern.finditer(sure_text, start) if m.end() > unfinished)
             unfinished = min(unfinished, next(reaching, unfinished))
         new = [
-            PiiMatch(kind, m.start(), m.end(), text[m.start() : m.end()])
+            PiiMatch(kind=kind, start=m.start(), end=m.end(), text=text[m.start() : m.end()])
             for m in pattern.finditer(_claim(text, earlier), start)
             if text[m.start() : m.end()] not in keep and valid(text[m.start() : m.end()])
         ]

@@ -130,7 +130,12 @@ def build_prompt(
         kept = sources[:k] if sources is not None else None
         messages = [{"role": "system", "content": system_turn(base, kept)}, *turns[dropped:]]
         text = render_prompt(messages, tokenizer, tools)
-        return Prompt(messages, text, tokenizer(text, add_special_tokens=False)["input_ids"], kept)
+        return Prompt(
+            messages=messages,
+            text=text,
+            token_ids=tokenizer(text, add_special_tokens=False)["input_ids"],
+            sources=kept,
+        )
 
     first = render(0)
     if len(first.token_ids) <= max_prompt_tokens:

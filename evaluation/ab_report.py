@@ -16,10 +16,10 @@ from feedback.experiments import Experiment
 from feedback.records import ChatRecord, Feedback
 
 AB_METRICS = [
-    Metric("thumbs_up_rate", "Thumbs-up rate", True),
-    Metric("fallback_rate", "Fallback rate", False),
-    Metric("handoff_rate", "Hand-off rate", False),
-    Metric("latency_s", "Latency (s)", False, 2),
+    Metric(key="thumbs_up_rate", label="Thumbs-up rate", higher_is_better=True),
+    Metric(key="fallback_rate", label="Fallback rate", higher_is_better=False),
+    Metric(key="handoff_rate", label="Hand-off rate", higher_is_better=False),
+    Metric(key="latency_s", label="Latency (s)", higher_is_better=False, digits=2),
 ]
 _RATES = {"thumbs_up_rate", "fallback_rate", "handoff_rate"}
 

@@ -26,13 +26,13 @@ def paired_bootstrap(
     """Mean of b - a over paired values, with a percentile interval from resampling questions (seeded)."""
     diff = np.asarray(b, dtype=float) - np.asarray(a, dtype=float)
     if diff.size == 0:
-        return Interval(float("nan"), float("nan"), float("nan"), 0)
+        return Interval(mean=float("nan"), low=float("nan"), high=float("nan"), n=0)
     rng = np.random.default_rng(seed)
     picks = rng.integers(0, diff.size, size=(samples, diff.size))
     means = diff[picks].mean(axis=1)
     tail = (1 - confidence) / 2 * 100
     low, high = np.percentile(means, [tail, 100 - tail])
-    return Interval(float(diff.mean()), float(low), float(high), int(diff.size))
+    return Interval(mean=float(diff.mean()), low=float(low), high=float(high), n=int(diff.size))
 
 
 def mean_interval(
@@ -42,11 +42,11 @@ def mean_interval(
     resampling the questions (seeded): how sure the level itself is, not a difference."""
     x = np.asarray(values, dtype=float)
     if x.size == 0:
-        return Interval(float("nan"), float("nan"), float("nan"), 0)
+        return Interval(mean=float("nan"), low=float("nan"), high=float("nan"), n=0)
     means = _resampled_means(x, samples, np.random.default_rng(seed))
     tail = (1 - confidence) / 2 * 100
     low, high = np.percentile(means, [tail, 100 - tail])
-    return Interval(float(x.mean()), float(low), float(high), int(x.size))
+    return Interval(mean=float(x.mean()), low=float(low), high=float(high), n=int(x.size))
 
 
 def independent_bootstrap(
@@ -56,12 +56,14 @@ def independent_bootstrap(
     percentile interval from resampling each group on its own (seeded); n is the smaller group."""
     xa, xb = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
     if xa.size == 0 or xb.size == 0:
-        return Interval(float("nan"), float("nan"), float("nan"), 0)
+        return Interval(mean=float("nan"), low=float("nan"), high=float("nan"), n=0)
     rng = np.random.default_rng(seed)
     means = _resampled_means(xb, samples, rng) - _resampled_means(xa, samples, rng)
     tail = (1 - confidence) / 2 * 100
     low, high = np.percentile(means, [tail, 100 - tail])
-    return Interval(float(xb.mean() - xa.mean()), float(low), float(high), int(min(xa.size, xb.size)))
+    return Interval(
+        mean=float(xb.mean() - xa.mean()), low=float(low), high=float(high), n=int(min(xa.size, xb.size))
+    )
 
 
 def _resampled_means(values: np.ndarray, samples: int, rng: np.random.Generator) -> np.ndarray:

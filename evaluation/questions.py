@@ -61,8 +61,15 @@ def _parse(obj: object, where: str, number: int) -> Question:
     if language not in LANGUAGES:
         raise RagtuneError(f"{where}: 'language' must be one of {', '.join(LANGUAGES)}")
     facts = parse_key_facts(obj.get("key_facts") or [], where)
-    return Question(str(obj.get("id", f"q{number}")), question.strip(), reference.strip(), gold, answerable,
-                    facts, language)
+    return Question(
+        id=str(obj.get("id", f"q{number}")),
+        question=question.strip(),
+        reference_answer=reference.strip(),
+        gold_sources=gold,
+        answerable=answerable,
+        key_facts=facts,
+        language=language,
+    )
 
 
 def load_questions(path: Path) -> list[Question]:
@@ -92,8 +99,16 @@ def load_conversation_questions(path: Path) -> list[Question]:
     """A conversation set (evaluation/conversations.py) as questions scored on their final turn: the whole
     conversation is sent, the follow-up is the question, and the rest is scored as any question is."""
     return [
-        Question(c.id, c.follow_up, c.reference_answer, list(c.gold_sources), c.answerable,
-                 parse_key_facts(list(c.key_facts), f"{path}: conversation '{c.id}'"), c.language,
-                 [dict(m) for m in c.messages], c.kind)
+        Question(
+            id=c.id,
+            question=c.follow_up,
+            reference_answer=c.reference_answer,
+            gold_sources=list(c.gold_sources),
+            answerable=c.answerable,
+            key_facts=parse_key_facts(list(c.key_facts), f"{path}: conversation '{c.id}'"),
+            language=c.language,
+            messages=[dict(m) for m in c.messages],
+            kind=c.kind,
+        )
         for c in load_conversations(path)
     ]

@@ -36,9 +36,15 @@ def main() -> None:
         print(f"\n=== sweep {number}/{len(GRID)}: rank {rank}, learning rate {rate} ===")
         started = time.perf_counter()
         result = train_recipe(
-            recipe, settings, f"demo-sweep-{number}", lora_r=rank, lora_alpha=2 * rank,
-            learning_rate=rate, epochs=args.epochs, eval_steps=10_000,  # evaluated once, at the end
-        )  # fmt: skip
+            recipe,
+            settings,
+            f"demo-sweep-{number}",
+            lora_r=rank,
+            lora_alpha=2 * rank,
+            learning_rate=rate,
+            epochs=args.epochs,
+            eval_steps=10_000,  # evaluated once, at the end
+        )
         loss = result.info.validation_loss
         rows.append((rank, rate, recipe.max_samples, args.epochs, loss, time.perf_counter() - started))
         shutil.rmtree(result.output_dir)  # only the figures are kept

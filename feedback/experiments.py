@@ -214,7 +214,9 @@ class Experiments:
         variant = experiment.variant(name) if name else None
         if variant is None:
             variant = pick(experiment.variants, bucket(experiment.name, key))
-            self.log.record(Assignment(experiment.name, key, variant.name, time.time()))
+            self.log.record(
+                Assignment(experiment=experiment.name, user_id=key, variant=variant.name, created=time.time())
+            )
             self._remember(experiment.name, key, variant.name)
         return Assigned(experiment.name, variant)
 

@@ -96,7 +96,9 @@ def export(
     pairs = _clean_pairs(pairs, options, skipped)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    result = ExportResult(out, {}, len(samples), len(pairs), skipped, report)
+    result = ExportResult(
+        folder=out, files={}, sft=len(samples), dpo=len(pairs), skipped=skipped, cleaning=report
+    )
     _write_jsonl(out / SFT_FILE, [_sft_record(s) for s in samples], result)
     _write_jsonl(out / DPO_FILE, pairs, result)
     (out / SUMMARY_FILE).write_text(json.dumps(result.summary(), indent=2), encoding="utf-8")
@@ -135,7 +137,7 @@ def _samples_of(
     if best is None:
         return None
     messages = [*prompt, {"role": "assistant", "content": best}]
-    return Conversation(messages, gold_sources=gold_sources(chat, best), id=chat.response_id)
+    return Conversation(messages=messages, gold_sources=gold_sources(chat, best), id=chat.response_id)
 
 
 def _pair(response_id: str, prompt: list[dict], chosen: str, rejected: str) -> dict:

@@ -42,7 +42,13 @@ def add_feedback(
                 f"preferred_over: response '{preferred_over}' answered a different conversation than "
                 f"'{response_id}'; a preference compares two answers to the same messages"
             )
-    feedback = Feedback(response_id, rating, reason, corrected_answer, preferred_over)
+    feedback = Feedback(
+        response_id=response_id,
+        rating=rating,
+        reason=reason,
+        corrected_answer=corrected_answer,
+        preferred_over=preferred_over,
+    )
     if not store.add_feedback(feedback):
         raise ConflictError(
             f"response '{response_id}' already has feedback; each response takes one",

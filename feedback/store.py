@@ -155,7 +155,7 @@ class FeedbackStore:
         rows = self._all(
             f"SELECT {', '.join(FEEDBACK_COLUMNS)} FROM feedback WHERE response_id = ?", (response_id,)
         )
-        return Feedback(*rows[0]) if rows else None
+        return _feedback(rows[0]) if rows else None
 
     def rated(
         self,
@@ -176,7 +176,7 @@ class FeedbackStore:
         used = {sql: value for sql, value in conditions.items() if value is not None}
         where = " AND ".join(used) or "1 = 1"
         return [
-            (_chat(row[: len(CHAT_COLUMNS)]), Feedback(*row[len(CHAT_COLUMNS) :]))
+            (_chat(row[: len(CHAT_COLUMNS)]), _feedback(row[len(CHAT_COLUMNS) :]))
             for row in self._all(
                 f"SELECT {_prefixed('c', CHAT_COLUMNS)}, {_prefixed('f', FEEDBACK_COLUMNS)} FROM chat_log c "
                 f"JOIN feedback f ON f.response_id = c.response_id WHERE {where} ORDER BY c.created",
@@ -192,7 +192,7 @@ class FeedbackStore:
             (experiment,),
         )
         n = len(CHAT_COLUMNS)
-        return [(_chat(row[:n]), Feedback(*row[n:]) if row[n] is not None else None) for row in rows]
+        return [(_chat(row[:n]), _feedback(row[n:]) if row[n] is not None else None) for row in rows]
 
     # -- experiments and assignments ------------------------------------------------------------------
     def insert_experiment(self, name: str, model: str, spec: str, started: float) -> bool:
@@ -289,3 +289,7 @@ def _chat_row(record: ChatRecord) -> tuple:
 def _chat(row: tuple) -> ChatRecord:
     values = {c: json.loads(v) if c in _JSON_COLUMNS else v for c, v in zip(CHAT_COLUMNS, row)}
     return ChatRecord(**values)
+
+
+def _feedback(row: tuple) -> Feedback:
+    return Feedback(**dict(zip(FEEDBACK_COLUMNS, row)))

@@ -163,9 +163,14 @@ def _select_documents(db: sqlite3.Connection, where: str, params: tuple) -> list
 
 def _stored(row: sqlite3.Row) -> StoredDocument:
     return StoredDocument(
-        row["doc_id"], row["collection"], row["source"], row["title"], row["content_hash"],
-        json.loads(row["metadata"]), row["path"],
-    )  # fmt: skip
+        doc_id=row["doc_id"],
+        collection=row["collection"],
+        source=row["source"],
+        title=row["title"],
+        content_hash=row["content_hash"],
+        metadata=json.loads(row["metadata"]),
+        path=row["path"],
+    )
 
 
 def stored_documents(db: sqlite3.Connection, collection: str | None = None) -> list[StoredDocument]:
@@ -230,11 +235,20 @@ def insert_documents(
         "INSERT INTO documents (doc_id, collection, source, title, content_hash, metadata, added_at, "
         "updated_at, path) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
         [
-            (d.doc_id, d.collection, d.source, d.title, d.content_hash,
-             json.dumps(d.metadata, ensure_ascii=False), added_at.get(d.doc_id, now), now, d.path)
+            (
+                d.doc_id,
+                d.collection,
+                d.source,
+                d.title,
+                d.content_hash,
+                json.dumps(d.metadata, ensure_ascii=False),
+                added_at.get(d.doc_id, now),
+                now,
+                d.path,
+            )
             for d in docs
         ],
-    )  # fmt: skip
+    )
     chunks = [(doc, position, chunk) for doc in docs for position, chunk in enumerate(doc.chunks)]
     db.executemany(
         "INSERT INTO chunks (id, doc_id, position, text, title, embed_hash, tokens) VALUES (?, ?, ?, ?, ?, ?, ?)",

@@ -93,6 +93,12 @@ def prepare(
             f"({limits.max_chunks_per_document}); split the document or raise the limit"
         )
     return PreparedDocument(
-        doc_id, collection, cited_source(metadata, source), title, content_hash(data, metadata), metadata,
-        path, chunks,
-    )  # fmt: skip
+        doc_id=doc_id,
+        collection=collection,
+        source=cited_source(metadata, source),
+        title=title,
+        content_hash=content_hash(data, metadata),
+        metadata=metadata,
+        path=path,
+        chunks=chunks,
+    )

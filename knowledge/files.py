@@ -55,7 +55,7 @@ def walk(folder: Path, root: Path, shown: Path | None = None) -> Found:
             path = Path(dirpath) / name
             source = path.relative_to(root).as_posix()
             shown_as = str(shown / path.relative_to(folder)) if shown is not None else source
-            file = SourceFile(path, str(path), source, shown_as)
+            file = SourceFile(path=path, key=str(path), source=source, name=shown_as)
             if not path.resolve().is_relative_to(root):
                 found.refused.append(
                     (file, "a symbolic link leading outside the allowed folder; not followed")
@@ -77,7 +77,7 @@ def given(paths: list[Path]) -> Found:
             found.skipped += inner.skipped
             found.refused += inner.refused
             continue
-        file = SourceFile(path, str(path.resolve()), path.name, str(path))
+        file = SourceFile(path=path, key=str(path.resolve()), source=path.name, name=str(path))
         if not path.is_file():
             found.refused.append((file, "no such file or folder"))
         elif supported(path.name):

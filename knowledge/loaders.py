@@ -36,11 +36,11 @@ def _first_heading(text: str) -> str:
 
 def load_markdown(data: bytes, name: str, limits: KnowledgeSettings) -> Loaded:
     text = _decode(data)
-    return Loaded(_first_heading(text) or Path(name).stem, text, markdown=True)
+    return Loaded(title=_first_heading(text) or Path(name).stem, text=text, markdown=True)
 
 
 def load_text(data: bytes, name: str, limits: KnowledgeSettings) -> Loaded:
-    return Loaded(Path(name).stem, _decode(data))
+    return Loaded(title=Path(name).stem, text=_decode(data))
 
 
 def load_html(data: bytes, name: str, limits: KnowledgeSettings) -> Loaded:
@@ -54,7 +54,7 @@ def load_html(data: bytes, name: str, limits: KnowledgeSettings) -> Loaded:
         heading.get_text(strip=True) if heading else ""
     )
     body = soup.body or soup
-    return Loaded(title or Path(name).stem, body.get_text("\n", strip=True))
+    return Loaded(title=title or Path(name).stem, text=body.get_text("\n", strip=True))
 
 
 def load_pdf(data: bytes, name: str, limits: KnowledgeSettings) -> Loaded:
@@ -75,7 +75,7 @@ def load_pdf(data: bytes, name: str, limits: KnowledgeSettings) -> Loaded:
                 f"by page {len(pages)}"
             )
     title = (reader.metadata.title if reader.metadata else None) or Path(name).stem
-    return Loaded(str(title), "\n\n".join(pages))
+    return Loaded(title=str(title), text="\n\n".join(pages))
 
 
 def check_unpacked_size(data: bytes, name: str, limits: KnowledgeSettings) -> None:
@@ -108,7 +108,7 @@ def load_docx(data: bytes, name: str, limits: KnowledgeSettings) -> Loaded:
         lines.append(f"{'#' * int(level)} {para.text}" if level.isdigit() else para.text)
     text = "\n\n".join(line for line in lines if line.strip())
     title = document.core_properties.title or _first_heading(text) or Path(name).stem
-    return Loaded(title, text, markdown=True)
+    return Loaded(title=title, text=text, markdown=True)
 
 
 def _faq_pair(row: dict, where: str) -> tuple[str, str]:
@@ -130,13 +130,13 @@ def load_faq_jsonl(data: bytes, name: str, limits: KnowledgeSettings) -> Loaded:
             except json.JSONDecodeError as err:
                 raise ValueError(f"line {number}: invalid JSON ({err.msg})") from None
             pairs.append(_faq_pair(row, f"line {number}"))
-    return Loaded(Path(name).stem, pairs=pairs)
+    return Loaded(title=Path(name).stem, pairs=pairs)
 
 
 def load_faq_csv(data: bytes, name: str, limits: KnowledgeSettings) -> Loaded:
     rows = csv.DictReader(io.StringIO(_decode(data)))
     pairs = [_faq_pair(row, f"line {number}") for number, row in enumerate(rows, start=2)]
-    return Loaded(Path(name).stem, pairs=pairs)
+    return Loaded(title=Path(name).stem, pairs=pairs)
 
 
 LOADERS = {

@@ -61,7 +61,9 @@ class Reader:
                 "set it back, or run any change (kb add / sync) to re-embed with the new model"
             )
         dense = DenseIndex.load(folder / "dense.faiss", info["index_type"])
-        return LiveIndex(version, folder, dense, SparseIndex.load(folder / "sparse"))
+        return LiveIndex(
+            version=version, folder=folder, dense=dense, sparse=SparseIndex.load(folder / "sparse")
+        )
 
     def search(
         self,
@@ -126,8 +128,19 @@ def _matches(have, want) -> bool:
 def _hits(db: sqlite3.Connection, found: list[Candidate]) -> list[Hit]:
     rows = catalog.hit_rows(db, [c.id for c in found])
     return [
-        Hit(str(c.id), r["doc_id"], r["text"], r["source"], r["title"], r["position"], r["collection"],
-            r["metadata"], c.dense, c.sparse, c.score)
+        Hit(
+            chunk_id=str(c.id),
+            doc_id=r["doc_id"],
+            text=r["text"],
+            source=r["source"],
+            title=r["title"],
+            position=r["position"],
+            collection=r["collection"],
+            metadata=r["metadata"],
+            dense_score=c.dense,
+            sparse_score=c.sparse,
+            score=c.score,
+        )
         for c in found
         if (r := rows.get(c.id))
-    ]  # fmt: skip
+    ]

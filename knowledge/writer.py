@@ -56,10 +56,16 @@ class Writer:
         name = Path(filename).name
         with self.store.writer():
             doc = prepare(
-                name, data, doc_id=doc_id or make_doc_id(collection, f"upload:{name}"), collection=collection,
-                source=name, metadata=dict(metadata or {}), path=None, splitter=self.models.splitter(),
+                name,
+                data,
+                doc_id=doc_id or make_doc_id(collection, f"upload:{name}"),
+                collection=collection,
+                source=name,
+                metadata=dict(metadata or {}),
+                path=None,
+                splitter=self.models.splitter(),
                 limits=self.settings,
-            )  # fmt: skip
+            )
             self._commit([doc], [], f"add {name}", progress=False)
         return doc.doc_id
 
@@ -198,9 +204,16 @@ class Writer:
         if unchanged and old.source == cited_source(meta, file.source):
             return None
         return prepare(
-            file.name, data, doc_id=doc_id, collection=collection, source=file.source, metadata=meta,
-            path=file.key, splitter=splitter, limits=self.settings,
-        )  # fmt: skip
+            file.name,
+            data,
+            doc_id=doc_id,
+            collection=collection,
+            source=file.source,
+            metadata=meta,
+            path=file.key,
+            splitter=splitter,
+            limits=self.settings,
+        )
 
     def _commit(
         self, upserts: list[PreparedDocument], removals: list[str], note: str, progress: bool

@@ -34,7 +34,11 @@ def data_export(
     from feedback.service import FeedbackService
 
     where = ExportFilter(
-        parse_time(since, "--since"), parse_time(until, "--until", end=True), rating, model, collection
+        since=parse_time(since, "--since"),
+        until=parse_time(until, "--until", end=True),
+        rating=rating,
+        model=model,
+        collection=collection,
     )
     settings = Settings()
     service = FeedbackService(settings.feedback, settings.pii, settings.home).start()

@@ -47,13 +47,21 @@ def show(reports, count: int, answerable: int, folds: int, console: Console) -> 
     for column in ("signal", "ROC-AUC", "threshold", "unanswerable refused", "answerable refused"):
         table.add_column(column, justify="left" if column == "signal" else "right")
     for r in reports:
-        table.add_row(r.signal, f"{r.auc:.3f}", f"{r.threshold:.3f}", f"{r.refusal_accuracy:.2f}",
-                      f"{r.false_refusals:.2f}")  # fmt: skip
+        table.add_row(
+            r.signal,
+            f"{r.auc:.3f}",
+            f"{r.threshold:.3f}",
+            f"{r.refusal_accuracy:.2f}",
+            f"{r.false_refusals:.2f}",
+        )
     console.print(table)
     best = reports[0]
     console.print(f"chosen: {best.signal}, threshold {best.threshold:.3f}. In ragtune.yaml:", highlight=False)
-    console.print(f"rails:\n  grounding:\n    signal: {best.signal}\n    threshold: {best.threshold:.3f}",
-                  highlight=False, markup=False)  # fmt: skip
+    console.print(
+        f"rails:\n  grounding:\n    signal: {best.signal}\n    threshold: {best.threshold:.3f}",
+        highlight=False,
+        markup=False,
+    )
     console.print(
         f"or in the environment: RAGTUNE_RAILS__GROUNDING__SIGNAL={best.signal} "
         f"RAGTUNE_RAILS__GROUNDING__THRESHOLD={best.threshold:.3f}", highlight=False, soft_wrap=True,

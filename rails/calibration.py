@@ -99,8 +99,10 @@ def cross_validate(
         threshold = choose_threshold([scores[i] for i in train], [answerable[i] for i in train], max_false_refusal)
         for i in (i for i in range(len(scores)) if fold_of[i] == fold):
             refused[i] = scores[i] < threshold
-    return (_mean([r for r, a in zip(refused, answerable) if not a]),
-            _mean([r for r, a in zip(refused, answerable) if a]))  # fmt: skip
+    return (
+        _mean([r for r, a in zip(refused, answerable) if not a]),
+        _mean([r for r, a in zip(refused, answerable) if a]),
+    )
 
 
 def calibrate(
@@ -113,7 +115,15 @@ def calibrate(
         scores = [s.scores[signal] for s in samples]
         refusal, false = cross_validate(scores, labels, folds, max_false_refusal=max_false_refusal)
         threshold = choose_threshold(scores, labels, max_false_refusal)
-        reports.append(SignalReport(signal, roc_auc(scores, labels), threshold, refusal, false))
+        reports.append(
+            SignalReport(
+                signal=signal,
+                auc=roc_auc(scores, labels),
+                threshold=threshold,
+                refusal_accuracy=refusal,
+                false_refusals=false,
+            )
+        )
     return sorted(reports, key=lambda r: -r.auc)
 
 

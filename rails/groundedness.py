@@ -108,7 +108,10 @@ class AnswerCheck:
         share = float(np.mean([ok for _, ok in judged])) if judged else None
         threshold = self.settings.answer_min_support
         return AnswerSupport(
-            share is None or share >= threshold, share, threshold, [s for s, ok in judged if not ok]
+            supported=share is None or share >= threshold,
+            share=share,
+            threshold=threshold,
+            unsupported=[s for s, ok in judged if not ok],
         )
 
 

@@ -65,9 +65,21 @@ class GroundingGate:
     def decide(self, question: str, hits: list[Hit]) -> GroundingDecision:
         threshold, signal = self.settings.threshold, self.settings.signal
         if not self.settings.enabled:
-            return GroundingDecision(True, "off", 1.0, threshold, "the grounding gate is off")
+            return GroundingDecision(
+                answered=True,
+                signal="off",
+                score=1.0,
+                threshold=threshold,
+                reason="the grounding gate is off",
+            )
         if not hits:
-            return GroundingDecision(False, "no hits", 0.0, threshold, "the knowledge base has nothing relevant")
+            return GroundingDecision(
+                answered=False,
+                signal="no hits",
+                score=0.0,
+                threshold=threshold,
+                reason="the knowledge base has nothing relevant",
+            )
         if signal == "coverage":
             found = coverage(question, hits, self.idf)
             score, lacking = found.share, f"; the best source lacks: {', '.join(found.missing)}" * bool(found.missing)
@@ -76,7 +88,9 @@ class GroundingGate:
         answered = score >= threshold
         verdict = "answers" if answered else "does not answer"
         reason = f"{signal} {score:.2f} {'≥' if answered else '<'} {threshold:.2f}: the knowledge base {verdict}"
-        return GroundingDecision(answered, signal, score, threshold, reason + lacking)
+        return GroundingDecision(
+            answered=answered, signal=signal, score=score, threshold=threshold, reason=reason + lacking
+        )
 
     def decide_query(self, query: ResolvedQuery, hits: list[Hit]) -> GroundingDecision:
         """A conversation's last turn as retrieval resolved it (retrieval.query.resolve_query), judged as

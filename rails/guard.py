@@ -130,7 +130,9 @@ def build(settings: RailsSettings, pii: PiiSettings) -> _Snapshot:
     else:
         actions = {"input": settings.input_pii_action, "output": settings.output_pii_action}
         rules = {
-            side: [Rule("personal_data", action, pii=PII_KINDS, keep=frozenset(keep))] if action else []
+            side: [Rule(name="personal_data", action=action, pii=PII_KINDS, keep=frozenset(keep))]
+            if action
+            else []
             for side, action in actions.items()
         }
     lists = {"input": settings.input_word_lists, "output": settings.output_word_lists}
@@ -148,10 +150,12 @@ def build(settings: RailsSettings, pii: PiiSettings) -> _Snapshot:
     phrases = settings.handoff_phrases if settings.handoff_phrases is not None else DEFAULT_PHRASES
     handoff = HandoffDetector(phrases) if settings.handoff_enabled else None
     dialogue = _DIALOGUE if settings.dialogue_enabled else None
-    return _Snapshot(sets["input"], sets["output"], handoff, dialogue, texts)
+    return _Snapshot(
+        input=sets["input"], output=sets["output"], handoff=handoff, dialogue=dialogue, texts=texts
+    )
 
 
 def _word_list_rule(path: Path, action: str, others: list[Rule]) -> Rule:
     if any(rule.name == path.stem for rule in others):
         raise RagtuneError(f"{path}: a rule named {path.stem!r} exists already; rename the word list")
-    return Rule(path.stem, action, tuple(load_word_list(path)))
+    return Rule(name=path.stem, action=action, words=tuple(load_word_list(path)))

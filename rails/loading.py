@@ -92,7 +92,16 @@ def _rule(item: dict, folder: Path, where: str, keep: tuple[str, ...]) -> Rule:
     if mask is not None and not isinstance(mask, str):
         raise RagtuneError(f"{where}: `mask` must be text")
     own_keep = frozenset(_strings(item, "keep", where)) | frozenset(keep)
-    return Rule(name, action, tuple(words), pii, pattern, max_chars, mask, own_keep)
+    return Rule(
+        name=name,
+        action=action,
+        words=tuple(words),
+        pii=pii,
+        pattern=pattern,
+        max_chars=max_chars,
+        mask=mask,
+        keep=own_keep,
+    )
 
 
 def _word_list(path: Path, where: str) -> list[str]:

@@ -85,7 +85,11 @@ def count_hits(hits: Iterable[Hit], into: Counter | None = None) -> Counter:
 
 
 def decisions(counts: Counter) -> tuple[Decision, ...]:
-    return tuple(Decision(rule, action, kind, n) for (rule, action, kind), n in counts.items() if n)
+    return tuple(
+        Decision(rule=rule, action=action, kind=kind, count=n)
+        for (rule, action, kind), n in counts.items()
+        if n
+    )
 
 
 class RuleSet:
@@ -119,21 +123,28 @@ class RuleSet:
         the whole text would."""
         folded = fold(text) if self._words else None
         hits = [
-            Hit(h.value, "word", h.start, h.end, h.tentative) for h in self._words.find(folded or text, final)
+            Hit(rule=h.value, kind="word", start=h.start, end=h.end, tentative=h.tentative)
+            for h in self._words.find(folded or text, final)
         ]
         floor = None if final else max(len(text) - self.regex_holdback, start)
         personal_data, new_taken, unfinished = (
             scan_unfinished(text, start, taken, floor) if self._pii else ([], [], len(text))
         )
         hits += [
-            Hit(rule, m.kind, m.start, m.end, not final and m.end == len(text))
+            Hit(rule=rule, kind=m.kind, start=m.start, end=m.end, tentative=not final and m.end == len(text))
             for rule in self._pii
             for m in personal_data
             if m.kind in rule.pii and m.text not in rule.keep
         ]
         for rule in self._regex:
             hits += [
-                Hit(rule, "regex", m.start(), m.end(), not final and m.end() == len(text))
+                Hit(
+                    rule=rule,
+                    kind="regex",
+                    start=m.start(),
+                    end=m.end(),
+                    tentative=not final and m.end() == len(text),
+                )
                 for m in rule.pattern.finditer(text, start)
                 if m.end() > m.start()
             ]
@@ -170,8 +181,8 @@ class RuleSet:
         language = language or detect_language(text)
         found = decisions(count_hits(hits))
         if any(h.rule.action == "block" for h in hits):
-            return ScanResult(self.reply(language), found, True, language)
-        return ScanResult(self.masked(text, hits), found, False, language)
+            return ScanResult(text=self.reply(language), decisions=found, blocked=True, language=language)
+        return ScanResult(text=self.masked(text, hits), decisions=found, blocked=False, language=language)
 
 
 def _leftmost_longest(hits: list[Hit]) -> list[Hit]:

@@ -66,11 +66,11 @@ class Folded:
 
 def fold(text: str) -> Folded:
     if not _NOT_SIMPLE.search(text):
-        return Folded(text.lower().translate(_ASCII_SPACES), len(text))
+        return Folded(text=text.lower().translate(_ASCII_SPACES), original_len=len(text))
     chars = list(map(_fold_char, text))
     folded = "".join(chars)
     if len(folded) == len(text) and "" not in chars and "  " not in folded:  # one to one: offsets agree
-        return Folded(folded, len(text))
+        return Folded(text=folded, original_len=len(text))
     parts, starts, ends = [], [], []
     i, n = 0, len(text)
     while i < n:
@@ -85,7 +85,7 @@ def fold(text: str) -> Folded:
             starts.extend([i] * len(folded))
             ends.extend([j] * len(folded))
         i = j
-    return Folded("".join(parts), n, starts, ends)
+    return Folded(text="".join(parts), original_len=n, starts=starts, ends=ends)
 
 
 def fold_word(word: str) -> str:
@@ -154,7 +154,10 @@ class WordMatcher(Generic[T]):
                 continue
             tentative = not final and right and end == len(s)
             original = folded.span(start, end)
-            hits += [WordHit(original[0], original[1], value, tentative) for value in values]
+            hits += [
+                WordHit(start=original[0], end=original[1], value=value, tentative=tentative)
+                for value in values
+            ]
         return hits
 
 

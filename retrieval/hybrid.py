@@ -77,13 +77,13 @@ def hybrid_search(
     found: dict[int, Candidate] = {}
     vouched: set[int] = set()
     for rank, (cid, cos) in enumerate(dense_found):
-        cand = found.setdefault(cid, Candidate(cid))
+        cand = found.setdefault(cid, Candidate(id=cid))
         cand.dense = cos
         cand.score += w_dense * max(cos, 0.0) / (settings.rrf_k + rank + 1)
         if cos >= dense_floor and (language_weight == 1.0 or mode == "dense"):
             vouched.add(cid)
     for rank, (cid, bm25, confidence) in enumerate(sparse_found):
-        cand = found.setdefault(cid, Candidate(cid))
+        cand = found.setdefault(cid, Candidate(id=cid))
         cand.sparse, cand.sparse_confidence = bm25, confidence
         cand.score += w_sparse * confidence / (settings.rrf_k + rank + 1)
         if confidence >= sparse_floor:

@@ -80,7 +80,12 @@ def load_preferences(path: Path) -> list[PreferencePair]:
             )
         prompt = _prompt_of(record, where)
         pairs.append(
-            PreferencePair(prompt, _text(record, "chosen", where), _text(record, "rejected", where), where)
+            PreferencePair(
+                prompt=prompt,
+                chosen=_text(record, "chosen", where),
+                rejected=_text(record, "rejected", where),
+                origin=where,
+            )
         )
     if not pairs:
         raise RagtuneError(f"{path}: no preference pairs found")
@@ -286,5 +291,10 @@ def _with_labels(record: dict, messages: list[dict], where: str) -> Conversation
         if value is not None and not isinstance(value, str):
             raise RagtuneError(f"{where}: '{key}' must be text")
     return Conversation(
-        messages, labels["intent"] or None, labels["style"] or None, gold, str(record.get("id", "")), where
+        messages=messages,
+        intent=labels["intent"] or None,
+        style=labels["style"] or None,
+        gold_sources=gold,
+        id=str(record.get("id", "")),
+        origin=where,
     )

@@ -30,7 +30,7 @@ def prepare_data(
     extra = substitute_entities(samples, entities, seed=cfg.seed) if entities else []
     extra += paraphrase_questions(samples, templates, seed=cfg.seed) if templates else []
     train, val = split(samples + extra, cfg.val_ratio, cfg.seed)
-    return PreparedData(train, val, report, len(extra))
+    return PreparedData(train=train, val=val, report=report, augmented=len(extra))
 
 
 def prepare_faq(paths: list[Path], *, pii: PiiSettings) -> list[Conversation]:

@@ -110,17 +110,22 @@ class HfEngine(Engine):
                     cancel.set()
                 end = len(text) if stopped else _safe_end(text, params.stop)
                 if end > emitted:
-                    yield Delta(text[emitted:end])
+                    yield Delta(text=text[emitted:end])
                     emitted = end
                 if stopped:
                     break
             await asyncio.to_thread(worker.join)
             if len(text) > emitted:  # a held-back tail that never became a stop string
-                yield Delta(text[emitted:])
+                yield Delta(text=text[emitted:])
             if "error" in result:
                 raise result["error"]
             finish = "stop" if stopped else result["finish"]
-            yield Delta("", finish, inputs["input_ids"].shape[1], result["completion_tokens"])
+            yield Delta(
+                text="",
+                finish_reason=finish,
+                prompt_tokens=inputs["input_ids"].shape[1],
+                completion_tokens=result["completion_tokens"],
+            )
         finally:
             cancel.set()  # a caller that left early stops the worker at its next token
             self._running -= 1

@@ -92,7 +92,14 @@ class VllmEngine(Engine):
                     finish = piece.finish_reason if out.finished else None
                     logprobs = _logprobs(piece, params.logprobs) if params.logprobs is not None else []
                     cached = out.num_cached_tokens or 0
-                    yield Delta(piece.text, finish, len(prompt_ids), completion_tokens, logprobs, cached)
+                    yield Delta(
+                        text=piece.text,
+                        finish_reason=finish,
+                        prompt_tokens=len(prompt_ids),
+                        completion_tokens=completion_tokens,
+                        logprobs=logprobs,
+                        cached_tokens=cached,
+                    )
 
     def describe(self) -> str:
         from vllm.platforms import current_platform

@@ -142,9 +142,15 @@ async def sync(request: Request, body: SyncRequest) -> dict:
         )
     kb = _rt(request).kb
     report = await _write(
-        request, kb.sync, Path(body.folder), collection=body.collection, progress=False, roots=roots,
-        dry_run=body.dry_run, allow_mass_removal=body.allow_mass_removal,
-    )  # fmt: skip
+        request,
+        kb.sync,
+        Path(body.folder),
+        collection=body.collection,
+        progress=False,
+        roots=roots,
+        dry_run=body.dry_run,
+        allow_mass_removal=body.allow_mass_removal,
+    )
     return {"report": dataclasses.asdict(report), "version": kb.version}
 
 

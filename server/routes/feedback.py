@@ -88,11 +88,11 @@ def stop_experiment(name: str, request: Request) -> dict:
 def export_training_data(body: ExportRequest, request: Request) -> dict:
     """SFT and DPO files from the feedback: written under the home folder, or returned as their content."""
     where = ExportFilter(
-        parse_time(body.since, "since"),
-        parse_time(body.until, "until", end=True),
-        body.rating,
-        body.model,
-        body.collection,
+        since=parse_time(body.since, "since"),
+        until=parse_time(body.until, "until", end=True),
+        rating=body.rating,
+        model=body.model,
+        collection=body.collection,
     )
     service = _service(request)
     if body.write:

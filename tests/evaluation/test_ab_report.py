@@ -42,7 +42,7 @@ def home(tmp_path):
                 )
             )
             if i % 2 == 0:  # half the users rate
-                votes.append(Feedback(response_id, "up" if rng.random() < up else "down"))
+                votes.append(Feedback(response_id=response_id, rating="up" if rng.random() < up else "down"))
     service.store.add_chats(chats)
     for vote in votes:
         service.store.add_feedback(vote)

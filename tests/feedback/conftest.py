@@ -40,7 +40,7 @@ def chat(response_id: str, **fields) -> ChatRecord:
         "completion_tokens": 14,
         **fields,
     }
-    return ChatRecord(response_id, **values)
+    return ChatRecord(response_id=response_id, **values)
 
 
 def feedback_service(home: Path, pii: PiiSettings | None = None, **fields) -> FeedbackService:

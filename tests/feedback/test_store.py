@@ -30,9 +30,14 @@ def test_a_response_id_is_stored_once(store):
 
 def test_feedback_round_trip_and_one_per_response(store):
     store.add_chats([chat("chatcmpl-1")])
-    given = Feedback("chatcmpl-1", "down", "wrong model name", "Hold it for 30 seconds.")
+    given = Feedback(
+        response_id="chatcmpl-1",
+        rating="down",
+        reason="wrong model name",
+        corrected_answer="Hold it for 30 seconds.",
+    )
     assert store.add_feedback(given)
-    assert not store.add_feedback(Feedback("chatcmpl-1", "up"))
+    assert not store.add_feedback(Feedback(response_id="chatcmpl-1", rating="up"))
     assert store.get_feedback("chatcmpl-1") == given
 
 
@@ -55,7 +60,7 @@ def test_rated_filters_by_time_model_collection_and_rating(store):
         ("other-model", "up"),
         ("other-collection", "up"),
     ]:
-        store.add_feedback(Feedback(response_id, rating))
+        store.add_feedback(Feedback(response_id=response_id, rating=rating))
 
     def ids(**where):
         return [c.response_id for c, _ in store.rated(**where)]
@@ -74,7 +79,7 @@ def test_experiment_rows_carry_their_feedback(store):
             chat("x1", experiment="other", variant="a"),
         ]
     )
-    store.add_feedback(Feedback("b1", "up"))
+    store.add_feedback(Feedback(response_id="b1", rating="up"))
     rows = {c.response_id: f for c, f in store.experiment_rows("exp")}
     assert set(rows) == {"a1", "b1"}
     assert rows["a1"] is None and rows["b1"].rating == "up"
@@ -104,8 +109,8 @@ def test_the_first_assignment_of_a_user_stays(store):
 def test_retention_deletes_old_conversations_with_their_feedback(store):
     now = time.time()
     store.add_chats([chat("old", created=now - 100 * 86400), chat("new", created=now)])
-    store.add_feedback(Feedback("old", "up"))
-    store.add_feedback(Feedback("new", "up"))
+    store.add_feedback(Feedback(response_id="old", rating="up"))
+    store.add_feedback(Feedback(response_id="new", rating="up"))
     assert store.delete_before(now - 90 * 86400) == 1
     assert store.get_chat("old") is None and store.get_feedback("old") is None
     assert store.get_chat("new") is not None and store.get_feedback("new") is not None

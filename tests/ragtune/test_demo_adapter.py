@@ -102,7 +102,9 @@ def test_a_recipe_with_a_setting_training_does_not_have_is_refused(tmp_path):
 
 def test_capping_declines_keeps_every_answer_and_a_seeded_share_of_declines():
     def sample(answer):
-        return Conversation([{"role": "user", "content": "q"}, {"role": "assistant", "content": answer}])
+        return Conversation(
+            messages=[{"role": "user", "content": "q"}, {"role": "assistant", "content": answer}]
+        )
 
     samples = [sample("Sorry, not in my sources.") for _ in range(30)] + [sample(f"A{i}") for i in range(40)]
     capped = cap_declines(samples, {"Sorry, not in my sources."}, 0.2, seed=1)

@@ -49,7 +49,10 @@ def test_answer_check_judges_against_the_full_sources(embedder):
 @pytest.mark.parametrize("question", ["Do you repair laptops?", "你们修笔记本电脑吗？"])
 def test_an_unsupported_answer_is_replaced_noted_or_kept_as_settings_say(question):
     texts, answer = Texts(), "We repair laptops for free."
-    unsupported, supported = AnswerSupport(False, 0.0, 0.5, [answer]), AnswerSupport(True, 1.0, 0.5, [])
+    unsupported, supported = (
+        AnswerSupport(supported=False, share=0.0, threshold=0.5, unsupported=[answer]),
+        AnswerSupport(supported=True, share=1.0, threshold=0.5, unsupported=[]),
+    )
     assert final_answer(answer, unsupported, "replace", texts, question) == texts.for_text("fallback", question)
     noted = final_answer(answer, unsupported, "notice", texts, question)
     assert noted.startswith(answer) and noted.endswith(texts.for_text("unsupported", question))

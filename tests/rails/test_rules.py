@@ -23,7 +23,7 @@ PII_TEXTS = [
 def test_each_kind_of_personal_data_is_masked(output_rules, text, masked, kind):
     result = output_rules.scan(text)
     assert (result.text, result.blocked) == (masked, False)
-    assert result.decisions == (Decision("personal_data", "mask", kind, 1),)
+    assert result.decisions == (Decision(rule="personal_data", action="mask", kind=kind, count=1),)
 
 
 def test_numbers_that_are_not_personal_data_pass(output_rules):
@@ -35,8 +35,8 @@ def test_words_are_masked_and_counted_without_echoing_them(output_rules):
     result = output_rules.scan("You IDIOT, you Stupid 傻瓜! Call 13812345678")
     assert result.text == "You ***, you *** ***! Call [PHONE]"
     assert set(result.decisions) == {
-        Decision("insults", "mask", "word", 3),
-        Decision("personal_data", "mask", "phone", 1),
+        Decision(rule="insults", action="mask", kind="word", count=3),
+        Decision(rule="personal_data", action="mask", kind="phone", count=1),
     }
     assert "13812345678" not in repr(result.decisions) and "IDIOT" not in repr(result.decisions)
 
@@ -59,19 +59,19 @@ def test_block_reply_can_follow_the_question_language(output_rules):
 
 def test_flag_passes_the_text_and_records_the_match():
     rules = RuleSet(
-        [Rule("order_number", "flag", pattern=re.compile(r"NWG-\d{4}-\d{6}"), max_chars=15)],
+        [Rule(name="order_number", action="flag", pattern=re.compile(r"NWG-\d{4}-\d{6}"), max_chars=15)],
         {"zh": "", "en": ""},
     )
     result = rules.scan("Where is NWG-2025-104233 and NWG-2025-310588?")
     assert result.text == "Where is NWG-2025-104233 and NWG-2025-310588?"
-    assert result.decisions == (Decision("order_number", "flag", "regex", 2),)
+    assert result.decisions == (Decision(rule="order_number", action="flag", kind="regex", count=2),)
 
 
 def test_the_longest_listed_word_wins_and_own_contacts_stay():
     rules = RuleSet(
         [
-            Rule("insults", "mask", words=("傻", "傻瓜")),
-            Rule("pii", "mask", pii=("email",), keep=frozenset({"support@northwind.example"})),
+            Rule(name="insults", action="mask", words=("傻", "傻瓜")),
+            Rule(name="pii", action="mask", pii=("email",), keep=frozenset({"support@northwind.example"})),
         ],
         {"zh": "", "en": ""},
     )

@@ -88,7 +88,7 @@ def test_a_block_stops_the_stream_and_the_reply_follows_the_question(output_rule
         assert f.blocked and sent[-1] == "Good news: this is a "[: len(sent[-1])]
         assert "guaranteed" not in sent[-1] and "more text" not in sent[-1]
         assert f.reply == DEFAULT_TEXTS["zh"]["blocked_output"]
-        assert Decision("promises", "block", "word", 1) in f.decisions
+        assert Decision(rule="promises", action="block", kind="word", count=1) in f.decisions
         assert f.feed("still generating") == ""
 
 
@@ -126,7 +126,7 @@ def test_only_text_that_could_still_become_a_match_is_held_back(output_rules):
 
 
 def test_words_alone_hold_back_only_what_begins_a_listed_word():
-    rules = RuleSet([Rule("insults", "mask", words=("idiot", "傻瓜"))], {"zh": "", "en": ""})
+    rules = RuleSet([Rule(name="insults", action="mask", words=("idiot", "傻瓜"))], {"zh": "", "en": ""})
     f = StreamFilter(rules)
     assert f.holdback == 6  # at most: the longest word and the character that ends it
     assert f.feed("Thanks for waiting, here is the answer") == "Thanks for waiting, here is the answe"
@@ -138,20 +138,37 @@ def test_words_alone_hold_back_only_what_begins_a_listed_word():
     ("rules", "chunks"),
     [
         # a combining mark changes the character before it: "cafe" + U+0301 is "café", "ハ" + U+3099 is "バ"
-        ([Rule("words", "mask", words=("café",))], ["un caf", "e", "\u0301 noir"]),
-        ([Rule("words", "mask", words=("バカ",))], ["お前は", "ハ", "\u3099カだ"]),
+        ([Rule(name="words", action="mask", words=("café",))], ["un caf", "e", "\u0301 noir"]),
+        ([Rule(name="words", action="mask", words=("バカ",))], ["お前は", "ハ", "\u3099カだ"]),
         # a bank card in the making hides a phone number before it; more digits undo the card
-        ([Rule("pd", "mask", pii=PII_KINDS)], ["Call +44 20 7946 0321", "49301234567", "89012 now"]),
+        (
+            [Rule(name="pd", action="mask", pii=PII_KINDS)],
+            ["Call +44 20 7946 0321", "49301234567", "89012 now"],
+        ),
         # an e-mail address grows out of the last digits of a number and frees what comes before
-        ([Rule("pd", "mask", pii=PII_KINDS)], ["Call +49 30 1234 5678 9012", ".", "j@x.cn ok"]),
+        ([Rule(name="pd", action="mask", pii=PII_KINDS)], ["Call +49 30 1234 5678 9012", ".", "j@x.cn ok"]),
         # a kept address: the number right after it is seen as one scan of the whole text sees it
         (
-            [Rule("pd", "mask", pii=PII_KINDS, keep=frozenset({"support@northwindgadgets.example"}))],
+            [
+                Rule(
+                    name="pd",
+                    action="mask",
+                    pii=PII_KINDS,
+                    keep=frozenset({"support@northwindgadgets.example"}),
+                )
+            ],
             ["Mail support@northwindgadgets.example", "+4", "9 30 1234 5678 ok"],
         ),
         # a regex rule's look-behind sees up to its max_chars of text already sent
         (
-            [Rule("order", "mask", pattern=regex.compile(r"(?<=order number )\d{6}"), max_chars=19)],
+            [
+                Rule(
+                    name="order",
+                    action="mask",
+                    pattern=regex.compile(r"(?<=order number )\d{6}"),
+                    max_chars=19,
+                )
+            ],
             ["Your order number ", "123456 is ready"],
         ),
     ],

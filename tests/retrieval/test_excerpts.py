@@ -10,7 +10,15 @@ def words(text: str) -> int:
 
 
 def hit(text: str, title: str = "", n: int = 0) -> Hit:
-    return Hit(f"c{n}", f"d{n}", text, f"doc{n}.md", title, 0, "default")
+    return Hit(
+        chunk_id=f"c{n}",
+        doc_id=f"d{n}",
+        text=text,
+        source=f"doc{n}.md",
+        title=title,
+        position=0,
+        collection="default",
+    )
 
 
 RETURNS = (

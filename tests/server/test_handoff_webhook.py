@@ -110,7 +110,7 @@ def plan(question: str, n: int = 0, language: str = "en", user: str | None = "cu
         user=user,
     )
     handoff = Handoff(reason="user_asked", detail="asked for a human", message=TOLD)
-    decisions = Decisions(language, handoff=handoff)
+    decisions = Decisions(language=language, handoff=handoff)
     return SimpleNamespace(id=f"chatcmpl-test{n}", request=request, decisions=decisions)
 
 
@@ -270,9 +270,11 @@ def test_the_app_posts_a_hand_off_after_the_chat_has_answered(receiver, tmp_path
     hook = receiver()
     hook.release.clear()
     settings = Settings(
-        home=tmp_path, chat_model=chat_model_path, engine=EngineSettings(kind="transformers"),
+        home=tmp_path,
+        chat_model=chat_model_path,
+        engine=EngineSettings(kind="transformers"),
         handoff=config(hook.url),
-    )  # fmt: skip
+    )
     app = create_app(settings, announce=lambda *_: None)
 
     async def main():
@@ -291,9 +293,12 @@ def test_the_app_posts_a_hand_off_after_the_chat_has_answered(receiver, tmp_path
                 for question in ("I want to talk to a human, my e-mail is jane.doe@example.com", "转人工"):
                     reply = await http.post(
                         "/v1/chat/completions",
-                        json={"model": "SmolLM2-135M-Instruct", "user": "customer-7",
-                              "messages": [{"role": "user", "content": question}]},
-                    )  # fmt: skip
+                        json={
+                            "model": "SmolLM2-135M-Instruct",
+                            "user": "customer-7",
+                            "messages": [{"role": "user", "content": question}],
+                        },
+                    )
                     assert reply.status_code == 200 and reply.json()["handoff"]["reason"] == "user_asked"
                     replies.append(reply.json())
                 # both chats answered while the receiver had answered nothing

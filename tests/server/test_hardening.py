@@ -440,10 +440,15 @@ def test_chats_during_an_editors_changes_all_finish_and_no_document_is_lost(live
     shutil.copytree(live_server.home / "adapters" / "tiny", live_server.home / "adapters" / "flapping")
     figures = asyncio.run(
         run(
-            live_server.url, live_server.client_key, live_server.admin_key, chats_at_once=8,
-            models=[live_server.base_model, "tiny"], flapping="flapping", folder=tmp_path / "notes",
+            live_server.url,
+            live_server.client_key,
+            live_server.admin_key,
+            chats_at_once=8,
+            models=[live_server.base_model, "tiny"],
+            flapping="flapping",
+            folder=tmp_path / "notes",
         )
-    )  # fmt: skip
+    )
     edits = figures["edits"]
     assert figures["alone"]["failed"] == [] and figures["with_editor"]["failed"] == []
     assert edits.failures == [] and figures["lost"] == []

@@ -30,9 +30,11 @@ def ragtune(server, *args: str) -> str:
 
 def feedback(server, **body) -> httpx.Response:
     return httpx.post(
-        f"{server.url}/v1/feedback", json=body, timeout=60,
+        f"{server.url}/v1/feedback",
+        json=body,
+        timeout=60,
         headers={"Authorization": f"Bearer {server.client_key}"},
-    )  # fmt: skip
+    )
 
 
 def ask(server, model: str, question: str, user: str | None = None):
@@ -61,8 +63,8 @@ def test_feedback_becomes_an_adapter_that_an_experiment_compares(live_server, tm
     answer = normalise_text(replies[0].choices[0].message.content)[0]  # the export cleans what it writes
     assert any(p["chosen"] == corrected and p["rejected"] == answer for p in pairs), (answer, pairs)
 
-    ragtune(live_server, "train", "dpo", "--data", str(export / "dpo.jsonl"), "--from", "tiny", "--name", "tiny-v2",
-            "--max-steps", "2")  # fmt: skip
+    dpo = ["train", "dpo", "--data", str(export / "dpo.jsonl"), "--from", "tiny", "--name", "tiny-v2"]
+    ragtune(live_server, *dpo, "--max-steps", "2")
     with live_server.admin() as admin:
         admin.post("/admin/adapters/tiny-v2/load").raise_for_status()
         spec = {

@@ -57,7 +57,13 @@ def service(tmp_path_factory, chat_model_path, embedder):
     )
     tokenizer = AutoTokenizer.from_pretrained(chat_model_path)
     runtime = Runtime(
-        settings, TokenizerOnly(tokenizer), kb, chat_model_path, "base", "f", {"voice": adapter}
+        settings=settings,
+        engine=TokenizerOnly(tokenizer),
+        kb=kb,
+        model_path=chat_model_path,
+        model_id="base",
+        base_fingerprint="f",
+        adapters={"voice": adapter},
     )
     return ChatService(runtime, Metrics(), Rails(settings.rails))
 
@@ -83,7 +89,7 @@ def test_training_and_serving_build_the_same_prompt_tokens(service, model, conve
     ids, sources = serving_ids(service, model, conversation, rag_on, style)
     system_prompt = TRAINED_PROMPT if model == "voice" else "You are a helpful customer-service assistant."
     sample = Conversation(
-        [*conversation, {"role": "assistant", "content": "Within 45 days [1]."}], style=style
+        messages=[*conversation, {"role": "assistant", "content": "Within 45 days [1]."}], style=style
     )
     example = encode(
         sample, sources, tokenizer=service.rt.engine.tokenizer, system_prompt=system_prompt, max_len=2048
@@ -110,7 +116,7 @@ def test_raft_gets_the_sources_serving_gives(service):
     excerpts as serving cuts them: an adapter trains on the very source text it is served."""
     settings, kb = service.rt.settings, service.rt.kb
     sample = Conversation(
-        [*HISTORY, {"role": "assistant", "content": "Within 45 days."}], gold_sources=["returns.md"]
+        messages=[*HISTORY, {"role": "assistant", "content": "Within 45 days."}], gold_sources=["returns.md"]
     )
 
     retriever = RaftRetriever(kb=kb, collection=None, retrieval=settings.retrieval)  # what training uses
@@ -133,7 +139,7 @@ def test_a_follow_up_is_trained_and_served_with_the_topic_it_refers_to(service):
         {"role": "user", "content": "How much does it cost?"},
     ]
     sample = Conversation(
-        [*conversation, {"role": "assistant", "content": "9 euros."}], gold_sources=["shipping.md"]
+        messages=[*conversation, {"role": "assistant", "content": "9 euros."}], gold_sources=["shipping.md"]
     )
     retriever = RaftRetriever(kb=kb, collection=None, retrieval=settings.retrieval)
     [(_, raft_sources)], _ = with_sources(

@@ -15,9 +15,13 @@ PROMPT = [{"role": "user", "content": "Describe the colours of a rainbow in one 
 def chat(server, messages, stream=False, extra=None, max_tokens=40) -> tuple[str, dict]:
     """(answer text, the final extension fields) through the official client."""
     reply = server.client().chat.completions.create(
-        model=server.base_model, messages=messages, temperature=0, max_tokens=max_tokens, stream=stream,
+        model=server.base_model,
+        messages=messages,
+        temperature=0,
+        max_tokens=max_tokens,
+        stream=stream,
         extra_body={**NO_RAG, **(extra or {})},
-    )  # fmt: skip
+    )
     if not stream:
         return reply.choices[0].message.content, reply.model_extra
     chunks = list(reply)

@@ -45,7 +45,7 @@ def _make_samples(n: int, offset: int = 0) -> list[Conversation]:
         product = products[i % len(products)]
         samples.append(
             Conversation(
-                [
+                messages=[
                     {"role": "user", "content": f"Question {i}: does the {product} have a warranty?"},
                     {
                         "role": "assistant",

@@ -11,7 +11,7 @@ from training.split import split
 
 def conv(question, answer="A helpful answer.", intent=None, origin=""):
     return Conversation(
-        [{"role": "user", "content": question}, {"role": "assistant", "content": answer}],
+        messages=[{"role": "user", "content": question}, {"role": "assistant", "content": answer}],
         intent=intent,
         origin=origin,
     )

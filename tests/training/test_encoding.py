@@ -20,7 +20,7 @@ def tokenizer(chat_model_path):
 
 def conversation(*turns, **labels):
     roles = ["user", "assistant"] * len(turns)
-    return Conversation([{"role": r, "content": t} for r, t in zip(roles, turns)], **labels)
+    return Conversation(messages=[{"role": r, "content": t} for r, t in zip(roles, turns)], **labels)
 
 
 def labelled_text(example, tokenizer) -> list[str]:
@@ -122,8 +122,10 @@ def test_raft_puts_gold_among_distractors_and_declines_without_it(tokenizer):
 
 def test_raft_answers_learn_to_cite_their_gold_source_and_decline_in_the_given_wording():
     hits = [hit("shipping.md", "Ships in 2 days."), hit("returns.md", "30 day returns."), hit("faq.md", "Call.")]
-    samples = [conversation(f"Can I return it? ({i})", "Yes, within 30 days.", gold_sources=["returns.md"])
-               for i in range(30)]  # fmt: skip
+    samples = [
+        conversation(f"Can I return it? ({i})", "Yes, within 30 days.", gold_sources=["returns.md"])
+        for i in range(30)
+    ]
     samples.append(conversation("可以退货吗？", "可以，30 天内。", gold_sources=["returns.md"]))
     wording = {"en": "Not in our documents, sorry.", "zh": "资料里没有。"}
     pairs, counts = with_sources(samples, lambda q: hits, k=3, decline_share=0.3, seed=1, declines=wording)

@@ -138,9 +138,11 @@ def test_dpo_step_and_merge(trained, tiny_model, tmp_path):
     settings, _ = trained
     settings = tiny_training(settings, max_steps=1, dpo_learning_rate=1e-3)
     pairs = [
-        PreferencePair(QUESTION, "Northwind Gadgets: yes, two years.", "No idea."),
+        PreferencePair(prompt=QUESTION, chosen="Northwind Gadgets: yes, two years.", rejected="No idea."),
         PreferencePair(
-            [{"role": "user", "content": "Is the kettle loud?"}], "Northwind Gadgets: no.", "Meh."
+            prompt=[{"role": "user", "content": "Is the kettle loud?"}],
+            chosen="Northwind Gadgets: no.",
+            rejected="Meh.",
         ),
     ]
     info = train_dpo(
