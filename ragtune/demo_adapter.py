@@ -49,8 +49,15 @@ def load_recipe(path: Path = DEMO_RECIPE) -> Recipe:
     if not isinstance(faq, list) or not all(isinstance(f, str) for f in faq):
         raise RagtuneError(f"{path}: faq: expected a list of FAQ file paths")
     return Recipe(
-        path, text, Path(raw["data"]), raw["collection"], raw["training"], raw.get("max_samples"), share,
-        [Path(f) for f in faq], pii=raw.get("pii") or {},
+        path=path,
+        text=text,
+        data=Path(raw["data"]),
+        collection=raw["collection"],
+        training=raw["training"],
+        max_samples=raw.get("max_samples"),
+        max_decline_share=share,
+        faq=[Path(f) for f in faq],
+        pii=raw.get("pii") or {},
     )
 
 

@@ -42,12 +42,12 @@ class Runtime:
         kb.search("warm-up", k=1)  # loads the embedder at start, so the first request is not slow
         engine = create_engine(model_path, settings.engine)
         return cls(
-            settings,
-            engine,
-            kb,
-            model_path,
-            base_model_id(settings.chat_model),
-            model_fingerprint(model_path),
+            settings=settings,
+            engine=engine,
+            kb=kb,
+            model_path=model_path,
+            model_id=base_model_id(settings.chat_model),
+            base_fingerprint=model_fingerprint(model_path),
         )
 
     def resolve_model(self, model: str) -> str | None:
