@@ -57,6 +57,7 @@ def ask(
     gate: GroundingGate,
     settings: RetrievalSettings,
     k: int = 5,
+    small_talk: Callable[[str], bool] | None = None,
 ) -> Outcome:
     ways = {  # each a conversation, so all three go through serving's own resolver and gate
         "resolved": conversation.messages,
@@ -65,7 +66,7 @@ def ask(
     }
     asked = {}
     for way, messages in ways.items():
-        query = resolve_query(messages, settings)
+        query = resolve_query(messages, settings, small_talk=small_talk)
         hits = search(query.text)
         sources = [h.source for h in hits[:k]]
         decision = gate.decide_query(query, hits[: settings.top_k])  # what serving retrieves by default
@@ -135,7 +136,15 @@ def tables(outcomes: Sequence[Outcome], summaries: Sequence[Summary], k: int) ->
     from rich.table import Table
 
     groups = Table(title=f"Follow-ups: recall@{k} of the gold sources and the relevance gate's refusals")
-    for column in ("group", "n", "answerable", "asked", f"recall@{k}", "false refusals", "unanswerable refused"):
+    for column in (
+        "group",
+        "n",
+        "answerable",
+        "asked",
+        f"recall@{k}",
+        "false refusals",
+        "unanswerable refused",
+    ):
         groups.add_column(
             column,
             justify="left" if column in ("group", "asked") else "right",
@@ -159,7 +168,9 @@ def tables(outcomes: Sequence[Outcome], summaries: Sequence[Summary], k: int) ->
         misses.add_column(column)
     for o in outcomes:
         resolved = o.asked["resolved"]
-        if resolved.answered != o.conversation.answerable or (resolved.recall is not None and resolved.recall < 1):
+        if resolved.answered != o.conversation.answerable or (
+            resolved.recall is not None and resolved.recall < 1
+        ):
             gate = ("answered" if resolved.answered else "refused") + f" {resolved.score:.2f}"
             sources = ", ".join(dict.fromkeys(resolved.sources)) or "none"
             misses.add_row(o.conversation.id, o.conversation.kind, resolved.query, sources, gate)

@@ -96,7 +96,7 @@ class GroundingGate:
         """A conversation's last turn as retrieval resolved it (retrieval.query.resolve_query), judged as
         completed from the conversation, or as written when that covers more: an earlier turn may add terms
         no source holds. Serving (server/trust.py) and `ragtune eval followups` both judge with this."""
-        decision = self.decide(query.text, hits)
+        decision = self.decide(query.gated, hits)
         if query.is_follow_up and not decision.answered:
             alone = self.decide(query.question, hits)
             decision = alone if alone.score > decision.score else decision

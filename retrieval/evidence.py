@@ -19,6 +19,7 @@ _QUESTION_WORDS = """
     still just really else way ways like one use using until
     吗 呢 吧 啊 呀 么 什么 怎么 怎么办 怎样 如何 哪 哪些 哪里 哪个 多少 多久 几 能 能否 可以 可 会 要 需要 想 请问 请
     你们 我们 我 你 您 的话 以后 之后 之内 以内 还 了 着 过 有没有 什 怎 们 话 久 少 多 办 意思 为什么 是否 是不是
+    这个 那个 这些 那些 这款 那款 这种 那种 它 它们 该 几天 多长
 """
 QUESTION_WORDS = frozenset(_QUESTION_WORDS.split())
 _SUFFIXES = ("ing", "ed", "es", "s", "ly", "y", "e")

@@ -13,9 +13,10 @@ conversation when it is a follow-up:
 A question that names its topic and says enough is searched as it is."""
 
 import re
-from dataclasses import dataclass
+from collections.abc import Callable, Collection
+from dataclasses import dataclass, replace
 
-from core.language import is_cjk
+from core.language import DECLINE, is_cjk
 from core.settings import RetrievalSettings
 from retrieval.evidence import content_terms, product_names
 from retrieval.text import tokenize
@@ -61,14 +62,16 @@ _ANAPHORA_ZH = (
 )
 _ELLIPSIS_ZH = re.compile(r"^\s*(那|还有|另外|如果|要是|而且|那么)|呢\s*[？?。.!！]*\s*$")
 # Fewer content terms than this, and no topic of its own: too little to search with alone.
-_MIN_OWN_TERMS = 3
+_MIN_OWN_TERMS = 2
 
 
 @dataclass(frozen=True)
 class ResolvedQuery:
-    text: str  # what retrieval and the relevance gate see
+    text: str  # what retrieval searches with
     question: str  # the last user turn as written
-    carried: str = ""  # what came from earlier turns ("" when the question stands alone)
+    carried: str = ""  # what came from earlier user turns ("" when the question stands alone)
+    context: str = ""  # the assistant's words it refers to ("Where do I do that?"): searched with
+    gated: str = ""  # what the relevance gate judges (see resolve_query)
 
     @property
     def is_follow_up(self) -> bool:
@@ -100,53 +103,99 @@ def _without(text: str, names: list[str]) -> str:
 
 
 def _words(text: str, exclude: set[str]) -> list[str]:
-    """The content terms that are words: jieba's single characters of a longer Chinese word left out."""
-    terms = content_terms(text)
-    parts = {char for term in terms if len(term) > 1 and is_cjk(term[0]) for char in term}
-    return [t for t in terms if t not in exclude and not (len(t) == 1 and t in parts)]
+    """The content terms that say something on their own: Chinese words of two characters or more (a single
+    character, 天 or 退, is too vague to search with alone), other words as they are."""
+    return [t for t in content_terms(text) if t not in exclude and not (len(t) == 1 and is_cjk(t))]
 
 
 def _name_tokens(names: list[str]) -> set[str]:
     return {token for name in names for token in tokenize(name)}
 
 
-def resolve_query(conversation: list[dict], settings: RetrievalSettings) -> ResolvedQuery:
+def resolve_query(
+    conversation: list[dict],
+    settings: RetrievalSettings,
+    declines: Collection[str] = DECLINE.values(),
+    small_talk: Callable[[str], bool] | None = None,
+) -> ResolvedQuery:
     """The last user turn, completed from up to `query_history_turns` earlier user turns when it is a
-    follow-up (see the module's docstring); cut to max_query_chars from the end."""
+    follow-up (see the module's docstring); cut to max_query_chars from the end. Earlier turns that were
+    small talk (`small_talk`: the rails' dialogue detector) or that the assistant declined (its answer begins
+    with one of `declines`: the fallback) carry no topic."""
     turns = [m for m in conversation if m["role"] in ("user", "assistant") and m.get("content")]
     last = max((i for i, m in enumerate(turns) if m["role"] == "user"), default=None)
     if last is None:
-        return ResolvedQuery("", "")
-    question = turns[last]["content"]
-    earlier = turns[:last]
-    # Earlier user turns that asked something: a "hi" or "thanks" carries no topic.
-    asked = [m["content"] for m in earlier if m["role"] == "user" and content_terms(m["content"])]
+        return _alone("")
+    question, earlier = turns[last]["content"], turns[:last]
+    asked = _asked(earlier, tuple(declines), small_talk or (lambda text: False))
     if not asked or settings.query_history_turns == 0:
-        return _cut(ResolvedQuery(question, question), settings)
+        return _cut(_alone(question), settings)
     own_names = _names(question)
     own_terms = _words(question, exclude=_name_tokens(own_names))
     refers_back = _refers_back(question)
-    if own_names and not (refers_back and len(own_terms) < _MIN_OWN_TERMS):
-        return _cut(ResolvedQuery(question, question), settings)  # names its own topic
+    if own_names and not (refers_back and not own_terms):
+        return _cut(_alone(question), settings)  # names its own topic
     if not own_names and not refers_back and len(own_terms) >= _MIN_OWN_TERMS:
-        return _cut(ResolvedQuery(question, question), settings)  # a new question, said in full
+        return _cut(_alone(question), settings)  # a new question, said in full
     previous = asked[-settings.query_history_turns :]
+    context = ""
     if own_names:  # a topic switch: what was asked before, about the product named now
         carried = [_without(text, _names(text)) for text in previous]
     else:
         carried = list(previous)
-        if not any(_names(text) for text in previous):
+        context = _first_sentence(_reply_after(earlier, previous[-1]))
+        if not any(_names(text) for text in carried):
             latest = next((_names(m["content"]) for m in reversed(earlier) if _names(m["content"])), [])
             carried.append(" ".join(dict.fromkeys(latest)))
     carried_text = "\n".join(text for text in carried if text)
-    text = f"{carried_text}\n{question}" if carried_text else question
-    return _cut(ResolvedQuery(text, question, carried_text), settings)
+    text = "\n".join(part for part in (carried_text, context, question) if part)
+    # The assistant's words come from the sources and would vouch for themselves: the gate reads them only
+    # when the question points at what they say ("Where do I do that?"), not at a product they name.
+    vouching = context if refers_back and not _names(context) else ""
+    gated = "\n".join(part for part in (carried_text, vouching, question) if part)
+    return _cut(ResolvedQuery(text, question, carried_text, context, gated), settings)
+
+
+def _asked(earlier: list[dict], declines: tuple[str, ...], small_talk: Callable[[str], bool]) -> list[str]:
+    """Earlier user turns that asked something the assistant answered."""
+    asked = []
+    for index, message in enumerate(earlier):
+        if (
+            message["role"] != "user"
+            or not content_terms(message["content"])
+            or small_talk(message["content"])
+        ):
+            continue
+        reply = next((m["content"] for m in earlier[index + 1 :] if m["role"] == "assistant"), "")
+        if not reply.strip().startswith(declines):
+            asked.append(message["content"])
+    return asked
+
+
+def _reply_after(earlier: list[dict], question: str) -> str:
+    """The assistant's turn right after the user's `question`, or ""."""
+    for index, message in enumerate(earlier):
+        if message["role"] == "user" and message["content"] == question:
+            following = earlier[index + 1 : index + 2]
+            return following[0]["content"] if following and following[0]["role"] == "assistant" else ""
+    return ""
+
+
+_SENTENCE_END = re.compile(r"(?<=[.!?。！？；;])\s*")
+
+
+def _first_sentence(text: str, max_chars: int = 200) -> str:
+    return _SENTENCE_END.split(text.strip(), maxsplit=1)[0][:max_chars]
+
+
+def _alone(question: str) -> ResolvedQuery:
+    return ResolvedQuery(text=question, question=question, gated=question)
 
 
 def _cut(resolved: ResolvedQuery, settings: RetrievalSettings) -> ResolvedQuery:
     if len(resolved.text) <= settings.max_query_chars:
         return resolved
-    return ResolvedQuery(resolved.text[-settings.max_query_chars :], resolved.question, resolved.carried)
+    return replace(resolved, text=resolved.text[-settings.max_query_chars :])
 
 
 def retrieval_query(conversation: list[dict], settings: RetrievalSettings) -> str:

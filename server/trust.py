@@ -27,6 +27,7 @@ class Decisions:
     grounding: dict | None = None  # RAG requests only
     handoff: Handoff | None = None
     dialogue: dict | None = None  # a conversational turn answered with its preset reply (rails/dialogue.py)
+    curated: dict | None = None  # answered by a curated answer: id, question, score (knowledge/answers.py)
 
     def rails(self) -> dict:
         return {"input": self.input_rails, "output": self.output_rails}
@@ -38,6 +39,7 @@ class Decisions:
             "grounding": self.grounding,
             "handoff": handoff,
             "dialogue": self.dialogue,
+            "curated": self.curated,
         }
 
 
@@ -53,7 +55,7 @@ class Screened:
 def screen_question(rails: Rails, question: str, metrics: Metrics) -> Screened:
     """Input rules first (a block answers with the preset reply), then a request for a person."""
     checked = rails.scan_input(question)
-    decisions = Decisions(checked.language, input_rails=[d.as_dict() for d in checked.decisions])
+    decisions = Decisions(language=checked.language, input_rails=[d.as_dict() for d in checked.decisions])
     count_rails(metrics, "input", decisions.input_rails)
     if checked.blocked:
         decisions.handoff = handoff(
@@ -80,10 +82,7 @@ def gate(
     the question (the calibrated gate of rails/grounding.py), else None. A follow-up is judged as completed
     from the conversation, or as written when that covers more: the earlier turn may add terms no source
     holds."""
-    decision = grounding.decide(query.text, hits)
-    if query.is_follow_up and not decision.answered:
-        alone = grounding.decide(query.question, hits)
-        decision = alone if alone.score > decision.score else decision
+    decision = grounding.decide_query(query, hits)
     decisions.grounding = {
         "fallback": not decision.answered,
         "signal": decision.signal,

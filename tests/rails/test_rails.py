@@ -18,7 +18,7 @@ def test_defaults_flag_personal_data_in_questions_and_mask_it_in_answers():
     rails = Rails(RailsSettings())
     checked = rails.scan_input("我的手机是13812345678，订单到哪了？")
     assert checked.text == "我的手机是13812345678，订单到哪了？" and not checked.blocked
-    assert checked.decisions == (Decision("personal_data", "flag", "phone", 1),)
+    assert checked.decisions == (Decision(rule="personal_data", action="flag", kind="phone", count=1),)
     f = rails.output_filter("zh")
     assert f.feed("请拨打13812345678") + f.finish() == "请拨打[PHONE]"
     assert rails.handoff("转人工") == "asked for a human: '转人工'"
@@ -43,20 +43,20 @@ def test_settings_word_lists_and_texts(tmp_path):
     assert rails.scan_input("you IDIOT").text == "Let's keep it friendly."
     blocked = rails.scan_input("你这个傻瓜")
     assert blocked.blocked and blocked.text == DEFAULT_TEXTS["zh"]["blocked_input"]
-    assert blocked.decisions == (Decision("banned", "block", "word", 1),)
+    assert blocked.decisions == (Decision(rule="banned", action="block", kind="word", count=1),)
 
 
 def test_unknown_text_kind_is_an_error():
-    with pytest.raises(RagtuneError, match="unknown kind 'greeting'"):
-        Rails(RailsSettings(texts={"en": {"greeting": "Hi"}}))
+    with pytest.raises(RagtuneError, match="unknown kind 'welcome'"):
+        Rails(RailsSettings(texts={"en": {"welcome": "Hi"}}))
 
 
 def test_demo_rules_file():
     rails = Rails(RailsSettings(rules_file=DEMO / "rules.yaml"))
     checked = rails.scan_input("笨蛋，订单 NWG-2025-104233 呢？")
     assert set(checked.decisions) == {
-        Decision("insults", "flag", "word", 1),
-        Decision("order_number", "flag", "regex", 1),
+        Decision(rule="insults", action="flag", kind="word", count=1),
+        Decision(rule="order_number", action="flag", kind="regex", count=1),
     }
     answer = rails.scan_output("Write to support@northwindgadgets.example, not li@example.com, you Idiot")
     assert answer.text == "Write to support@northwindgadgets.example, not [EMAIL], you ***"
