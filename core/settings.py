@@ -7,7 +7,7 @@ Every field has a description and a range or a set of choices; docs/settings.md 
 
 import os
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, Field, SecretStr, model_validator
 from pydantic_settings import (
@@ -508,6 +508,31 @@ class HandoffSettings(BaseModel):
     concurrency: int = Field(4, ge=1, description="Deliveries in flight at once.")
 
 
+
+class AnswersSettings(BaseModel):
+    """Curated answers (knowledge/answers.py, docs/curated-answers.md): editor-approved answers served word
+    for word when a question matches one of theirs, before retrieval."""
+
+    enabled: bool = Field(True, description="False: curated answers are never served (still editable).")
+    thresholds: dict[Literal["en", "zh"], Annotated[float, Field(ge=0.0, le=1.0)]] = Field(
+        {"en": 0.85, "zh": 0.89},
+        description="Least match score per language (zh, en) for a curated answer to be served; calibrated "
+        "on examples/eval/curated_validation.jsonl (docs/decisions/curated-answers.md).",
+    )
+    unmatched_penalty: float = Field(
+        0.4,
+        ge=0.0,
+        le=1.0,
+        description="Taken from the embedding cosine per share of the question's words that the curated "
+        "question lacks: a question that adds a condition ('for Gold members') is not the same question.",
+    )
+    serve_stale: bool = Field(
+        False,
+        description="Serve a curated answer whose cited document was replaced or removed since it was "
+        "written; false: it waits for an editor (ragtune answers list --stale).",
+    )
+
+
 # Renamed settings: a value under an old name is refused with the new one rather than silently ignored.
 MOVED = {
     "training.mask_pii": "pii.mask_in_training",
@@ -544,6 +569,7 @@ class Settings(BaseSettings):
     feedback: FeedbackSettings = FeedbackSettings()
     rails: RailsSettings = RailsSettings()
     handoff: HandoffSettings = HandoffSettings()
+    answers: AnswersSettings = AnswersSettings()
 
     @model_validator(mode="before")
     @classmethod
@@ -571,6 +597,10 @@ class Settings(BaseSettings):
     @property
     def models_dir(self) -> Path:
         return self.home / "models"
+
+    @property
+    def answers_dir(self) -> Path:
+        return self.home / "answers"
 
 
 def config_file() -> Path:

@@ -6,7 +6,7 @@ import asyncio
 import time
 from pathlib import Path
 
-from core.errors import UnavailableError
+from core.errors import NotFoundError, UnavailableError
 from core.settings import FeedbackSettings, PiiSettings
 from feedback.experiments import Assigned, Experiments
 from feedback.export import ExportFilter, ExportResult, export
@@ -119,6 +119,20 @@ class FeedbackService:
             mask_pii=self.pii.mask_in_log,
             pii_keep=tuple(self.pii.keep),
         )
+
+    def correction(self, response_id: str) -> tuple[ChatRecord, str]:
+        """A logged response and the staff correction given on it (to make it a curated answer);
+        NotFoundError when either is missing."""
+        store = self._store("corrections")
+        chat, feedback = store.get_chat(response_id), store.get_feedback(response_id)
+        if chat is None:
+            raise NotFoundError(f"response_id '{response_id}' is not in the conversation log", param="response_id")
+        if feedback is None or not feedback.corrected_answer:
+            raise NotFoundError(
+                f"response_id '{response_id}' has no corrected_answer in its feedback (POST /v1/feedback)",
+                param="response_id",
+            )
+        return chat, feedback.corrected_answer
 
     def _store(self, what: str) -> FeedbackStore:
         if self.store is None:

@@ -7,6 +7,7 @@ from pydantic import ValidationError
 from rich.console import Console
 
 from core.errors import RagtuneError
+from ragtune.cli_answers import answers_app
 from ragtune.cli_eval import eval_app
 from ragtune.cli_kb import kb_app
 from ragtune.cli_loop import ab_app, data_export
@@ -22,6 +23,7 @@ app = typer.Typer(
     help="ragtune: a knowledge base, LoRA adapters and an OpenAI-compatible server for a domain assistant.",
 )
 app.add_typer(kb_app, name="kb", help="The knowledge base: add, remove, sync, search, versions.")
+app.add_typer(answers_app, name="answers", help="Curated answers: import, add, list, remove, export.")
 app.add_typer(models_app, name="models", help="The embedded chat and embedding models.")
 app.add_typer(data_app, name="data", help="Check training data; export user feedback as training data.")
 app.add_typer(train_app, name="train", help="Train LoRA adapters (SFT, DPO).")

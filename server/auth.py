@@ -21,7 +21,7 @@ from server.errors import ApiError, respond
 
 audit_log = logging.getLogger("ragtune.audit")
 LOCAL_HOST_HEADER = re.compile(r"^(localhost|127\.0\.0\.1|\[::1\])(:\d{1,5})?$", re.IGNORECASE)
-AUDIT_FIELDS = ("folder", "collection", "version", "title", "dry_run", "allow_mass_removal")
+AUDIT_FIELDS = ("folder", "collection", "version", "title", "dry_run", "allow_mass_removal", "response_id")
 
 
 def _bearer(request: Request) -> str | None:

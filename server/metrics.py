@@ -68,6 +68,12 @@ class Metrics:
             ["act"],
             registry=r,
         )
+        self.curated = Counter(
+            "ragtune_curated_answers",
+            "Questions a curated answer matched: served, or not served because it is stale",
+            ["result"],
+            registry=r,
+        )
         self.handoffs = Counter("ragtune_handoffs", "Hand-offs to a person, by reason", ["reason"], registry=r)
         self.rail_actions = Counter(
             "ragtune_rail_actions", "Rail rule matches", ["side", "rule", "action"], registry=r

@@ -122,6 +122,7 @@ class ChatCompletionRequest(BaseModel):
     user: str | None = Field(default=None, max_length=256)
     rag: RagOptions = RagOptions()
     style: str | None = None
+    curated: bool = True  # False: never answered by a curated answer (the compare page shows both)
 
     @field_validator("stop")
     @classmethod
@@ -258,6 +259,8 @@ class ChatCompletion(BaseModel):
     # A conversational turn (greeting, thanks, goodbye, identity, clarify) answered with its preset reply:
     # {"act", "acts"}; None for a question.
     dialogue: dict | None = None
+    # Answered word for word by an editor's curated answer: {"id", "question", "score"}; None otherwise.
+    curated: dict | None = None
 
 
 class ChunkDelta(BaseModel):
@@ -287,6 +290,7 @@ class ChatCompletionChunk(BaseModel):
     handoff: Handoff | None = None
     variant: Variant | None = None
     dialogue: dict | None = None  # the first chunk
+    curated: dict | None = None  # the first chunk
 
 
 class ModelCard(BaseModel):

@@ -3,6 +3,7 @@ and several choices' streams merged into one."""
 
 import asyncio
 import json
+import re
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import aclosing
@@ -114,15 +115,26 @@ def usage(lasts: list[Delta]) -> Usage:
     )
 
 
-async def fixed_answer(text: str, tokenizer, max_tokens: int, prompt_tokens: int) -> AsyncIterator[Delta]:
-    """An answer written without generating (a preset reply, the fallback) as the engine would give it: cut
-    to max_tokens of the served model's tokenizer (finish_reason "length"), with its usage."""
+# A piece of a streamed fixed answer: a word with the spaces before it, or up to three CJK characters.
+_PIECE = re.compile(r"\s*[^\s\u3000-\u9fff\uff00-\uffef]+|\s*[\u3000-\u9fff\uff00-\uffef]{1,3}|\s+")
+
+
+async def fixed_answer(
+    text: str, tokenizer, max_tokens: int, prompt_tokens: int, pieces: bool = False
+) -> AsyncIterator[Delta]:
+    """An answer written without generating (a preset reply, the fallback, a curated answer) as the engine
+    would give it: cut to max_tokens of the served model's tokenizer (finish_reason "length"), with its
+    usage. `pieces`: in words, as a generated answer streams (the output rails see it as they see one),
+    the text unchanged."""
     ids = tokenizer(text, add_special_tokens=False)["input_ids"]
     finish = "stop"
     if len(ids) > max_tokens:
         ids, finish = ids[:max_tokens], "length"
         text = tokenizer.decode(ids).rstrip("\ufffd")  # a character cut in the middle of its bytes
-    yield Delta(text, finish, prompt_tokens=prompt_tokens, completion_tokens=len(ids))
+    parts = (_PIECE.findall(text) if pieces else None) or [text]
+    for part in parts[:-1]:
+        yield Delta(text=part)
+    yield Delta(text=parts[-1], finish_reason=finish, prompt_tokens=prompt_tokens, completion_tokens=len(ids))
 
 
 async def merge(streams: list[AsyncIterator[Delta]]) -> AsyncIterator[tuple[int, Delta]]:
