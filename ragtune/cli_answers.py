@@ -79,11 +79,12 @@ def list_answers(
         for row in rows:
             print(json.dumps(row, ensure_ascii=False))
         return
-    table = Table("id", "lang", "question", "hits", "last hit", "stale")
+    table = Table("lang", "question", "hits", "last hit", "stale")
+    table.add_column("id", no_wrap=True)  # what `remove` takes: copied whole
     for row in rows:
         last = datetime.fromtimestamp(row["last_hit"]).strftime("%Y-%m-%d %H:%M") if row["last_hit"] else ""
         table.add_row(
-            row["id"], row["language"], row["question"], str(row["hits"]), last, "; ".join(row["stale"])
+            row["language"], row["question"], str(row["hits"]), last, "; ".join(row["stale"]), row["id"]
         )
     console.print(table)
 
