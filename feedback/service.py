@@ -7,12 +7,13 @@ import time
 from pathlib import Path
 
 from core.errors import NotFoundError, UnavailableError
-from core.settings import FeedbackSettings, PiiSettings
+from core.settings import AnswersSettings, FeedbackSettings, PiiSettings, RetrievalSettings
 from feedback.experiments import Assigned, Experiments
 from feedback.export import ExportFilter, ExportResult, export
 from feedback.log import ConversationLog
 from feedback.ratings import add_feedback
 from feedback.records import ChatRecord, Feedback
+from feedback.review import ReviewRow, review_queue
 from feedback.store import FeedbackStore, open_store
 
 CATCH_UP_S = 2.0  # feedback on a response the writer has not stored yet waits this long for it
@@ -133,6 +134,13 @@ class FeedbackService:
                 param="response_id",
             )
         return chat, feedback.corrected_answer
+
+    def review(
+        self, embedder, answers: AnswersSettings, retrieval: RetrievalSettings, days: float = 30, limit: int = 5000
+    ) -> list[ReviewRow]:
+        """The review queue of the last `days` (at most `limit` logged completions read): feedback/review.py."""
+        rows = self._store("review").recent(time.time() - days * 86400, limit)
+        return review_queue(rows, embedder, answers, retrieval)
 
     def _store(self, what: str) -> FeedbackStore:
         if self.store is None:

@@ -184,6 +184,17 @@ class FeedbackStore:
             )
         ]
 
+    def recent(self, since: float, limit: int) -> list[tuple[ChatRecord, Feedback | None]]:
+        """Logged completions created since `since`, newest first, at most `limit`, with their feedback."""
+        rows = self._all(
+            f"SELECT {_prefixed('c', CHAT_COLUMNS)}, {_prefixed('f', FEEDBACK_COLUMNS)} FROM chat_log c "
+            "LEFT JOIN feedback f ON f.response_id = c.response_id WHERE c.created >= ? "
+            "ORDER BY c.created DESC LIMIT ?",
+            (since, limit),
+        )
+        n = len(CHAT_COLUMNS)
+        return [(_chat(row[:n]), _feedback(row[n:]) if row[n] is not None else None) for row in rows]
+
     def experiment_rows(self, experiment: str) -> list[tuple[ChatRecord, Feedback | None]]:
         """Every logged completion of an experiment with its feedback, if any."""
         rows = self._all(

@@ -44,6 +44,21 @@ def codes(text: str) -> frozenset[str]:
     return frozenset(code.upper().replace("-", "") for code in CODE.findall(text))
 
 
+def similarity(
+    cosine: float,
+    question: tuple[frozenset, frozenset],
+    text: tuple[frozenset, frozenset],
+    settings: AnswersSettings,
+) -> float | None:
+    """How well `text` (its terms and codes) asks what `question` asks, given their embeddings' cosine;
+    None when their codes differ."""
+    (asked, asked_codes), (tokens, text_codes) = question, text
+    if asked_codes != text_codes:
+        return None
+    unmatched = len(asked - tokens) / len(asked) if asked else 0.0
+    return float(cosine) - settings.unmatched_penalty * unmatched
+
+
 class AnswerMatcher:
     """Reloads the store when its file changed (any replica's edit) before matching; thread-safe."""
 
@@ -87,10 +102,9 @@ class AnswerMatcher:
         for entry, cosine in zip(entries, cosines, strict=True):
             if collection is not None and entry.answer.collection not in (None, collection):
                 continue
-            if asked_codes != entry.codes:
+            score = similarity(cosine, (asked, asked_codes), (entry.tokens, entry.codes), self.settings)
+            if score is None:
                 continue
-            unmatched = len(asked - entry.tokens) / len(asked) if asked else 0.0
-            score = float(cosine) - self.settings.unmatched_penalty * unmatched
             if entry.answer.id not in best or score > best[entry.answer.id].score:
                 best[entry.answer.id] = Match(entry.answer, entry.text, score)
         return sorted(best.values(), key=lambda m: -m.score)

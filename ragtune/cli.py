@@ -7,7 +7,7 @@ from pydantic import ValidationError
 from rich.console import Console
 
 from core.errors import RagtuneError
-from ragtune.cli_answers import answers_app
+from ragtune.cli_answers import answers_app, review_command
 from ragtune.cli_eval import eval_app
 from ragtune.cli_kb import kb_app
 from ragtune.cli_loop import ab_app, data_export
@@ -33,6 +33,9 @@ app.add_typer(ab_app, name="ab", help="A/B experiments between variants of a ser
 app.add_typer(rails_app, name="rails", help="The trust rails: calibrate the grounding gate.")
 data_app.command("export")(data_export)
 app.command(help="Serve the OpenAI-compatible API, the admin API and the compare page.")(serve)
+app.command("review", help="The review queue: questions that went wrong, grouped, most frequent first.")(
+    review_command
+)
 app.command("settings", help="Print the effective settings and where each came from; write their reference.")(
     settings_command
 )

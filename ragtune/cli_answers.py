@@ -134,3 +134,34 @@ def from_feedback(
     )
     stored = store.add([answer])[0]
     console.print(f"stored {stored.id}: {stored.question}")
+
+
+def review_command(
+    days: Annotated[float, typer.Option(help="How far back the conversation log is read.")] = 30,
+    limit: Annotated[int, typer.Option(help="Most logged completions read (newest first).")] = 5000,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object per line.")] = False,
+) -> None:
+    """The review queue: questions that got the fallback, a hand-off, a thumbs-down or failed the answer check,
+    the ways of asking one thing as one row, most frequent first, then newest."""
+    from retrieval.embedding import Embedder
+
+    settings = Settings()
+    if not settings.feedback.enabled:
+        raise RagtuneError("review: the feedback log is off (settings feedback.enabled)")
+    feedback = FeedbackService(settings.feedback, settings.pii, settings.home).start()
+    try:
+        embedder = Embedder(settings.retrieval.embedding_model)
+        rows = feedback.review(embedder, settings.answers, settings.retrieval, days, limit)
+    finally:
+        feedback.close()
+    if as_json:
+        for row in rows:
+            print(json.dumps(asdict(row), ensure_ascii=False))
+        return
+    table = Table("count", "lang", "question", "why", "sources", "to promote")
+    for row in rows:
+        why = ", ".join(f"{reason} {n}" for reason, n in row.reasons.items())
+        sources = ", ".join(s["source"] for s in row.sources if s.get("source"))
+        promote = f"ragtune answers from-feedback {row.corrected}" if row.corrected else ""
+        table.add_row(str(row.count), row.language, row.question, why, sources, promote)
+    console.print(table)

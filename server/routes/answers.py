@@ -1,11 +1,12 @@
-"""Admin API of curated answers (admin keys; each change audited): list, add, edit, remove, and a staff
-correction from the feedback log made a curated answer. A change is on disk when the route answers, and
-every replica's next request sees it (the chat service checks the store's file before matching)."""
+"""Admin API of curated answers (admin keys; each change audited): list, add, edit, remove, a staff
+correction from the feedback log made a curated answer, and the review queue of questions that went wrong.
+A change is on disk when the route answers, and every replica's next request sees it (the chat service checks
+the store's file before matching)."""
 
 import asyncio
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi import Path as PathParam
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -13,7 +14,7 @@ from core.errors import UnavailableError
 from knowledge.answers import CuratedAnswer, cited, from_correction, listed
 from server.auth import admin_key, key_id
 
-router = APIRouter(prefix="/admin/answers", dependencies=[Depends(admin_key)])
+router = APIRouter(prefix="/admin", dependencies=[Depends(admin_key)])
 AnswerId = Annotated[str, PathParam(max_length=64, pattern=r"^[\w-]+$")]
 
 
@@ -59,14 +60,14 @@ async def _documents(request: Request) -> list[dict]:
     return await asyncio.to_thread(_chat(request).rt.kb.documents)
 
 
-@router.get("")
+@router.get("/answers")
 async def list_answers(request: Request, stale: bool = False) -> dict:
     """Every curated answer with its hits, last hit and staleness; `stale=true`: the stale ones only."""
     documents = await _documents(request)
     return {"data": await asyncio.to_thread(listed, _chat(request).answers, documents, stale)}
 
 
-@router.post("")
+@router.post("/answers")
 async def add_answer(request: Request, body: AnswerIn) -> dict:
     sources = cited(body.sources, await _documents(request)) if body.sources else []
     fields = body.model_dump(exclude={"sources", "author", "language"})
@@ -78,7 +79,7 @@ async def add_answer(request: Request, body: AnswerIn) -> dict:
     return {"answer": stored[0].__dict__}
 
 
-@router.put("/{answer_id}")
+@router.put("/answers/{answer_id}")
 async def edit_answer(request: Request, answer_id: AnswerId, body: AnswerEdit) -> dict:
     changes = body.model_dump(exclude_unset=True)
     if "sources" in changes:
@@ -88,13 +89,13 @@ async def edit_answer(request: Request, answer_id: AnswerId, body: AnswerEdit) -
     return {"answer": edited.__dict__}
 
 
-@router.delete("/{answer_id}")
+@router.delete("/answers/{answer_id}")
 async def delete_answer(request: Request, answer_id: AnswerId) -> dict:
     await asyncio.to_thread(_chat(request).answers.remove, answer_id)
     return {"deleted": answer_id}
 
 
-@router.post("/from-feedback")
+@router.post("/answers/from-feedback")
 async def from_feedback(request: Request, body: FromFeedback) -> dict:
     """The staff correction on a logged response, as a curated answer for the question asked (the training
     export still takes the correction too)."""
@@ -109,3 +110,18 @@ async def from_feedback(request: Request, body: FromFeedback) -> dict:
     )  # fmt: skip
     stored = await asyncio.to_thread(_chat(request).answers.add, [answer])
     return {"answer": stored[0].__dict__}
+
+
+@router.get("/review")
+async def review(
+    request: Request, days: float = Query(30, gt=0, le=3650), limit: int = Query(5000, ge=1, le=100_000)
+):
+    """The review queue (feedback/review.py): flagged questions of the last `days`, grouped."""
+    feedback, chat = request.app.state.feedback, _chat(request)
+    if feedback is None or not feedback.enabled:
+        raise UnavailableError("review: the feedback log is off (settings feedback.enabled)")
+    settings = chat.rt.settings
+    rows = await asyncio.to_thread(
+        feedback.review, chat.rt.kb.embedder, settings.answers, settings.retrieval, days, limit
+    )
+    return {"data": [row.__dict__ for row in rows]}

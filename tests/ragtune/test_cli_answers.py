@@ -69,3 +69,25 @@ def test_bad_input_is_a_clear_error(home, capsys):
         app, ["answers", "add", "--question", "Q?", "--answer", "A.", "--source", "nope.md"]
     )
     assert unknown.exit_code != 0 and "'nope.md'" in str(unknown.exception)
+
+
+def test_review_lists_the_questions_that_went_wrong(home):
+    from core.settings import FeedbackSettings, PiiSettings
+    from feedback.records import ChatRecord
+    from feedback.service import FeedbackService
+
+    service = FeedbackService(FeedbackSettings(), PiiSettings(), home / "home").start()
+    fallback = {"grounding": {"fallback": True}, "handoff": {"reason": "fallback"}}
+    service.store.add_chats(
+        [
+            ChatRecord(response_id=f"r{i}", model="m", messages=[{"role": "user", "content": q}], answer="Sorry.",
+                       decisions=fallback)
+            for i, q in enumerate(["Do you sell gift wrap?", "Do you sell gift wraps?", "退款多久到账？"])
+        ]
+    )  # fmt: skip
+    service.close()
+    listed = CliRunner().invoke(app, ["review", "--json"])
+    assert listed.exit_code == 0, listed.output
+    rows = [json.loads(line) for line in listed.stdout.splitlines() if line.strip()]
+    assert [(r["count"], r["language"]) for r in rows] == [(2, "en"), (1, "zh")]
+    assert rows[0]["reasons"] == {"fallback": 2}
