@@ -4,12 +4,14 @@ exactly the prompt it was trained on. Its version is recorded in every adapter's
 
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 
 from core.errors import RagtuneError
 
 # v2: sources fenced as quoted material; the client's system text labelled below the operator's rules.
 # v3: the sources are excerpts, fitted to the question and a token budget (retrieval/excerpts.py).
-PROMPT_FORMAT = "ragtune-rag-v3"
+# v4: untrusted text cannot spell the tokenizer's control tokens (as_text); the fence escape ignores case.
+PROMPT_FORMAT = "ragtune-rag-v4"
 
 DEFAULT_SYSTEM_PROMPT = "You are a helpful customer-service assistant."
 SOURCES_INSTRUCTION = (
@@ -52,9 +54,38 @@ def styled_system_prompt(system_prompt: str, style: str | None) -> str:
     return f"{system_prompt}\n\nStyle: {style}" if style else system_prompt
 
 
+_FENCE = re.compile(r"<(/?source)", re.IGNORECASE)
+# Inserted into a control token's spelling in untrusted text: invisible when shown, and the tokenizer then
+# reads the characters as ordinary text.
+TOKEN_BREAK = "\u200b"
+
+
 def _fence_safe(text: str) -> str:
-    """A document cannot close its own fence or open a new one: the delimiters inside it are escaped."""
-    return text.replace("<source", "&lt;source").replace("</source", "&lt;/source")
+    """A document cannot close its own fence or open a new one: the delimiters inside it, in any case
+    (`</SOURCE>` too), are escaped."""
+    return _FENCE.sub(r"&lt;\1", text)
+
+
+@lru_cache(maxsize=8)
+def _control_spellings(tokens: frozenset[str]) -> re.Pattern | None:
+    spellings = sorted((t for t in tokens if len(t) > 1 and not t.isspace()), key=len, reverse=True)
+    return re.compile("|".join(map(re.escape, spellings))) if spellings else None
+
+
+def as_text(text: str, tokenizer) -> str:
+    """`text` (a message, a tool result, a document, a title: anything a client or a document supplies) as
+    the tokenizer will read it: never as a special or added token. Their spellings (`<|im_end|>`) get a
+    zero-width space after their first character, so the template's own control tokens are the only ones in
+    the prompt, and a user cannot open a system turn. Text without such spellings is unchanged; training
+    escapes through this same function (build_prompt), so train/serve parity holds."""
+    pattern = _control_spellings(frozenset(tokenizer.get_added_vocab()))
+    if pattern is None:
+        return text
+    # One pass breaks every match it finds; repeat for one that overlapped a broken one. Inserting characters
+    # creates no new spelling, so this ends.
+    while pattern.search(text):
+        text = pattern.sub(lambda m: m[0][0] + TOKEN_BREAK + m[0][1:], text)
+    return text
 
 
 def citation_marker(number: int) -> str:
@@ -113,11 +144,13 @@ def build_prompt(
     last source; the last turn is always kept. The candidates shrink monotonically, so a binary search finds
     the largest that fits in O(log n) renders.
     """
-    own_system = [m["content"] for m in conversation if m["role"] == "system"]
-    turns = [m for m in conversation if m["role"] != "system"]
+    own_system = [as_text(m["content"], tokenizer) for m in conversation if m["role"] == "system"]
+    turns = [{**m, "content": as_text(m["content"], tokenizer)} for m in conversation if m["role"] != "system"]
     if not turns:
         raise RagtuneError("messages: need at least one user or assistant message")
     client = [CLIENT_SYSTEM_HEADING, *own_system] if own_system else []
+    quoted = [Source(*(as_text(part, tokenizer) for part in (s.text, s.title, s.source))) for s in sources or []]
+    tools = _as_text_values(tools, tokenizer) if tools else tools
     base = "\n\n".join([styled_system_prompt(system_prompt, style), *client])
     n_sources = len(sources) if sources else 0
     # Candidate i (0 = everything): first fewer sources (down to one), then fewer turns, then no source.
@@ -128,7 +161,8 @@ def build_prompt(
     def render(index: int) -> Prompt:
         k, dropped = candidates[index]
         kept = sources[:k] if sources is not None else None
-        messages = [{"role": "system", "content": system_turn(base, kept)}, *turns[dropped:]]
+        shown = quoted[:k] if sources is not None else None  # the kept sources, as text
+        messages = [{"role": "system", "content": system_turn(base, shown)}, *turns[dropped:]]
         text = render_prompt(messages, tokenizer, tools)
         return Prompt(
             messages=messages,
@@ -154,3 +188,14 @@ def build_prompt(
             f"of {max_prompt_tokens} tokens"
         )
     return best
+
+
+def _as_text_values(value, tokenizer):
+    """Every string in a client's JSON (tool definitions) through as_text."""
+    if isinstance(value, str):
+        return as_text(value, tokenizer)
+    if isinstance(value, list):
+        return [_as_text_values(item, tokenizer) for item in value]
+    if isinstance(value, dict):
+        return {key: _as_text_values(item, tokenizer) for key, item in value.items()}
+    return value

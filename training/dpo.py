@@ -6,7 +6,7 @@ from pathlib import Path
 from core.adapters import AdapterInfo, check_adapter_base, read_adapter_info
 from core.chat_model import model_fingerprint, prepare_chat_model
 from core.errors import RagtuneError
-from core.prompt import DEFAULT_SYSTEM_PROMPT, build_prompt
+from core.prompt import DEFAULT_SYSTEM_PROMPT, as_text, build_prompt
 from core.settings import TrainingSettings
 from training.data import PreferencePair
 from training.modeling import load_for_training, load_tokenizer, mixed_precision
@@ -109,6 +109,7 @@ def _row(pair: PreferencePair, tokenizer, system_prompt: str, max_len: int) -> d
     ).messages
     return {
         "prompt": prompt,
-        "chosen": [{"role": "assistant", "content": pair.chosen}],
-        "rejected": [{"role": "assistant", "content": pair.rejected}],
+        # Answers and corrections are text too: never control tokens (core.prompt.as_text).
+        "chosen": [{"role": "assistant", "content": as_text(pair.chosen, tokenizer)}],
+        "rejected": [{"role": "assistant", "content": as_text(pair.rejected, tokenizer)}],
     }
