@@ -65,8 +65,8 @@ class AnswerMatcher:
     def __init__(self, store: AnswerStore, embedder: Callable[[], Embedder], settings: AnswersSettings):
         self.store, self.embedder, self.settings = store, embedder, settings
         self._stamp: tuple | None = ()
-        self._entries: dict[str, list[_Entry]] = {}  # language -> entries
-        self._vectors: dict[str, np.ndarray] = {}  # language -> one row per entry
+        # (language -> entries, language -> one vector per entry), replaced whole: a reader takes both at once
+        self._index: tuple[dict[str, list[_Entry]], dict[str, np.ndarray]] = ({}, {})
         self._cache: dict[str, np.ndarray] = {}  # text -> vector, so a reload embeds only new texts
         self._lock = threading.Lock()
 
@@ -85,15 +85,16 @@ class AnswerMatcher:
                 self._cache.update(zip(texts, self.embedder().encode(texts), strict=True))
             live = {e.text for group in entries.values() for e in group}
             self._cache = {text: vector for text, vector in self._cache.items() if text in live}
-            self._vectors = {
+            vectors = {
                 lang: np.stack([self._cache[e.text] for e in group]) for lang, group in entries.items()
             }
-            self._entries, self._stamp = entries, stamp
+            self._index, self._stamp = (entries, vectors), stamp
 
     def candidates(self, question: str, language: str, collection: str | None = None) -> list[Match]:
         """Every curated answer of that language (and collection) with its best score, best first."""
         self.refresh()
-        entries, vectors = self._entries.get(language, []), self._vectors.get(language)
+        by_language, vectors_by_language = self._index
+        entries, vectors = by_language.get(language, []), vectors_by_language.get(language)
         if not entries or not question.strip():
             return []
         cosines = vectors @ self.embedder().encode_query(question)
