@@ -4,7 +4,10 @@ misses and unrelated questions that must not) matched as serving matches it. Pri
 configured thresholds serve, and for each threshold candidate the paraphrases matched and the wrong matches,
 so a threshold can be chosen where no near miss matches (docs/decisions/curated-answers.md).
 
-Usage: python benchmarks/curated_answers.py [--validation FILE] [--penalty 0.4]
+Then the held-out questions of `make eval` (examples/eval/questions.jsonl, never used to calibrate): how many
+answerable and unanswerable ones a curated answer would take, and which.
+
+Usage: python benchmarks/curated_answers.py [--validation FILE] [--held-out FILE] [--penalty 0.4]
 """
 
 import argparse
@@ -16,6 +19,7 @@ from pathlib import Path
 # This folder comes first on sys.path and its scripts would shadow the packages of the same name: drop it.
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
 
+from core.language import detect_language
 from core.settings import AnswersSettings, Settings
 from knowledge.answer_match import AnswerMatcher
 from knowledge.answers import AnswerStore, read_faq_file
@@ -50,6 +54,7 @@ def outcome(results, language: str, threshold: float) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--validation", type=Path, default=REPO / "examples/eval/curated_validation.jsonl")
+    parser.add_argument("--held-out", type=Path, default=REPO / "examples/eval/questions.jsonl")
     parser.add_argument("--penalty", type=float, default=AnswersSettings().unmatched_penalty)
     args = parser.parse_args()
     rows = [json.loads(line) for line in args.validation.read_text(encoding="utf-8").splitlines() if line]
@@ -58,7 +63,12 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         store = AnswerStore(Path(tmp))
         store.add([answer for path in FAQ_FILES for answer in read_faq_file(path)])
-        results = best_matches(AnswerMatcher(store, lambda: embedder, settings), rows)
+        matcher = AnswerMatcher(store, lambda: embedder, settings)
+        results = best_matches(matcher, rows)
+        held_out = [
+            json.loads(line) for line in args.held_out.read_text(encoding="utf-8").splitlines() if line
+        ]
+        taken = [(q, matcher.match([q["question"]], detect_language(q["question"]))) for q in held_out]
     print(f"unmatched_penalty {args.penalty}")
     print(
         "| language | threshold | paraphrases matched | wrong answer | near misses matched | unrelated matched |"
@@ -85,6 +95,13 @@ def main() -> None:
         ]
         row, q, s = max(misses, key=lambda r: r[2])
         print(f"  highest near miss / unrelated: {s:.3f} {row['query']!r} -> {q!r}")
+    for answerable in (True, False):
+        group = [(q, m) for q, m in taken if q.get("answerable", True) is answerable]
+        matched = [(q, m) for q, m in group if m is not None]
+        kind = "answerable" if answerable else "unanswerable"
+        print(f"\nheld-out {kind}: {len(matched)}/{len(group)} matched a curated answer")
+        for q, m in matched:
+            print(f"  {m.score:.3f} {q['question']!r} -> {m.answer.question!r}")
 
 
 if __name__ == "__main__":
