@@ -38,7 +38,7 @@ test: setup browser postgres
 	$(PY) -m pytest -q
 
 # The suite without what the markers in pyproject.toml set apart: ragtune's live server, the embedded chat
-# model, vLLM, the browser, PostgreSQL and the crash tests that kill a model-loading process.
+# model, whole training runs, vLLM, the browser, PostgreSQL and the tests that kill a model-loading process.
 test-fast: setup
 	$(PY) -m pytest -q -m "not slow and not vllm and not browser and not postgres"
 

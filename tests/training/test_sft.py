@@ -20,6 +20,7 @@ from training.encoding import encode
 from training.merge import merge_adapter
 from training.sft import train_sft
 
+pytestmark = pytest.mark.slow  # whole training runs of several epochs; the CLI tests keep short ones fast
 QUESTION = [{"role": "user", "content": "Question 99: does the lamp have a warranty?"}]
 
 
