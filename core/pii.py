@@ -9,6 +9,8 @@ from dataclasses import dataclass
 
 import regex
 
+from core.folding import Folded, fold_patterns
+
 PII_KINDS = ("email", "id_card", "phone", "bank_card")
 # Longest text a match can span, e-mail addresses aside (a bank card of 19 digits with a separator between
 # every digit is 37 characters). Streaming filters hold back this much; see rails.stream.
@@ -113,6 +115,34 @@ def _scan(
     taken: Iterable[Taken] = (),
     floor: int | None = None,
 ) -> tuple[list[PiiMatch], list[Taken], int]:
+    """The patterns run on the folded text (fullwidth digits, "＠", zero-width characters, Cyrillic look-alikes
+    made plain); offsets in and out are the original text's, so a mask covers what the user sees."""
+    folded = fold_patterns(text)
+    if folded.starts is None:  # nothing folded away: offsets agree
+        return _scan_folded(folded.text, text, keep, start, taken, floor)
+    matches, spans, unfinished = _scan_folded(
+        folded.text,
+        text,
+        keep,
+        folded.index(start),
+        [(folded.index(a), folded.index(b), by) for a, b, by in taken],
+        None if floor is None else folded.index(floor),
+        folded,
+    )
+    return matches, [(*folded.span(a, b), by) for a, b, by in spans], folded.origin(unfinished)
+
+
+def _scan_folded(
+    text: str,
+    original: str,
+    keep: tuple[str, ...] | frozenset[str],
+    start: int,
+    taken: Iterable[Taken],
+    floor: int | None,
+    folded: Folded | None = None,
+) -> tuple[list[PiiMatch], list[Taken], int]:
+    """_scan on the folded `text`: matches in `original`'s offsets (through `folded`), spans and the open end
+    in the folded text's."""
     spans, found, unfinished = list(taken), [], len(text)
     known = len(spans)
     for index, ((kind, pattern, valid), to_end_pattern) in enumerate(zip(_PATTERNS, _TO_END)):
@@ -125,12 +155,15 @@ def _scan(
             reaching = (m.start() for m in pattern.finditer(sure_text, start) if m.end() > unfinished)
             unfinished = min(unfinished, next(reaching, unfinished))
         new = [
-            PiiMatch(kind=kind, start=m.start(), end=m.end(), text=text[m.start() : m.end()])
+            (m.start(), m.end())
             for m in pattern.finditer(_claim(text, earlier), start)
             if text[m.start() : m.end()] not in keep and valid(text[m.start() : m.end()])
         ]
-        found += new
-        spans += [(m.start, m.end, index) for m in new]
+        for a, b in new:
+            first, last = folded.span(a, b) if folded else (a, b)
+            if original[first:last] not in keep:
+                found.append(PiiMatch(kind=kind, start=first, end=last, text=original[first:last]))
+                spans.append((a, b, index))
     return sorted(found, key=lambda m: m.start), spans[known:], unfinished
 
 

@@ -1,91 +1,30 @@
 """Word lists matched with one Aho–Corasick automaton (pyahocorasick), insensitive to case and width.
 
-Text and words are folded the same way: NFKC, casefold, invisible format characters (zero-width space, soft
-hyphen) dropped, whitespace runs made one space. The folded text keeps a map back to the original offsets,
-so a match masks the characters the user actually sees. Latin words match whole words only ("ass" is not in
-"class"); CJK words match anywhere, as Chinese has no spaces between words."""
+Text and words are folded the same way (core.folding.fold_words): NFKC, letters that look Latin made Latin
+(Cyrillic "а"), casefold, invisible characters (zero-width space, soft hyphen, U+034F, Hangul fillers)
+dropped, whitespace runs made one space, a word spelled out with dots or dashes joined ("b.a.d"). The folded
+text keeps a map back to the original offsets, so a match masks the characters the user actually sees.
+Latin words match whole words only ("ass" is not in "class"); CJK words match anywhere, as Chinese has no
+spaces between words."""
 
-import re
 import unicodedata
-from bisect import bisect_left
 from collections.abc import Iterable
 from dataclasses import dataclass
-from functools import lru_cache
 from pathlib import Path
 from typing import Generic, TypeVar
 
 import ahocorasick
 
 from core.errors import RagtuneError
+from core.folding import Folded, fold_words
 from core.language import is_cjk
 
 T = TypeVar("T")
-_NOT_SIMPLE = re.compile(r"[^\x00-\x7f]|\s\s")  # ASCII without whitespace runs folds character for character
-_ASCII_SPACES = str.maketrans("\t\n\r\x0b\x0c", "     ")
-
-
-@lru_cache(maxsize=65536)
-def _fold_cluster(cluster: str) -> str:
-    if cluster.isspace():
-        return " "
-    kept = "".join(c for c in cluster if unicodedata.category(c) != "Cf")
-    return unicodedata.normalize("NFKC", unicodedata.normalize("NFKC", kept).casefold())
-
-
-@lru_cache(maxsize=65536)
-def _fold_char(char: str) -> str:
-    """One character folded on its own; "" for a combining mark (folded with its base character)."""
-    return "" if unicodedata.combining(char) else _fold_cluster(char)
-
-
-@dataclass(frozen=True)
-class Folded:
-    """Folded text; starts[i]/ends[i]: the original span folded character i came from (None: identity)."""
-
-    text: str
-    original_len: int
-    starts: list[int] | None = None
-    ends: list[int] | None = None
-
-    def span(self, start: int, end: int) -> tuple[int, int]:
-        """Original span of folded span [start, end) (end > start)."""
-        if self.starts is None:
-            return start, end
-        return self.starts[start], self.ends[end - 1]
-
-    def index(self, original: int) -> int:
-        """Folded offset of the first folded character from original offset `original` or later."""
-        return original if self.starts is None else bisect_left(self.starts, original)
-
-    def origin(self, index: int) -> int:
-        """Original offset of folded offset `index` (0..len(text))."""
-        if self.starts is None or index <= 0:
-            return max(index, 0)
-        return self.starts[index] if index < len(self.text) else self.original_len
 
 
 def fold(text: str) -> Folded:
-    if not _NOT_SIMPLE.search(text):
-        return Folded(text=text.lower().translate(_ASCII_SPACES), original_len=len(text))
-    chars = list(map(_fold_char, text))
-    folded = "".join(chars)
-    if len(folded) == len(text) and "" not in chars and "  " not in folded:  # one to one: offsets agree
-        return Folded(text=folded, original_len=len(text))
-    parts, starts, ends = [], [], []
-    i, n = 0, len(text)
-    while i < n:
-        j = i + 1
-        while j < n and unicodedata.combining(text[j]):
-            j += 1
-        folded = _fold_cluster(text[i:j])
-        if folded == " " and parts and parts[-1] == " ":
-            ends[-1] = j  # one space for a whitespace run
-        elif folded:
-            parts.extend(folded)
-            starts.extend([i] * len(folded))
-            ends.extend([j] * len(folded))
-        i = j
-    return Folded(text="".join(parts), original_len=n, starts=starts, ends=ends)
+    """Text as word lists are matched against it (core.folding.fold_words)."""
+    return fold_words(text)
 
 
 def fold_word(word: str) -> str:

@@ -40,7 +40,16 @@ from server.protocol import (
     now,
 )
 from server.runtime import Runtime
-from server.trust import Decisions, Screened, check_answer, gate, guarded, output_decisions, screen_question
+from server.trust import (
+    Decisions,
+    Screened,
+    ToolCallScreen,
+    check_answer,
+    gate,
+    guarded,
+    output_decisions,
+    screen_conversation,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -164,11 +173,10 @@ class ChatService:
         )
 
     def _screen(self, request: ChatCompletionRequest) -> tuple[list[dict], Screened]:
-        """The input rules and a request for a person, on the last user turn; the conversation with that turn
-        masked where a rule masks."""
-        conversation = request.conversation()
-        screened = screen_question(self.rails, _last_user(conversation), self.metrics)
-        return _with_last_user(conversation, screened.question), screened
+        """The input rules on every user turn and the client's system message, a request for a person in the
+        last user turn; the conversation masked where a rule masks."""
+        screened = screen_conversation(self.rails, request.conversation(), self.metrics)
+        return screened.conversation, screened
 
     def _conversational_reply(
         self, request: ChatCompletionRequest, screened: Screened, tool_names: list[str] | None
@@ -354,8 +362,8 @@ class ChatService:
         return params, tool_names
 
     def _choices(self, plan: ChatPlan) -> tuple[list[AsyncIterator[Delta]], list[StreamFilter]]:
-        """One stream of deltas per choice, under the output rails (forced tool calls aside: their JSON is
-        not prose); n > 1 runs n generations side by side (seed + i when seeded)."""
+        """One stream of deltas per choice, under the output rails (a forced tool call's arguments once its
+        JSON is complete); n > 1 runs n generations side by side (seed + i when seeded)."""
         n = plan.request.n
         if plan.answer is not None:
             read = sum(self.count_tokens(message["content"]) for message in plan.request.conversation())
@@ -374,9 +382,11 @@ class ChatService:
             if params.seed is not None and index:
                 params = replace(params, seed=params.seed + index)
             stream = self.rt.engine.generate(plan.prompt.token_ids, params, plan.adapter)
-            if not plan.tool_names:
+            if plan.tool_names:  # the calls' arguments, once their JSON is complete
+                filters.append(ToolCallScreen(self.rails.output_rules))
+            else:
                 filters.append(self.rails.output_filter(plan.decisions.language))
-                stream = guarded(stream, filters[-1])
+            stream = guarded(stream, filters[-1])
             streams.append(stream)
         return streams, filters
 
@@ -535,15 +545,3 @@ class ChatService:
                 user_id=request.user,
             )
         )
-
-
-def _last_user(conversation: list[dict]) -> str:
-    return next((m["content"] for m in reversed(conversation) if m["role"] == "user"), "")
-
-
-def _with_last_user(conversation: list[dict], text: str) -> list[dict]:
-    """The conversation with its last user turn replaced (by the input rails' masked text)."""
-    last = max((i for i, m in enumerate(conversation) if m["role"] == "user"), default=None)
-    if last is None or conversation[last]["content"] == text:
-        return conversation
-    return [*conversation[:last], {**conversation[last], "content": text}, *conversation[last + 1 :]]

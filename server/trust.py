@@ -2,13 +2,18 @@
 rules, a request for a person, the relevance gate) and the output rules on the answer's stream."""
 
 import asyncio
+import json
+from collections import Counter
 from collections.abc import AsyncIterator
 from contextlib import aclosing
 from dataclasses import dataclass, field, replace
 
+from core.language import detect_language
 from rails import Rails
 from rails.groundedness import AnswerCheck, AnswerSupport
 from rails.grounding import GroundingGate
+from rails.rules import Decision, RuleSet, count_hits
+from rails.rules import decisions as rule_decisions
 from rails.stream import StreamFilter
 from retrieval.query import ResolvedQuery
 from retrieval.types import Hit
@@ -45,29 +50,47 @@ class Decisions:
 
 @dataclass
 class Screened:
-    """The question after the input rules, and the answer to give without generating, if any."""
+    """The conversation after the input rules (masked where a rule masks), its last user turn, and the answer
+    to give without generating, if any."""
 
+    conversation: list[dict]
     question: str
     answer: str | None
     decisions: Decisions
 
 
-def screen_question(rails: Rails, question: str, metrics: Metrics) -> Screened:
-    """Input rules first (a block answers with the preset reply), then a request for a person."""
-    checked = rails.scan_input(question)
-    decisions = Decisions(language=checked.language, input_rails=[d.as_dict() for d in checked.decisions])
+# The turns the input rules read: every user turn and the client's system message all reach the prompt, so a
+# rule that only read the last user turn could be passed by writing into an earlier one.
+SCREENED_ROLES = ("user", "system")
+
+
+def screen_conversation(rails: Rails, conversation: list[dict], metrics: Metrics) -> Screened:
+    """Input rules on every user turn and system message (a block anywhere answers with the preset reply, in
+    the last user turn's language), then a request for a person in the last user turn."""
+    last = max((i for i, m in enumerate(conversation) if m["role"] == "user"), default=None)
+    question = conversation[last]["content"] if last is not None else ""
+    language = detect_language(question)
+    screened, counts, blocked = [], Counter(), None
+    for message in conversation:
+        if message["role"] not in SCREENED_ROLES:
+            screened.append(message)
+            continue
+        checked = rails.input_rules.scan(message["content"], language)
+        counts.update({(d.rule, d.action, d.kind): d.count for d in checked.decisions})
+        blocked = blocked or (checked.text if checked.blocked else None)
+        screened.append({**message, "content": message["content"] if checked.blocked else checked.text})
+    decisions = Decisions(language=language, input_rails=[d.as_dict() for d in rule_decisions(counts)])
     count_rails(metrics, "input", decisions.input_rails)
-    if checked.blocked:
-        decisions.handoff = handoff(
-            metrics, "blocked_input", "an input rule blocked the message", checked.text
-        )
-        return Screened(question, checked.text, decisions)
+    masked = screened[last]["content"] if last is not None else ""
+    if blocked is not None:
+        decisions.handoff = handoff(metrics, "blocked_input", "an input rule blocked the message", blocked)
+        return Screened(screened, question, blocked, decisions)
     asked = rails.handoff(question)
     if asked:
-        message = rails.texts.get("handoff", checked.language)
+        message = rails.texts.get("handoff", language)
         decisions.handoff = handoff(metrics, "user_asked", asked, message)
-        return Screened(checked.text, message, decisions)
-    return Screened(checked.text, None, decisions)
+        return Screened(screened, masked, message, decisions)
+    return Screened(screened, masked, None, decisions)
 
 
 def gate(
@@ -125,7 +148,65 @@ def count_rails(metrics: Metrics, side: str, decisions: list[dict]) -> None:
         metrics.rail_actions.labels(side, decision["rule"], decision["action"]).inc(decision["count"])
 
 
-async def guarded(deltas: AsyncIterator[Delta], screen: StreamFilter) -> AsyncIterator[Delta]:
+class ToolCallScreen:
+    """The output rules on a forced tool call's JSON (a StreamFilter's interface, for `guarded`): it is sent
+    whole at the end anyway, so it is held until complete, then every string and number in the calls'
+    arguments is scanned. Matches are masked in place, a block rule's too: the call must stay valid JSON for
+    the client's code, and the listed words or personal data never reach it."""
+
+    blocked = False
+    reply = ""
+
+    def __init__(self, rules: RuleSet):
+        self.rules, self._text, self._counts = rules, "", Counter()
+
+    @property
+    def decisions(self) -> tuple[Decision, ...]:
+        return rule_decisions(self._counts)
+
+    def feed(self, delta: str) -> str:
+        self._text += delta
+        return ""
+
+    def finish(self) -> str:
+        try:
+            calls = json.loads(self._text)
+        except json.JSONDecodeError:  # cut short: shaping reports it
+            return self._text
+        if not isinstance(calls, list):
+            return self._text
+        screened = [
+            {**call, "arguments": self._screen(call["arguments"])} if isinstance(call, dict) and "arguments" in call
+            else call
+            for call in calls
+        ]  # fmt: skip
+        return json.dumps(screened, ensure_ascii=False)
+
+    def _screen(self, value):
+        if isinstance(value, dict):
+            return {key: self._screen(item) for key, item in value.items()}
+        if isinstance(value, list):
+            return [self._screen(item) for item in value]
+        if isinstance(value, str):
+            return self._masked(value)
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            written = json.dumps(value)
+            masked = self._masked(written)  # a phone number written as a number: masked as text
+            return value if masked == written else masked
+        return value
+
+    def _masked(self, text: str) -> str:
+        hits = self.rules.find(text).hits
+        count_hits(hits, self._counts)
+        as_masks = [
+            replace(h, rule=replace(h.rule, action="mask")) if h.rule.action == "block" else h for h in hits
+        ]
+        return self.rules.masked(text, as_masks)
+
+
+async def guarded(
+    deltas: AsyncIterator[Delta], screen: StreamFilter | ToolCallScreen
+) -> AsyncIterator[Delta]:
     """The deltas with the output rules applied: a listed word split across deltas never comes out; a block
     ends the generation (closing the engine's stream) and its preset reply is the last text."""
     async with aclosing(deltas) as stream:
@@ -139,7 +220,9 @@ async def guarded(deltas: AsyncIterator[Delta], screen: StreamFilter) -> AsyncIt
             yield replace(delta, text=text)
 
 
-def output_decisions(filters: list[StreamFilter], decisions: Decisions, metrics: Metrics) -> None:
+def output_decisions(
+    filters: list[StreamFilter | ToolCallScreen], decisions: Decisions, metrics: Metrics
+) -> None:
     """After generation: what the output rules did, and a hand-off when they blocked an answer."""
     decisions.output_rails = [d.as_dict() for screen in filters for d in screen.decisions]
     count_rails(metrics, "output", decisions.output_rails)
