@@ -68,6 +68,8 @@ def _fence_safe(text: str) -> str:
 
 @lru_cache(maxsize=8)
 def _control_spellings(tokens: frozenset[str]) -> re.Pattern | None:
+    """One pattern for the tokenizer's added tokens, longest first. Left out: one-character tokens (nothing to
+    insert into) and the whitespace runs some tokenizers add (ordinary text either way)."""
     spellings = sorted((t for t in tokens if len(t) > 1 and not t.isspace()), key=len, reverse=True)
     return re.compile("|".join(map(re.escape, spellings))) if spellings else None
 
