@@ -78,7 +78,7 @@ class AnswerMatcher:
             entries: dict[str, list[_Entry]] = {}
             for answer in self.store.all():
                 for text in answer.texts():
-                    entry = _Entry(answer, text, terms(text), codes(text))
+                    entry = _Entry(answer=answer, text=text, tokens=terms(text), codes=codes(text))
                     entries.setdefault(answer.language, []).append(entry)
             texts = [e.text for group in entries.values() for e in group if e.text not in self._cache]
             if texts:

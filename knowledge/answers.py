@@ -79,8 +79,15 @@ def checked(answer: CuratedAnswer) -> CuratedAnswer:
     language = answer.language or detect_language(question)
     if language not in ("en", "zh"):
         raise RagtuneError(f"{where}: 'language' must be 'en' or 'zh', not {language!r}", param="language")
-    return CuratedAnswer(**{**asdict(answer), "question": question, "answer": text,
-                            "paraphrases": paraphrases, "language": language})  # fmt: skip
+    return CuratedAnswer(
+        **{
+            **asdict(answer),
+            "question": question,
+            "answer": text,
+            "paraphrases": paraphrases,
+            "language": language,
+        }
+    )
 
 
 class AnswerStore:
@@ -279,8 +286,14 @@ def cited(refs: list[str], documents: list[dict]) -> list[dict]:
             raise RagtuneError(
                 f"source '{ref}': no document with that id or source in the knowledge base", param="sources"
             )
-        found.append({"document_id": doc["doc_id"], "source": doc["source"], "title": doc["title"],
-                      "content_hash": doc["content_hash"]})  # fmt: skip
+        found.append(
+            {
+                "document_id": doc["doc_id"],
+                "source": doc["source"],
+                "title": doc["title"],
+                "content_hash": doc["content_hash"],
+            }
+        )
     return found
 
 

@@ -59,9 +59,15 @@ def add(
     _, store, kb = _open()
     sources = cited(source, kb.documents()) if source else []
     new = CuratedAnswer(
-        question=question, answer=answer, paraphrases=paraphrase or [], language=language or "",
-        collection=collection, sources=sources, author=author, origin="cli",
-    )  # fmt: skip
+        question=question,
+        answer=answer,
+        paraphrases=paraphrase or [],
+        language=language or "",
+        collection=collection,
+        sources=sources,
+        author=author,
+        origin="cli",
+    )
     console.print(f"stored {store.add([new])[0].id}")
 
 

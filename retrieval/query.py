@@ -153,7 +153,10 @@ def resolve_query(
     # when the question points at what they say ("Where do I do that?"), not at a product they name.
     vouching = context if refers_back and not _names(context) else ""
     gated = "\n".join(part for part in (carried_text, vouching, question) if part)
-    return _cut(ResolvedQuery(text, question, carried_text, context, gated), settings)
+    return _cut(
+        ResolvedQuery(text=text, question=question, carried=carried_text, context=context, gated=gated),
+        settings,
+    )
 
 
 def _asked(earlier: list[dict], declines: tuple[str, ...], small_talk: Callable[[str], bool]) -> list[str]:

@@ -84,13 +84,13 @@ def screen_conversation(rails: Rails, conversation: list[dict], metrics: Metrics
     masked = screened[last]["content"] if last is not None else ""
     if blocked is not None:
         decisions.handoff = handoff(metrics, "blocked_input", "an input rule blocked the message", blocked)
-        return Screened(screened, question, blocked, decisions)
+        return Screened(conversation=screened, question=question, answer=blocked, decisions=decisions)
     asked = rails.handoff(question)
     if asked:
         message = rails.texts.get("handoff", language)
         decisions.handoff = handoff(metrics, "user_asked", asked, message)
-        return Screened(screened, masked, message, decisions)
-    return Screened(screened, masked, None, decisions)
+        return Screened(conversation=screened, question=masked, answer=message, decisions=decisions)
+    return Screened(conversation=screened, question=masked, answer=None, decisions=decisions)
 
 
 def gate(
@@ -176,10 +176,11 @@ class ToolCallScreen:
         if not isinstance(calls, list):
             return self._text
         screened = [
-            {**call, "arguments": self._screen(call["arguments"])} if isinstance(call, dict) and "arguments" in call
+            {**call, "arguments": self._screen(call["arguments"])}
+            if isinstance(call, dict) and "arguments" in call
             else call
             for call in calls
-        ]  # fmt: skip
+        ]
         return json.dumps(screened, ensure_ascii=False)
 
     def _screen(self, value):

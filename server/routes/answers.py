@@ -72,9 +72,12 @@ async def add_answer(request: Request, body: AnswerIn) -> dict:
     sources = cited(body.sources, await _documents(request)) if body.sources else []
     fields = body.model_dump(exclude={"sources", "author", "language"})
     answer = CuratedAnswer(
-        **fields, language=body.language or "", sources=sources, author=_author(request, body.author),
+        **fields,
+        language=body.language or "",
+        sources=sources,
+        author=_author(request, body.author),
         origin="api",
-    )  # fmt: skip
+    )
     stored = await asyncio.to_thread(_chat(request).answers.add, [answer])
     return {"answer": stored[0].__dict__}
 
@@ -105,9 +108,14 @@ async def from_feedback(request: Request, body: FromFeedback) -> dict:
     chat, corrected = await asyncio.to_thread(feedback.correction, body.response_id)
     cited_ids = [c["document_id"] for c in chat.sources if c.get("document_id")]
     answer = from_correction(
-        chat.messages, corrected, cited_ids, await _documents(request), _chat(request).rt.settings.retrieval,
-        body.response_id, _author(request, body.author),
-    )  # fmt: skip
+        chat.messages,
+        corrected,
+        cited_ids,
+        await _documents(request),
+        _chat(request).rt.settings.retrieval,
+        body.response_id,
+        _author(request, body.author),
+    )
     stored = await asyncio.to_thread(_chat(request).answers.add, [answer])
     return {"answer": stored[0].__dict__}
 

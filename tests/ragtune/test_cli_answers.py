@@ -36,9 +36,19 @@ def test_answers_commands_end_to_end(home):
     assert runner.invoke(app, ["kb", "add", str(home / "returns.md")]).exit_code == 0
     added = runner.invoke(
         app,
-        ["answers", "add", "--question", "What is the return window?", "--answer", "30 days.",
-         "--paraphrase", "How long can I return things?", "--source", "returns.md"],
-    )  # fmt: skip
+        [
+            "answers",
+            "add",
+            "--question",
+            "What is the return window?",
+            "--answer",
+            "30 days.",
+            "--paraphrase",
+            "How long can I return things?",
+            "--source",
+            "returns.md",
+        ],
+    )
     assert added.exit_code == 0, added.output
     answer_id = added.output.split()[-1]
     assert rows(runner, "--stale") == []
@@ -80,11 +90,16 @@ def test_review_lists_the_questions_that_went_wrong(home):
     fallback = {"grounding": {"fallback": True}, "handoff": {"reason": "fallback"}}
     service.store.add_chats(
         [
-            ChatRecord(response_id=f"r{i}", model="m", messages=[{"role": "user", "content": q}], answer="Sorry.",
-                       decisions=fallback)
+            ChatRecord(
+                response_id=f"r{i}",
+                model="m",
+                messages=[{"role": "user", "content": q}],
+                answer="Sorry.",
+                decisions=fallback,
+            )
             for i, q in enumerate(["Do you sell gift wrap?", "Do you sell gift wraps?", "退款多久到账？"])
         ]
-    )  # fmt: skip
+    )
     service.close()
     listed = CliRunner().invoke(app, ["review", "--json"])
     assert listed.exit_code == 0, listed.output

@@ -102,8 +102,12 @@ def test_a_forced_tool_calls_arguments_go_through_the_output_rules():
     ]
     assert not screen.blocked  # the call stays a call: a block rule masks its match
     counts = {(d.rule, d.kind): d.count for d in screen.decisions}
-    assert counts == {("insults", "word"): 2, ("promises", "word"): 1, ("personal_data", "phone"): 1,
-                      ("personal_data", "email"): 1}  # fmt: skip
+    assert counts == {
+        ("insults", "word"): 2,
+        ("promises", "word"): 1,
+        ("personal_data", "phone"): 1,
+        ("personal_data", "email"): 1,
+    }
 
 
 def test_an_incomplete_tool_call_is_left_to_the_json_check():
