@@ -14,8 +14,8 @@ TARGET_MODULES = {
     "gpt_neox": ["query_key_value", "dense", "dense_h_to_4h", "dense_4h_to_h"],
 }
 # Architectures whose logits are their output layer applied to the last hidden state, with transformers'
-# causal-LM loss: no softcapping or scaling in between (unlike gemma2, gemma3 and granite), so that loss can be
-# computed from the hidden states (training/loss.py).
+# causal-LM loss: no softcapping or scaling in between (unlike gemma2, gemma3 and granite), so that loss
+# can be computed from the hidden states (training/loss.py).
 _SCALED_LOGITS = ("gemma2", "gemma3_text", "granite")
 PLAIN_OUTPUT_LAYER = {*_LLAMA_LIKE, "phi3", "gpt2", "gpt_neox", "smollm3"} - set(_SCALED_LOGITS)
 

@@ -59,7 +59,8 @@ class RaftRetriever:
 
 
 def decline_answer(question: str, overrides: dict[str, str] | None = None) -> str:
-    """The decline to learn in the question's language: `overrides` ({"en": ..., "zh": ...}) or the built-in."""
+    """The decline to learn in the question's language: `overrides` ({"en": ..., "zh": ...}) or the
+    built-in."""
     language = detect_language(question)
     return (overrides or {}).get(language) or DECLINE[language]
 
@@ -85,8 +86,9 @@ def with_sources(
     fit: Callable[[list[dict], list], list] | None = None,
 ) -> tuple[list[tuple[Conversation, list[Source]]], Counter]:
     """(sample, sources) pairs and counts: with_gold, declined, no_gold (gold not retrieved or not labelled:
-    kept with the sources retrieval gave, as the server would). `fit(conversation, hits)` cuts the sources as the
-    server does (retrieval.excerpts.fit_sources, which keeps the first hit: the gold one when there is one)."""
+    kept with the sources retrieval gave, as the server would). `fit(conversation, hits)` cuts the sources as
+    the server does (retrieval.excerpts.fit_sources, which keeps the first hit: the gold one when there is
+    one)."""
     rng, counts, pairs = random.Random(seed), Counter(), []
     fit = fit or (lambda conversation, hits: hits)
     for sample in samples:
@@ -102,9 +104,8 @@ def with_sources(
                 *sample.messages[:-1],
                 {"role": "assistant", "content": decline_answer(question, declines)},
             ]
-            pairs.append(
-                (replace(sample, messages=messages), [_source(h) for h in fit(sample.messages, distractors[:k])])
-            )
+            sources = [_source(h) for h in fit(sample.messages, distractors[:k])]
+            pairs.append((replace(sample, messages=messages), sources))
         else:
             counts["with_gold"] += 1
             chosen = fit(sample.messages, [gold[0], *distractors[: k - 1]])

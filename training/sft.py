@@ -303,7 +303,8 @@ def _adapter_info(
 
 
 def _trainer_class(model, cfg: TrainingSettings):
-    """Trainer, or with chunked_loss (on architectures it applies to) one whose loss never holds the logits."""
+    """Trainer, or with chunked_loss (on architectures it applies to) one whose loss never holds the
+    logits."""
     from transformers import Trainer
 
     if not (cfg.chunked_loss and has_plain_output_layer(model)):
