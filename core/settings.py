@@ -167,6 +167,12 @@ class PiiSettings(BaseModel):
         description="Mask personal data before the conversation log and feedback are stored and in their "
         "exports; user ids are pseudonymised.",
     )
+    pseudonym_secret: SecretStr | None = Field(
+        None,
+        description="The HMAC secret of user-id pseudonyms (the log, experiments, the hand-off webhook). "
+        "Unset: a random one made in RAGTUNE_HOME/pseudonym.key on first use; set it when replicas have "
+        "homes of their own, and keep it: a new secret gives every user a new pseudonym.",
+    )
 
 
 class TrainingSettings(BaseModel):
@@ -311,6 +317,41 @@ class StyleSettings(BaseModel):
     )
 
 
+class RateSettings(BaseModel):
+    """A client key's limits per minute, each a token bucket that refills evenly over the minute
+    (server/admission.py); past one, requests get 429 with Retry-After. Unset: no limit."""
+
+    requests_per_minute: int | None = Field(
+        None, ge=1, description="Chat requests a minute; a burst may spend the whole minute's at once."
+    )
+    tokens_per_minute: int | None = Field(
+        None,
+        ge=1,
+        description="Prompt and completion tokens a minute, counted when a request ends; a key that has "
+        "spent them waits until the bucket is positive again.",
+    )
+
+
+class ClientKey(BaseModel):
+    """A client key and what it may reach. A plain string in server.client_keys is a key with no limits,
+    named client-1, client-2, ... by its position."""
+
+    key: str = Field(min_length=1, description="The bearer key clients send.")
+    name: str | None = Field(
+        None,
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$",
+        description="The key's name in /metrics, the conversation log and its feedback (never the key "
+        "itself); unset: client-N by its position.",
+    )
+    collections: list[str] = Field(
+        [], description="Knowledge-base collections it may search (rag.collection); empty: all."
+    )
+    models: list[str] = Field(
+        [], description="Models, adapters and experiments it may ask for (`model`); empty: all."
+    )
+    rate: RateSettings = Field(RateSettings(), description="Its requests and tokens per minute.")
+
+
 class ServerSettings(BaseModel):
     """The OpenAI-compatible server, the admin API and the compare page (server/)."""
 
@@ -321,7 +362,11 @@ class ServerSettings(BaseModel):
         "not on this machine (server/auth.py).",
     )
     port: int = Field(8000, ge=1, le=65535, description="Port to listen on.")
-    client_keys: list[str] = Field([], description="Bearer keys for the chat API; empty: local clients only.")
+    client_keys: list[ClientKey | str] = Field(
+        [],
+        description="Bearer keys for the chat API: plain strings, or objects {key, name, collections, "
+        "models, rate} (see ClientKey) that scope a key and limit its rate; empty: local clients only.",
+    )
     admin_keys: list[str] = Field([], description="Bearer keys for the admin API; empty: local clients only.")
     system_prompt: str | None = Field(
         None,
@@ -336,6 +381,19 @@ class ServerSettings(BaseModel):
     max_messages: int = Field(200, ge=1, description="Most messages in one chat request.")
     max_request_chars: int = Field(
         200_000, ge=1, description="Most characters of text in one chat request's messages."
+    )
+    max_concurrent_requests: int | None = Field(
+        None,
+        ge=1,
+        description="Chat requests admitted at once (planning, waiting in the engine or generating); past "
+        "it a request gets 429 with Retry-After at once instead of waiting. Unset: 16 per CPU core, at "
+        "least 16 and at most 256 (server/admission.py, docs/security.md).",
+    )
+    request_timeout_s: float = Field(
+        300.0,
+        gt=0.0,
+        description="A chat request still unfinished this long after it arrived ends with a 503 "
+        "(code request_timeout; in a stream, an error event), so that nothing waits forever.",
     )
     upload_types: list[str] = Field(
         [".md", ".markdown", ".txt", ".html", ".htm", ".pdf", ".docx", ".jsonl"],
@@ -352,6 +410,20 @@ class ServerSettings(BaseModel):
         "penalty (generated tokens only), and vLLM's repetition penalty would also punish copying the "
         "sources.",
     )
+
+    @model_validator(mode="after")
+    def _named_keys(self):
+        """Every client key as a ClientKey with a name (plain strings keep working); names unique, since
+        they label metrics and decide whose responses a key may rate."""
+        keys = [ClientKey(key=k) if isinstance(k, str) else k.model_copy() for k in self.client_keys]
+        for position, key in enumerate(keys, start=1):
+            key.name = key.name or f"client-{position}"
+        names = [key.name for key in keys]
+        repeated = sorted({name for name in names if names.count(name) > 1})
+        if repeated:
+            raise ValueError(f"server.client_keys: names must be unique; repeated: {', '.join(repeated)}")
+        self.client_keys = keys
+        return self
 
 
 class EvaluationSettings(BaseModel):

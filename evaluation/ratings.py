@@ -11,6 +11,15 @@ from evaluation.store import load_run, save_run
 
 COLUMNS = ["item", "question", "reference_answer", "answer", "citations", "rating", "comment"]
 KEY_FILE = "ratings_key.json"
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def cell(text: str | None) -> str:
+    """Text for a spreadsheet cell: one that starts like a formula (=, +, -, @, a tab or a carriage return)
+    gets a leading apostrophe, so that a model's answer "=HYPERLINK(...)" is shown, not run (OWASP's advice
+    against CSV injection)."""
+    text = text or ""
+    return "'" + text if text.startswith(FORMULA_STARTS) else text
 
 
 def write_ratings_csv(rows: list[dict], out: Path, seed: int = 0) -> None:
@@ -24,8 +33,9 @@ def write_ratings_csv(rows: list[dict], out: Path, seed: int = 0) -> None:
             item = f"a{number:04d}"
             key[item] = [row["combination"], row["question_id"]]
             cited = "; ".join(c.get("title") or c.get("source", "") for c in row["citations"])
-            writer.writerow({"item": item, "question": row["question"], "reference_answer": row["reference_answer"],
-                             "answer": row["answer"], "citations": cited, "rating": "", "comment": ""})
+            writer.writerow({"item": item, "question": cell(row["question"]),
+                             "reference_answer": cell(row["reference_answer"]), "answer": cell(row["answer"]),
+                             "citations": cell(cited), "rating": "", "comment": ""})
     (out / KEY_FILE).write_text(json.dumps(key, indent=1), encoding="utf-8")
 
 

@@ -247,7 +247,7 @@ def markdown(report: dict) -> str:
                 ["answer", md_cell(ra["answer"]), md_cell(rb["answer"])],
                 [metric.label, fmt(ra[metric.key], metric.digits), fmt(rb[metric.key], metric.digits)],
                 *facts,
-                ["citations", md_cell("<br>".join(citation_lines(ra))), md_cell("<br>".join(citation_lines(rb)))],
+                ["citations", *("<br>".join(map(md_cell, citation_lines(r))) or "—" for r in (ra, rb))],
             ]) + [""]
     return "\n".join(lines)
 
@@ -271,7 +271,9 @@ def language_section(table: dict, labels: list[str], what: str) -> list[str]:
 
 
 def md_cell(text: str) -> str:
-    return text.replace("|", "\\|").replace("\n", "<br>") or "—"
+    """Model output as a table cell: its HTML escaped (a Markdown viewer renders raw HTML, so an answer
+    holding <img onerror=...> or <script> would run in the reader's browser), newlines as <br>."""
+    return html.escape(text, quote=False).replace("|", "\\|").replace("\n", "<br>") or "—"
 
 
 def md_table(header: list[str], rows: list[list[str]]) -> list[str]:
@@ -311,7 +313,8 @@ def markdown_to_html(lines: list[str]) -> str:
 
 
 def cell_html(text: str) -> str:
-    return "<br>".join(html.escape(part) for part in text.split("<br>"))
+    """A Markdown cell as HTML: md_cell escaped its text already, so it is unescaped first, not escaped twice."""
+    return "<br>".join(html.escape(html.unescape(part)) for part in text.split("<br>"))
 
 
 HTML_TEMPLATE = """<!doctype html><html><head><meta charset="utf-8"><title>ragtune evaluation</title><style>

@@ -15,7 +15,7 @@ from core.settings import ServerSettings, Settings
 
 def api_key(server: ServerSettings) -> str:
     """The key a client of a server with these settings sends: its first client key, else any."""
-    return server.client_keys[0] if server.client_keys else "none"
+    return server.client_keys[0].key if server.client_keys else "none"
 
 
 @contextmanager

@@ -104,14 +104,23 @@ class Experiments:
     """Experiments in the feedback database, with a short-lived cache of the running ones per model."""
 
     def __init__(
-        self, store: FeedbackStore, log: ConversationLog, *, refresh_s: float = 5.0, pseudonymise: bool = True
+        self,
+        store: FeedbackStore,
+        log: ConversationLog,
+        *,
+        refresh_s: float = 5.0,
+        pseudonymise: bool = True,
+        pseudonym_secret: bytes | None = None,
     ) -> None:
         self.store, self.log = store, log
+        # the log's secret by default: an assignment and the user's logged rows carry the same pseudonym
+        self.pseudonym_secret = pseudonym_secret or log.pseudonym_secret
         self.refresh_s, self.pseudonymise = refresh_s, pseudonymise
         self._running: dict[str, Experiment] = {}
         self._loaded = float("-inf")
         self._users: OrderedDict[tuple[str, str], str] = OrderedDict()
         self._lock = threading.Lock()
+        self._refreshing = False  # a background refresh is under way (models())
 
     # -- administration -------------------------------------------------------------------------------
     def all(self) -> list[Experiment]:
@@ -143,7 +152,7 @@ class Experiments:
                 if taken
                 else f"model '{spec.model}' already has a running experiment; stop it first"
             )
-        self._expire()
+        self._cache(experiment.model, experiment)
         return experiment
 
     def set_weights(self, name: str, weights: dict[str, float]) -> Experiment:
@@ -161,7 +170,7 @@ class Experiments:
         experiment = experiment.model_copy(update={"variants": variants})
         if not self.store.update_experiment(name, experiment.model_dump_json()):
             raise ConflictError(f"experiment '{name}' was stopped meanwhile")
-        self._expire()
+        self._cache(experiment.model, experiment)
         return experiment
 
     def stop(self, name: str) -> Experiment:
@@ -169,7 +178,7 @@ class Experiments:
         stopped = time.time()
         if not self.store.stop_experiment(name, stopped):
             raise ConflictError(f"experiment '{name}' was stopped meanwhile")
-        self._expire()
+        self._cache(experiment.model, None)
         return experiment.model_copy(update={"stopped": stopped})
 
     def _running_named(self, name: str) -> Experiment:
@@ -194,13 +203,27 @@ class Experiments:
                 with self._lock:
                     self._running, self._loaded = running, time.monotonic()
             except UnavailableError:
+                # tried again after refresh_s, not on every request (the store backs off too)
+                self._loaded = time.monotonic()
                 logger.warning("experiments: database unavailable, keeping the last known experiments")
         return self._running.get(model)
 
     def models(self) -> list[str]:
-        """The served model names that running experiments answer (for GET /v1/models)."""
-        self.running_for("")
+        """The served model names that running experiments answer (GET /v1/models, metric labels). Called on
+        the event loop, so it never waits for the database: a due refresh runs in a background thread and
+        the names known now are returned."""
+        if self._refresh_due():
+            with self._lock:
+                start, self._refreshing = not self._refreshing, True
+            if start:
+                threading.Thread(target=self._refresh, name="ragtune-experiments", daemon=True).start()
         return sorted(self._running)
+
+    def _refresh(self) -> None:
+        try:
+            self.running_for("")
+        finally:
+            self._refreshing = False
 
     def assign(self, model: str, user_id: str | None = None) -> Assigned | None:
         """The variant this request gets, or None when no experiment runs for `model`."""
@@ -239,10 +262,13 @@ class Experiments:
                 self._users.popitem(last=False)
 
     def _key(self, user_id: str) -> str:
-        return pseudonym(user_id) if self.pseudonymise else user_id
+        return pseudonym(user_id, self.pseudonym_secret) if self.pseudonymise else user_id
 
     def _refresh_due(self) -> bool:
         return time.monotonic() - self._loaded > self.refresh_s
 
-    def _expire(self) -> None:
-        self._loaded = float("-inf")
+    def _cache(self, model: str, experiment: Experiment | None) -> None:
+        """This replica sees its own change at once; the others within refresh_s."""
+        with self._lock:
+            running = {m: e for m, e in self._running.items() if m != model}
+            self._running = running | ({model: experiment} if experiment is not None else {})

@@ -1,6 +1,8 @@
 """The conversation log off the request path: `record()` appends a row to a bounded queue and returns at
 once (no lock: a deque append); one background thread masks the rows and writes them in batches. A row that
-finds the queue full is dropped and counted (`dropped`), never waited for. `close()` writes what is queued."""
+finds the queue full is dropped and counted (`dropped`), never waited for. `close()` writes what is queued.
+While the database is unavailable the writer keeps its batch and tries again with backoff (the queue fills
+meanwhile, up to queue_size); a row the database refuses is given up alone, never with its batch."""
 
 import logging
 import threading
@@ -8,13 +10,15 @@ import time
 from collections import deque
 from dataclasses import dataclass
 
-from feedback.privacy import mask_record
+from core.errors import UnavailableError
+from feedback.privacy import ephemeral_secret, mask_record
 from feedback.records import ChatRecord
 from feedback.store import FeedbackStore
 
 logger = logging.getLogger(__name__)
 PRUNE_EVERY_S = 3600.0  # how often rows past the retention period are deleted
 _POLL_S = 0.05  # the writer looks for rows this often while the queue is empty
+_RETRY_S = (0.5, 30.0)  # the writer's wait after the database failed: the first, doubled up to the last
 
 
 @dataclass
@@ -45,8 +49,11 @@ class ConversationLog:
         mask_pii: bool = True,
         pii_keep: tuple[str, ...] = (),
         retention_days: int = 0,
+        pseudonym_secret: bytes | None = None,
     ) -> None:
+        """`pseudonym_secret`: feedback.privacy.pseudonym_secret's (None: one for this log only)."""
         self.store = store
+        self.pseudonym_secret = pseudonym_secret or ephemeral_secret()
         self.batch_size = batch_size
         self.mask_pii, self.pii_keep = mask_pii, tuple(pii_keep)
         self.retention_days = retention_days
@@ -58,6 +65,7 @@ class ConversationLog:
         self._count_lock = threading.Lock()
         self._thread: threading.Thread | None = None
         self._last_prune = 0.0
+        self._closing = threading.Event()
 
     def start(self) -> None:
         if self._thread is None:
@@ -90,6 +98,7 @@ class ConversationLog:
         if self._thread is None:
             return
         self._queue.append(_STOP)
+        self._closing.set()  # a writer waiting for the database tries once more, then stops
         self._thread.join(timeout)
         if self._thread.is_alive():
             logger.warning("conversation log: %d rows not written within %ss", self.queued, timeout)
@@ -99,9 +108,18 @@ class ConversationLog:
     def _run(self) -> None:
         while True:
             items = self._take()
-            rows = [i for i in items if isinstance(i, ChatRecord | Assignment)]
-            if rows:
-                self._write(rows)
+            rows = [self._masked(i) if isinstance(i, ChatRecord) else i for i in items]
+            rows = [i for i in rows if isinstance(i, ChatRecord | Assignment)]
+            wait = _RETRY_S[0]
+            while rows:  # the database is unavailable: the batch waits, with backoff, until it is back
+                rows = self._write(rows)
+                if rows and self._closing.is_set():
+                    self.failed += sum(isinstance(r, ChatRecord) for r in rows)
+                    logger.error("conversation log: %d rows not written: database unavailable", len(rows))
+                    break
+                if rows:
+                    self._closing.wait(wait)
+                    wait = min(_RETRY_S[1], wait * 2)
             for item in items:
                 if isinstance(item, _Flush):
                     item.done.set()
@@ -121,25 +139,40 @@ class ConversationLog:
             time.sleep(_POLL_S)
         return items
 
-    def _write(self, rows: list) -> None:
+    def _write(self, rows: list) -> list:
+        """Writes the (masked) rows; returns those to try again because the database is unavailable. A
+        batch the database refuses is written row by row, so that only the rows it refuses are lost."""
+        try:
+            self._store(rows)
+            return []
+        except UnavailableError as err:
+            logger.warning("conversation log: %d rows wait for the database: %s", len(rows), err)
+            return rows
+        except Exception:  # a row the database refuses: found one by one below
+            if len(rows) == 1:
+                self.failed += isinstance(rows[0], ChatRecord)
+                logger.exception("conversation log: a row could not be written")
+                return []
+        for index, row in enumerate(rows):
+            if self._write([row]):
+                return rows[index:]  # unavailable meanwhile: this row and the rest wait
+        return []
+
+    def _store(self, rows: list) -> None:
         chats = [r for r in rows if isinstance(r, ChatRecord)]
         assignments = [
             (a.experiment, a.user_id, a.variant, a.created) for a in rows if isinstance(a, Assignment)
         ]
-        try:
-            if self.mask_pii:
-                chats = [self._masked(c) for c in chats]
-            if chats:
-                self.store.add_chats(chats)
-            if assignments:
-                self.store.add_assignments(assignments)
-            self.written += len(chats)
-        except Exception:
-            self.failed += len(chats)
-            logger.exception("conversation log: %d rows could not be written", len(rows))
+        if chats:
+            self.store.add_chats(chats)
+        if assignments:
+            self.store.add_assignments(assignments)
+        self.written += len(chats)
 
     def _masked(self, chat: ChatRecord) -> ChatRecord:
-        masked = mask_record(chat, self.pii_keep)
+        if not self.mask_pii:
+            return chat
+        masked = mask_record(chat, self.pseudonym_secret, self.pii_keep)
         time.sleep(0)  # lets the event loop's thread take the GIL between rows, not after a whole batch
         return masked
 

@@ -23,20 +23,23 @@ def add_feedback(
     mask_pii: bool = True,
     pii_keep: tuple[str, ...] = (),
     catch_up: Callable[[], object] | None = None,
+    client: str | None = None,
 ) -> Feedback:
     """Validates and stores one feedback. Unknown response -> NotFoundError, feedback already given ->
     ConflictError, bad values -> RagtuneError. `catch_up` (the log's flush) runs once before an id is
-    called unknown, since the log writes off the request path and may not have written it yet."""
+    called unknown, since the log writes off the request path and may not have written it yet. `client`:
+    the name of the client key sending it, which may rate only the responses it was given (another key's
+    response is unknown to it); None: any response (an admin key, or no keys configured)."""
     reason = _optional_text(reason, "reason", MAX_REASON_CHARS)
     corrected_answer = _optional_text(corrected_answer, "corrected_answer", MAX_ANSWER_CHARS)
     _check_values(response_id, rating, preferred_over)
     if mask_pii:  # before the comparison below: the logged answer is stored masked
         reason, corrected_answer = (mask_text(t, pii_keep) if t else t for t in (reason, corrected_answer))
-    chat = _logged(store, response_id, "response_id", catch_up)
+    chat = _logged(store, response_id, "response_id", catch_up, client)
     if corrected_answer is not None and corrected_answer == chat.answer.strip():
         raise RagtuneError("corrected_answer: it is the same as the logged answer; send only what changes it")
     if preferred_over is not None:
-        other = _logged(store, preferred_over, "preferred_over", catch_up)
+        other = _logged(store, preferred_over, "preferred_over", catch_up, client)
         if _turns(other) != _turns(chat):
             raise RagtuneError(
                 f"preferred_over: response '{preferred_over}' answered a different conversation than "
@@ -81,12 +84,12 @@ def _optional_text(value: str | None, name: str, limit: int) -> str | None:
     return value or None
 
 
-def _logged(store: FeedbackStore, response_id: str, name: str, catch_up) -> ChatRecord:
+def _logged(store: FeedbackStore, response_id: str, name: str, catch_up, client: str | None) -> ChatRecord:
     chat = store.get_chat(response_id)
     if chat is None and catch_up is not None:
         catch_up()
         chat = store.get_chat(response_id)
-    if chat is None:
+    if chat is None or (client is not None and chat.client != client):
         raise NotFoundError(
             f"{name}: no logged response '{response_id}' "
             "(unknown id, logging was off, or older than the retention period)",

@@ -27,6 +27,7 @@ class ChatRecord:
     prompt_tokens: int = 0
     completion_tokens: int = 0
     user_id: str | None = None  # the request's `user`; stored pseudonymised when masking is on
+    client: str | None = None  # the name of the client key it came with (server.client_keys); None: no key
     created: float = field(default_factory=time.time)  # epoch seconds
 
     @property

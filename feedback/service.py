@@ -11,6 +11,7 @@ from core.settings import AnswersSettings, FeedbackSettings, PiiSettings, Retrie
 from feedback.experiments import Assigned, Experiments
 from feedback.export import ExportFilter, ExportResult, export
 from feedback.log import ConversationLog
+from feedback.privacy import pseudonym_secret
 from feedback.ratings import add_feedback
 from feedback.records import ChatRecord, Feedback
 from feedback.review import ReviewRow, review_queue
@@ -45,6 +46,7 @@ class FeedbackService:
             mask_pii=pii.mask_in_log,
             pii_keep=tuple(pii.keep),
             retention_days=config.retention_days,
+            pseudonym_secret=pseudonym_secret(pii, self.home),
         )
         self.log.start()
         self._experiments = Experiments(
@@ -97,7 +99,9 @@ class FeedbackService:
         reason: str | None = None,
         corrected_answer: str | None = None,
         preferred_over: str | None = None,
+        client: str | None = None,
     ) -> Feedback:
+        """`client`: the client key's name, which may rate only its own responses (None: any)."""
         return add_feedback(
             self._store("feedback"),
             response_id,
@@ -108,6 +112,7 @@ class FeedbackService:
             mask_pii=self.pii.mask_in_log,
             pii_keep=tuple(self.pii.keep),
             catch_up=lambda: self.log.flush(CATCH_UP_S),
+            client=client,
         )
 
     def export(self, out: Path | None = None, where: ExportFilter | None = None) -> ExportResult:

@@ -4,9 +4,12 @@ A store is one connection used by one thread at a time (the log's writer has a s
 or locked database raises UnavailableError."""
 
 import json
+import logging
+import os
 import re
 import sqlite3
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import astuple, fields
@@ -16,6 +19,7 @@ from core.errors import UnavailableError
 from core.settings import FeedbackSettings
 from feedback.records import ChatRecord, Feedback
 
+logger = logging.getLogger(__name__)
 CHAT_COLUMNS = [f.name for f in fields(ChatRecord)]
 FEEDBACK_COLUMNS = [f.name for f in fields(Feedback)]
 _JSON_COLUMNS = {"messages", "sources", "decisions"}
@@ -28,7 +32,7 @@ SCHEMA = [
         response_id TEXT PRIMARY KEY, model TEXT NOT NULL, messages TEXT NOT NULL, answer TEXT NOT NULL,
         sources TEXT NOT NULL, adapter TEXT, collection TEXT, experiment TEXT, variant TEXT,
         decisions TEXT NOT NULL, latency_s {float}, prompt_tokens INTEGER, completion_tokens INTEGER,
-        user_id TEXT, created {float} NOT NULL)""",
+        user_id TEXT, created {float} NOT NULL, client TEXT)""",
     "CREATE INDEX IF NOT EXISTS chat_log_created ON chat_log (created)",
     "CREATE INDEX IF NOT EXISTS chat_log_experiment ON chat_log (experiment, variant)",
     """CREATE TABLE IF NOT EXISTS feedback (
@@ -39,10 +43,13 @@ SCHEMA = [
         stopped {float})""",
     # At most one running experiment per served model, across every replica.
     "CREATE UNIQUE INDEX IF NOT EXISTS experiments_running ON experiments (model) WHERE stopped IS NULL",
+    # (the columns added since: a database made before gains them in migrate())
     """CREATE TABLE IF NOT EXISTS assignments (
         experiment TEXT NOT NULL, user_id TEXT NOT NULL, variant TEXT NOT NULL, created {float} NOT NULL,
         PRIMARY KEY (experiment, user_id))""",
 ]
+ADDED_COLUMNS = [("chat_log", "client", "TEXT")]  # (table, column, type) added after the first release
+FIRST_RETRY_S, LAST_RETRY_S = 0.5, 30.0  # backoff after a failure: doubled per failure up to the last
 
 
 class FeedbackStore:
@@ -55,6 +62,13 @@ class FeedbackStore:
     def __init__(self) -> None:
         self._conn = None
         self._lock = threading.RLock()  # one connection, one transaction at a time
+        self._backoff = 0.0  # seconds until the next try after a failure (0: no failure)
+        self._retry_at = 0.0  # time.monotonic() before which calls fail at once
+
+    @property
+    def retry_in(self) -> float:
+        """Seconds until the database is tried again after a failure (0: it is tried at once)."""
+        return max(0.0, self._retry_at - time.monotonic())
 
     # -- backend hooks --------------------------------------------------------------------------------
     def _connect(self):
@@ -67,24 +81,39 @@ class FeedbackStore:
     @contextmanager
     def _cursor(self) -> Iterator:
         """A cursor in one transaction: committed on success, rolled back on error. A broken connection
-        is dropped (the next call reconnects) and reported as UnavailableError."""
+        is dropped (the next call reconnects) and reported as UnavailableError.
+        Once it failed, calls fail at once until a backoff has passed (FIRST_RETRY_S doubled per failure up
+        to LAST_RETRY_S), so that an outage costs callers no connect timeout each. The details (host, file)
+        go to the server log only; the error says what failed, never where."""
         with self._lock:
+            if self.retry_in > 0:
+                raise UnavailableError(
+                    f"the feedback database is unavailable (retried in {self.retry_in:.0f} s); "
+                    "the server log has the details"
+                )
             try:
                 if self._conn is None:
                     self._conn = self._connect()
                 conn = self._conn
             except self.errors as err:
-                raise UnavailableError(f"the feedback database {self.where} cannot be opened: {err}") from err
+                raise self._failed("cannot be opened", err) from err
             try:
                 cursor = conn.cursor()
                 yield cursor
                 conn.commit()
             except self.errors as err:
                 self.close()
-                raise UnavailableError(f"the feedback database {self.where} failed: {err}") from err
+                raise self._failed("failed", err) from err
             except BaseException:
                 conn.rollback()
                 raise
+            self._backoff = 0.0
+
+    def _failed(self, what: str, err: Exception) -> UnavailableError:
+        self._backoff = min(LAST_RETRY_S, self._backoff * 2 or FIRST_RETRY_S)
+        self._retry_at = time.monotonic() + self._backoff
+        logger.warning("feedback database %s %s: %s", self.where, what, mask_credentials(str(err)))
+        return UnavailableError(f"the feedback database {what}; the server log has the details")
 
     def _run(self, sql: str, params: tuple = ()) -> int:
         with self._cursor() as cursor:
@@ -100,6 +129,13 @@ class FeedbackStore:
         with self._cursor() as cursor:
             for statement in SCHEMA:
                 cursor.execute(statement.format(float=self.float_type))
+            for table, column, kind in ADDED_COLUMNS:
+                if column not in self._columns(cursor, table):
+                    cursor.execute(f"ALTER TABLE {table} ADD COLUMN {column} {kind}")
+
+    def _columns(self, cursor, table: str) -> set[str]:
+        cursor.execute(self._sql("SELECT * FROM " + table + " WHERE 1 = 0"))
+        return {column[0] for column in cursor.description}
 
     def close(self) -> None:
         with self._lock:
@@ -149,7 +185,7 @@ class FeedbackStore:
             f"INSERT INTO feedback ({', '.join(FEEDBACK_COLUMNS)}) "
             f"VALUES ({', '.join('?' * len(FEEDBACK_COLUMNS))}) ON CONFLICT (response_id) DO NOTHING"
         )
-        return self._run(sql, astuple(feedback)) == 1
+        return self._run(sql, tuple(_text(value) for value in astuple(feedback))) == 1
 
     def get_feedback(self, response_id: str) -> Feedback | None:
         rows = self._all(
@@ -254,6 +290,8 @@ class SqliteStore(FeedbackStore):
         self.path.parent.mkdir(parents=True, exist_ok=True)
 
     def _connect(self):
+        if not self.path.exists():  # conversations and feedback: readable by this user only
+            os.close(os.open(self.path, os.O_CREAT | os.O_WRONLY, 0o600))
         conn = sqlite3.connect(self.path, timeout=30, check_same_thread=False)
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute("PRAGMA synchronous=NORMAL")  # in WAL mode: durable against a killed process
@@ -268,7 +306,7 @@ class PostgresStore(FeedbackStore):
 
         super().__init__()
         self.url = url
-        self.where = re.sub(r"://([^:/@]+):[^@]*@", r"://\1:***@", url)
+        self.where = mask_credentials(url)
         self.errors = (psycopg.OperationalError, psycopg.InterfaceError)
         self._psycopg = psycopg
 
@@ -287,13 +325,26 @@ def open_store(config: FeedbackSettings, home: Path) -> FeedbackStore:
     return store
 
 
+def mask_credentials(text: str) -> str:
+    """A database URL's or DSN's password masked, also one holding '@' (user:p@ss@host): the password runs
+    to the last '@' before the host."""
+    text = re.sub(r"://([^:/@\s]+):\S*@", r"://\1:***@", text)
+    return re.sub(r"(password\s*=\s*)\S+", r"\1***", text, flags=re.IGNORECASE)
+
+
+def _text(value):
+    """PostgreSQL's text cannot hold NUL: one in a field (a collection, a user id) would make the whole batch
+    fail, so it is dropped (SQLite is treated alike, so both keep the same text)."""
+    return value.replace("\x00", "") if isinstance(value, str) else value
+
+
 def _prefixed(alias: str, columns: list[str]) -> str:
     return ", ".join(f"{alias}.{c}" for c in columns)
 
 
 def _chat_row(record: ChatRecord) -> tuple:
     return tuple(
-        _ENCODE(getattr(record, c)) if c in _JSON_COLUMNS else getattr(record, c) for c in CHAT_COLUMNS
+        _ENCODE(getattr(record, c)) if c in _JSON_COLUMNS else _text(getattr(record, c)) for c in CHAT_COLUMNS
     )
 
 

@@ -2,6 +2,7 @@
 
 import asyncio
 import logging
+import os
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -15,9 +16,10 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from core.settings import ServerSettings
 from feedback.service import FeedbackService
 from rails import Rails
+from server.admission import Admission
 from server.auth import LocalOnly, audit_log, audited
 from server.background_training import AdapterJob, start_training
-from server.errors import ApiError, install_error_handlers, respond
+from server.errors import ERROR_RESPONSES, ApiError, install_error_handlers, respond
 from server.handoff_webhook import start_webhook
 from server.metrics import Metrics
 from server.protocol import check_chat_size
@@ -82,7 +84,10 @@ async def chat_size(request: Request) -> None:
 def _audit_file(home: Path) -> logging.Handler:
     """The audit trail's lasting copy: RAGTUNE_HOME/audit.log, one JSON object per line."""
     home.mkdir(parents=True, exist_ok=True)
-    handler = logging.FileHandler(home / "audit.log", encoding="utf-8")
+    path = home / "audit.log"
+    os.close(os.open(path, os.O_CREAT | os.O_WRONLY | os.O_APPEND, 0o600))  # who changed what: owner only
+    path.chmod(0o600)  # also one made before by an older version
+    handler = logging.FileHandler(path, encoding="utf-8")
     handler.setFormatter(logging.Formatter("%(message)s"))
     audit_log.addHandler(handler)
     audit_log.setLevel(logging.INFO)
@@ -103,6 +108,8 @@ def create_app(settings, announce=print, jobs: tuple[AdapterJob, ...] = ()) -> F
         await runtime.load_all_adapters()
         app.state.runtime = runtime
         app.state.metrics = Metrics(runtime.engine.running)
+        app.state.metrics.engine_alive.set_function(lambda: float(runtime.engine.alive()))
+        app.state.admission = Admission(settings.server, app.state.metrics)
         app.state.rails = Rails(settings.rails, settings.pii)
         feedback_service = FeedbackService(settings.feedback, settings.pii, settings.home)
         app.state.feedback = await asyncio.to_thread(feedback_service.start)
@@ -135,12 +142,14 @@ def create_app(settings, announce=print, jobs: tuple[AdapterJob, ...] = ()) -> F
     install_error_handlers(app)
     app.add_middleware(BodyLimit, server=settings.server)
     app.add_middleware(LocalOnly, server=settings.server)  # the outermost: refuses before anything is read
-    app.include_router(openai.router, dependencies=[Depends(chat_size)])
+    errors = ERROR_RESPONSES  # declared in the schema: what each route may answer besides its result
+    app.include_router(openai.router, dependencies=[Depends(chat_size)], responses=errors)
     audit = Depends(audited, scope="function")  # recorded before the response leaves
-    app.include_router(admin.router, dependencies=[audit])
-    app.include_router(feedback.router, dependencies=[audit])  # audits its admin routes' changes
-    app.include_router(rails_admin.router, dependencies=[audit])
-    app.include_router(answers.router, dependencies=[audit])  # curated answers
+    app.include_router(admin.router, dependencies=[audit], responses=errors)
+    # audits the feedback router's admin routes' changes
+    app.include_router(feedback.router, dependencies=[audit], responses=errors)
+    app.include_router(rails_admin.router, dependencies=[audit], responses=errors)
+    app.include_router(answers.router, dependencies=[audit], responses=errors)  # curated answers
 
     @app.get("/", include_in_schema=False)
     async def compare_page() -> FileResponse:
@@ -150,18 +159,21 @@ def create_app(settings, announce=print, jobs: tuple[AdapterJob, ...] = ()) -> F
     async def healthz() -> dict:
         return {"status": "ok"}
 
-    @app.get("/readyz")
+    not_ready = {"description": "Starting, or the engine has died", "content": {"application/json": {}}}
+
+    @app.get("/readyz", responses={503: not_ready})
     async def readyz(request: Request):
-        runtime = getattr(
-            request.app.state, "runtime", None
-        )  # set once the engine and knowledge base are open
-        ready = runtime is not None
-        body = {"ready": ready, "engine": ready, "knowledge_base": ready}
-        if ready:
+        runtime = getattr(request.app.state, "runtime", None)  # set once the engine and KB are open
+        engine = runtime is not None and runtime.engine.alive()  # False: the engine's core has died
+        ready = runtime is not None and engine
+        body = {"ready": ready, "engine": engine, "knowledge_base": runtime is not None}
+        if runtime is not None:
             body["knowledge_base_version"] = runtime.kb.version
         return JSONResponse(body, status_code=200 if ready else 503)
 
-    @app.get("/metrics")
+    prometheus_text = {200: {"content": {CONTENT_TYPE_LATEST: {}}}}
+
+    @app.get("/metrics", response_class=Response, responses=prometheus_text)
     async def metrics(request: Request) -> Response:
         return Response(generate_latest(request.app.state.metrics.registry), media_type=CONTENT_TYPE_LATEST)
 

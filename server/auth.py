@@ -16,11 +16,12 @@ from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from core.errors import RagtuneError
-from core.settings import ServerSettings
+from core.settings import ClientKey, ServerSettings
 from server.errors import ApiError, respond
 
 audit_log = logging.getLogger("ragtune.audit")
 LOCAL_HOST_HEADER = re.compile(r"^(localhost|127\.0\.0\.1|\[::1\])(:\d{1,5})?$", re.IGNORECASE)
+LOCAL_ORIGIN = re.compile(r"^https?://(localhost|127\.0\.0\.1|\[::1\])(:\d{1,5})?$", re.IGNORECASE)
 AUDIT_FIELDS = ("folder", "collection", "version", "title", "dry_run", "allow_mass_removal", "response_id")
 
 
@@ -30,28 +31,53 @@ def _bearer(request: Request) -> str | None:
     return key.strip() if scheme.lower() == "bearer" and key.strip() else None
 
 
-def _known(key: str, keys: list[str]) -> bool:
-    """Compared in constant time, and with every key, so timing tells nothing about the keys."""
+def _known(key: str, keys: list[str]) -> int | None:
+    """The position of `key` in `keys`, or None. Compared in constant time, and with every key, so timing
+    tells nothing about the keys."""
     given = key.encode("utf-8", "surrogateescape")
-    found = False
-    for candidate in keys:
-        found |= hmac.compare_digest(given, candidate.encode("utf-8"))
+    found = None
+    for position, candidate in enumerate(keys):
+        if hmac.compare_digest(given, candidate.encode("utf-8")) and found is None:
+            found = position
     return found
 
 
 def _check(request: Request, admin: bool) -> None:
+    """Lets the request through or raises 401/403; a client key's settings (its name and scope) go to
+    `request.state.client_key` (None: an admin key, or no keys configured)."""
     server: ServerSettings = request.app.state.settings.server
+    request.state.client_key = None
     if not server.client_keys and not server.admin_keys:
         return  # LocalOnly has refused other machines
     key = _bearer(request)
     if key is None:
         raise ApiError(401, "missing API key: send 'Authorization: Bearer KEY'", code="missing_api_key")
-    if _known(key, server.admin_keys):
+    if _known(key, server.admin_keys) is not None:
         return
-    if not _known(key, server.client_keys):
+    position = _known(key, [client.key for client in server.client_keys])
+    if position is None:
         raise ApiError(401, "invalid API key", code="invalid_api_key")
     if admin:
         raise ApiError(403, "this key may chat but not use the admin API", code="admin_key_required")
+    request.state.client_key = server.client_keys[position]
+
+
+def check_scope(key: ClientKey | None, model: str, collection: str | None) -> None:
+    """403 naming the field when a scoped client key asks for a model or collection outside its scope."""
+    if key is None:
+        return
+    if key.models and model not in key.models:
+        raise ApiError(
+            403, f"key '{key.name}' may not use model '{model}' (allowed: {', '.join(key.models)})",
+            param="model", code="model_not_allowed",
+        )  # fmt: skip
+    if collection is not None and key.collections and collection not in key.collections:
+        raise ApiError(
+            403,
+            f"key '{key.name}' may not search collection '{collection}' "
+            f"(allowed: {', '.join(key.collections)})",
+            param="rag.collection", code="collection_not_allowed",
+        )  # fmt: skip
 
 
 def client_key(request: Request) -> None:
@@ -76,7 +102,9 @@ def _loopback(client: tuple[str, int] | None) -> bool:
 class LocalOnly:
     """With no key configured the server is open, so it serves this machine only, whatever interface it
     was bound to: a client on another machine gets 403, and so does a request whose Host header names another
-    site (a web page that rebinds its DNS name to 127.0.0.1 would otherwise reach the API from a browser)."""
+    site (a web page that rebinds its DNS name to 127.0.0.1 would otherwise reach the API from a browser), and
+    so does a browser request whose Origin is a page of another site (it could POST an upload or a chat to
+    this machine's server: a "simple" cross-origin POST is sent without asking first)."""
 
     def __init__(self, app: ASGIApp, server: ServerSettings):
         self.app, self.open = app, not server.client_keys and not server.admin_keys
@@ -95,6 +123,9 @@ class LocalOnly:
             return "this server has no API keys configured, so it answers clients on its own machine only"
         if host and not LOCAL_HOST_HEADER.match(host):
             return f"Host '{host[:100]}' is not this machine (localhost, 127.0.0.1 or [::1])"
+        origin = Headers(scope=scope).get("origin")
+        if origin is not None and not LOCAL_ORIGIN.match(origin):
+            return f"Origin '{origin[:100]}' is a page of another site, not of this machine"
         return None
 
 

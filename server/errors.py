@@ -6,6 +6,7 @@ import re
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel
 from starlette.exceptions import HTTPException
 
 from core.errors import RagtuneError
@@ -20,6 +21,7 @@ _TYPES = {
     409: "conflict_error",
     413: "invalid_request_error",
     415: "invalid_request_error",
+    429: "rate_limit_error",
 }
 
 
@@ -30,9 +32,56 @@ class ApiError(HTTPException):
     """An HTTP error of the server's own. An HTTPException, so that one raised while the body is read (413)
     reaches the handlers as itself."""
 
-    def __init__(self, status: int, message: str, param: str | None = None, code: str | None = None):
+    def __init__(
+        self,
+        status: int,
+        message: str,
+        param: str | None = None,
+        code: str | None = None,
+        retry_after: int | None = None,
+    ):
         super().__init__(status, message)
         self.status, self.message, self.param, self.code = status, message, param, code
+        self.retry_after = retry_after  # seconds, sent as Retry-After (429, 503)
+
+
+class ErrorDetail(BaseModel):
+    message: str
+    type: str
+    param: str | None = None
+    code: str | None = None
+
+
+class ErrorResponse(BaseModel):
+    """OpenAI's error body, as every error of this server has it."""
+
+    error: ErrorDetail
+
+
+_RETRY_AFTER = {
+    "Retry-After": {"description": "Seconds to wait before trying again", "schema": {"type": "integer"}}
+}
+# The errors a route may answer, declared in the OpenAPI schema (clients and schemathesis read them there).
+ERROR_RESPONSES: dict[int | str, dict] = {
+    status: {"model": ErrorResponse, "description": description}
+    for status, description in {
+        400: "Bad request: the message and param name what and where",
+        401: "Missing or invalid API key",
+        403: "The key may not do this (admin route, scope), or a keyless server refuses another machine",
+        404: "Not found: model, document, adapter, response",
+        409: "Conflict with the current state (already exists, stopped meanwhile)",
+        413: "Request body past server.max_body_mb or server.max_upload_mb",
+        415: "Unsupported file type",
+        500: "Internal error (details in the server log only)",
+        503: "Unavailable for now: database, lock, model in training, request_timeout",
+    }.items()
+}
+ERROR_RESPONSES[429] = {
+    "model": ErrorResponse,
+    "description": "Overloaded (server.max_concurrent_requests) or the key's rate reached",
+    "headers": _RETRY_AFTER,
+}
+ERROR_RESPONSES[503]["headers"] = _RETRY_AFTER
 
 
 def error_body(status: int, message: str, param: str | None = None, code: str | None = None) -> dict:
@@ -40,12 +89,16 @@ def error_body(status: int, message: str, param: str | None = None, code: str | 
     return {"error": {"message": message, "type": kind, "param": param, "code": code}}
 
 
-def respond(request: Request, status: int, message: str, param=None, code=None) -> JSONResponse:
+def respond(
+    request: Request, status: int, message: str, param=None, code=None, retry_after: int | None = None
+) -> JSONResponse:
     """The error response, counted in ragtune_errors (also for middleware, which builds a Request)."""
     metrics = getattr(request.app.state, "metrics", None)
     if metrics is not None:  # the label is a served model or "unknown" (set by the route), never raw input
         metrics.errors.labels(getattr(request.state, "model", "-"), str(status)).inc()
-    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else {}
+    if retry_after is not None:
+        headers["Retry-After"] = str(retry_after)
     return JSONResponse(error_body(status, message, param, code), status_code=status, headers=headers)
 
 
@@ -65,7 +118,7 @@ def _param(loc: tuple) -> str | None:
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ApiError)
     async def api_error(request: Request, err: ApiError):
-        return respond(request, err.status, err.message, err.param, err.code)
+        return respond(request, err.status, err.message, err.param, err.code, err.retry_after)
 
     @app.exception_handler(RequestValidationError)
     async def invalid_body(request: Request, err: RequestValidationError):

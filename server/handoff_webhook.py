@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 
 import httpx
 
-from feedback.privacy import mask_record
+from feedback.privacy import ephemeral_secret, mask_record, pseudonym_secret
 from feedback.records import ChatRecord
 from server.metrics import Metrics
 
@@ -45,10 +45,20 @@ class _Handoff:
 
 
 class HandoffWebhook:
-    def __init__(self, config, metrics: Metrics, *, mask_pii: bool = True, pii_keep: tuple[str, ...] = ()):
-        """`config`: core.settings.HandoffSettings with a webhook_url."""
+    def __init__(
+        self,
+        config,
+        metrics: Metrics,
+        *,
+        mask_pii: bool = True,
+        pii_keep: tuple[str, ...] = (),
+        pseudonym_secret: bytes | None = None,
+    ):
+        """`config`: core.settings.HandoffSettings with a webhook_url; `pseudonym_secret`: the log's, so that
+        a hand-off names the user as the log does (None: one of its own)."""
         self.config, self.metrics = config, metrics
         self.mask_pii, self.pii_keep = mask_pii, tuple(pii_keep)
+        self.pseudonym_secret = pseudonym_secret or ephemeral_secret()
         secret = config.webhook_secret
         self.secret = secret.get_secret_value() if secret is not None else None
         self._queue: asyncio.Queue[_Handoff] | None = None
@@ -92,7 +102,9 @@ class HandoffWebhook:
 
     def payload(self, handoff: _Handoff) -> bytes:
         """The JSON body: personal data masked and the user id pseudonymised as in the conversation log."""
-        record = mask_record(handoff.record, self.pii_keep) if self.mask_pii else handoff.record
+        record = handoff.record
+        if self.mask_pii:
+            record = mask_record(record, self.pseudonym_secret, self.pii_keep)
         details = record.decisions["handoff"]
         body = {
             "event": "handoff",
@@ -178,7 +190,11 @@ async def start_webhook(settings, metrics: Metrics) -> HandoffWebhook | None:
     if not settings.handoff.webhook_url:
         return None
     webhook = HandoffWebhook(
-        settings.handoff, metrics, mask_pii=settings.pii.mask_in_log, pii_keep=tuple(settings.pii.keep)
+        settings.handoff,
+        metrics,
+        mask_pii=settings.pii.mask_in_log,
+        pii_keep=tuple(settings.pii.keep),
+        pseudonym_secret=pseudonym_secret(settings.pii, settings.home),
     )
     await webhook.start()
     return webhook

@@ -1,6 +1,7 @@
 """Prometheus metrics (one registry per app): requests, errors, latency, time to first token,
 tokens/s, prompt tokens and those the prefix cache served, retrieval latency, per model; plus cancelled
-streams and the engine's running requests."""
+streams and the engine's running requests; admission (limit, in flight, refused, timeouts) and usage per
+client key (by its configured name)."""
 
 import time
 
@@ -96,6 +97,40 @@ class Metrics:
         )
         self.handoff_webhook_queued = Gauge(
             "ragtune_handoff_webhook_queued", "Hand-offs waiting for or in delivery", registry=r
+        )
+
+        self.admission_limit = Gauge(
+            "ragtune_admission_limit",
+            "Chat requests admitted at once (server.max_concurrent_requests)",
+            registry=r,
+        )
+        self.admission_in_flight = Gauge(
+            "ragtune_admission_in_flight", "Chat requests admitted and not yet finished", registry=r
+        )
+        self.admission_refused = Counter(
+            "ragtune_admission_refused",
+            "Chat requests refused with 429: overloaded, rate_requests, rate_tokens (a key past its rate)",
+            ["reason"],
+            registry=r,
+        )
+        self.deadline_exceeded = Counter(
+            "ragtune_request_timeouts", "Chat requests ended by server.request_timeout_s", registry=r
+        )
+        self.scope_refused = Counter(
+            "ragtune_scope_refused",
+            "Requests refused with 403 outside their key's scope",
+            ["field"],
+            registry=r,
+        )
+        self.engine_alive = Gauge(
+            "ragtune_engine_alive", "1 while the engine can generate, else 0", registry=r
+        )
+        # Per client key, labelled by its configured name (server.client_keys), so the series stay bounded
+        self.key_requests = Counter(
+            "ragtune_key_requests", "Chat requests admitted per key", ["key"], registry=r
+        )
+        self.key_tokens = Counter(
+            "ragtune_key_tokens", "Prompt and completion tokens per key", ["key"], registry=r
         )
 
     def watch_log(self, dropped) -> None:

@@ -8,7 +8,7 @@ any other caller use this same code."""
 import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, replace
 
 from core.errors import RagtuneError
@@ -71,6 +71,8 @@ class ChatPlan:
     collection: str | None  # searched (None: RAG off)
     started: float
     curated: bool = False  # the answer is a curated answer: it goes through the output rails
+    client: str | None = None  # the client key's name (server.client_keys), logged with the response
+    on_usage: Callable[[int], None] | None = None  # given the total tokens when it ends (the key's rate)
 
 
 @dataclass(frozen=True)
@@ -522,6 +524,8 @@ class ChatService:
         """Metrics, and the conversation log's row (queued: never waits, never fails the answer)."""
         cached = usage.prompt_tokens_details.cached_tokens
         recorder.done(usage.completion_tokens, usage.prompt_tokens, cached)
+        if plan.on_usage is not None:
+            plan.on_usage(usage.total_tokens)
         if plan.decisions.handoff is not None and self.handoff_webhook is not None:
             self.handoff_webhook.send(plan, answer)  # queued, like the log's row
         if self.feedback is None:
@@ -543,5 +547,6 @@ class ChatService:
                 prompt_tokens=usage.prompt_tokens,
                 completion_tokens=usage.completion_tokens,
                 user_id=request.user,
+                client=plan.client,
             )
         )

@@ -113,6 +113,10 @@ class Engine(ABC):
     def running(self) -> int:
         """Requests the engine is generating for right now."""
 
+    def alive(self) -> bool:
+        """False once the engine can no longer generate (its core process died): /readyz says so."""
+        return True
+
     def describe(self) -> str:
         """What `ragtune serve` says at start about the engine."""
         return self.name

@@ -52,8 +52,10 @@ class _OpenAIPenalties(LogitsProcessor):
         return scores - self.frequency * counts - self.presence * (counts > 0).to(scores.dtype)
 
 
-def _first_stop(text: str, stops: list[str]) -> int | None:
-    found = [i for i in (text.find(s) for s in stops) if i >= 0]
+def _first_stop(text: str, stops: list[str], start: int = 0) -> int | None:
+    """Where the first stop string begins, looking from `start` on: the text before what was sent holds none
+    (a tail that might begin one is held back), so each piece costs its own length, not the whole answer's."""
+    found = [i for i in (text.find(s, start) for s in stops) if i >= 0]
     return min(found) if found else None
 
 
@@ -104,7 +106,7 @@ class HfEngine(Engine):
             text, emitted, stopped = "", 0, False
             while (piece := await asyncio.to_thread(next, streamer, None)) is not None:
                 text += piece
-                cut = _first_stop(text, params.stop)
+                cut = _first_stop(text, params.stop, emitted)
                 if cut is not None:
                     text, stopped = text[:cut], True
                     cancel.set()

@@ -139,6 +139,9 @@ class VllmEngine(Engine):
     def running(self) -> int:
         return self.llm.get_num_unfinished_requests()
 
+    def alive(self) -> bool:
+        return not self.llm.errored  # the engine core process died or stopped
+
     def shutdown(self) -> None:
         self.llm.shutdown()
 

@@ -55,8 +55,10 @@ def _experiment(experiment: Experiment) -> dict:
 
 @router.post("/v1/feedback", dependencies=[Depends(client_key)])
 def post_feedback(body: FeedbackRequest, request: Request) -> dict:
-    """Thumbs up/down on a response, with an optional reason, correction or preferred-over id."""
-    feedback = _service(request).add_feedback(**body.model_dump())
+    """Thumbs up/down on a response, with an optional reason, correction or preferred-over id; a client key
+    rates only the responses it was given."""
+    key = getattr(request.state, "client_key", None)
+    feedback = _service(request).add_feedback(**body.model_dump(), client=key.name if key else None)
     return {"object": "feedback", **asdict(feedback)}
 
 

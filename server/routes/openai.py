@@ -9,11 +9,13 @@ from collections.abc import AsyncIterator
 import numpy as np
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response, StreamingResponse
+from starlette.background import BackgroundTask
 
 from core.errors import NotFoundError, RagtuneError
-from server.auth import client_key
+from server.admission import Admission, Ticket
+from server.auth import check_scope, client_key
 from server.engines.base import SamplingParams
-from server.errors import error_body, log
+from server.errors import ApiError, error_body, log
 from server.protocol import (
     ChatCompletion,
     ChatCompletionChunk,
@@ -55,22 +57,49 @@ async def list_models(request: Request) -> ModelList:
     experiments = feedback.experiments.models() if feedback.enabled else []
     cards += [ModelCard(id=name, created=created, owned_by="ragtune-experiment", decoding=decoding)
               for name in experiments]
-    return ModelList(data=cards)
+    key = request.state.client_key  # a key scoped to some models sees only those
+    return ModelList(data=[card for card in cards if not key or not key.models or card.id in key.models])
 
 
-@router.post("/v1/chat/completions", response_model=None)
+STREAMED = {200: {"content": {"text/event-stream": {"schema": {"type": "string"}}}, "description": "The answer"}}
+
+
+@router.post("/v1/chat/completions", response_model=None, responses=STREAMED)
 async def chat_completions(body: ChatCompletionRequest, request: Request) -> ChatCompletion | StreamingResponse:
+    """Admitted first (server/admission.py: 429 past server.max_concurrent_requests or the key's rate), within
+    the key's scope (403), and ended by server.request_timeout_s wherever it waits."""
     service: ChatService = request.app.state.chat
     request.state.model = service.metric_label(body.model)
-    plan = await service.plan(body)
-    service.metrics.requests.labels(request.state.model).inc()
-    if not body.stream:
-        return await _unless_disconnected(request, service.complete(plan), service.metrics)
+    key = request.state.client_key
+    rag = body.rag
+    collection = (rag.collection or service.rt.settings.knowledge.default_collection) if rag.enabled else None
+    try:
+        check_scope(key, body.model, collection)
+    except ApiError as err:
+        service.metrics.scope_refused.labels(err.param).inc()
+        raise
+    admission: Admission = request.app.state.admission
+    ticket = admission.admit(key)
+    streaming = False
+    try:
+        async with asyncio.timeout_at(ticket.deadline):
+            plan = await service.plan(body)
+            plan.client, plan.on_usage = (key.name if key else None), ticket.charge
+            service.metrics.requests.labels(request.state.model).inc()
+            if not body.stream:
+                return await _unless_disconnected(request, service.complete(plan), service.metrics)
+        streaming = True
+    except TimeoutError:
+        raise admission.timed_out() from None
+    finally:
+        if not streaming:
+            ticket.release()  # a stream's slot is released when it ends (_sse)
     include_usage = bool(body.stream_options and body.stream_options.include_usage)
     return StreamingResponse(
-        _sse(service.stream(plan, include_usage), service, request.state.model),
+        _sse(service.stream(plan, include_usage), service, request.state.model, ticket),
         media_type="text/event-stream",
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+        background=BackgroundTask(ticket.release),  # also when the stream never started
     )
 
 
@@ -91,16 +120,32 @@ async def _unless_disconnected(request: Request, answer, metrics) -> ChatComplet
         task.cancel()  # the route itself was cancelled (server shutdown): so is the generation
 
 
-async def _sse(chunks: AsyncIterator[ChatCompletionChunk], service: ChatService, label: str) -> AsyncIterator[str]:
-    """OpenAI's SSE framing, ending with `data: [DONE]`. Headers are sent by now, so a failure is reported
-    in the stream in OpenAI's error shape."""
+async def _sse(
+    chunks: AsyncIterator[ChatCompletionChunk], service: ChatService, label: str, ticket: Ticket
+) -> AsyncIterator[str]:
+    """OpenAI's SSE framing, ending with `data: [DONE]`. Headers are sent by now, so a failure, or the
+    request's deadline passing, is reported in the stream in OpenAI's error shape. The deadline runs only
+    while the next chunk is awaited, never while a chunk is being sent."""
+    iterator = aiter(chunks)
     try:
-        async for chunk in chunks:
+        while True:
+            try:
+                async with asyncio.timeout_at(ticket.deadline):
+                    chunk = await anext(iterator)
+            except StopAsyncIteration:
+                break
             yield f"data: {_chunk_json(chunk)}\n\n"
+    except TimeoutError:
+        late = ticket.admission.timed_out()
+        service.metrics.errors.labels(label, str(late.status)).inc()
+        yield f"data: {json.dumps(error_body(late.status, late.message, code=late.code))}\n\n"
     except Exception:  # noqa: BLE001 - logged; the client gets a generic error event
         service.metrics.errors.labels(label, "500").inc()
         log.exception("generation failed")
         yield f"data: {json.dumps(error_body(500, 'generation failed; the server log has the details'))}\n\n"
+    finally:
+        ticket.release()
+        await chunks.aclose()  # stops the generation when the client left or the deadline passed
     yield "data: [DONE]\n\n"
 
 

@@ -3,6 +3,7 @@ applies to the next request, without a restart; a bad list is refused and the ol
 
 import asyncio
 import os
+import tempfile
 from pathlib import Path
 
 from fastapi import APIRouter, Depends, Request
@@ -73,6 +74,13 @@ def _replace_and_reload(rails: Rails, path: Path, words: list[str]) -> None:
 
 
 def _write_atomic(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
+    """A temp file of its own per call: two PUTs at once (threads of one process) never write one file."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as file:
+            file.write(data)
+        os.chmod(tmp, 0o644)  # a word list, read by every replica's user like the one it replaces
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise

@@ -22,10 +22,11 @@ SPEC = {
 
 @pytest.fixture
 def replicas(store):
-    """Two server replicas on one database, each with its own log writer and cache."""
+    """Two server replicas on one database, each with its own log writer and cache, and one pseudonym
+    secret (RAGTUNE_HOME/pseudonym.key or pii.pseudonym_secret)."""
     made = []
     for _ in range(2):
-        log = ConversationLog(store, queue_size=10000)
+        log = ConversationLog(store, queue_size=10000, pseudonym_secret=b"replicas-share-this")
         log.start()
         made.append(Experiments(store, log, refresh_s=0.0))
     yield made

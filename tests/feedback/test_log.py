@@ -124,3 +124,50 @@ def test_rows_past_the_retention_period_are_deleted(tmp_path):
     assert wait_for(lambda: service.store.get_chat("old") is None)
     assert service.store.get_chat("new") is not None
     service.close()
+
+
+def test_one_row_the_database_refuses_loses_no_other_row(sqlite_store):
+    class Picky:
+        """Refuses any batch holding the row answered 'refused' (as PostgreSQL refuses a bad value)."""
+
+        def add_chats(self, records):
+            if any(r.answer == "refused" for r in records):
+                raise ValueError("invalid byte sequence")
+            sqlite_store.add_chats(records)
+
+        def __getattr__(self, name):
+            return getattr(sqlite_store, name)
+
+    log = ConversationLog(Picky(), queue_size=100, batch_size=50)
+    for n in range(5):
+        log.record(chat(f"r{n}", answer="refused" if n == 2 else "fine"))
+    log.start()
+    log.close()
+    assert sqlite_store.count_chats() == 4 and sqlite_store.get_chat("r2") is None
+    assert (log.written, log.failed) == (4, 1)
+
+
+def test_rows_wait_for_a_database_that_is_down_and_none_is_lost(sqlite_store):
+    from core.errors import UnavailableError
+
+    class Outage:
+        """Unavailable for the first three writes, like a PostgreSQL restarting."""
+
+        calls = 0
+
+        def add_chats(self, records):
+            Outage.calls += 1
+            if Outage.calls <= 3:
+                raise UnavailableError("the feedback database cannot be opened")
+            sqlite_store.add_chats(records)
+
+        def __getattr__(self, name):
+            return getattr(sqlite_store, name)
+
+    log = ConversationLog(Outage(), queue_size=100)
+    log.start()
+    for n in range(10):
+        assert log.record(chat(f"r{n}"))
+    assert wait_for(lambda: sqlite_store.count_chats() == 10, timeout=30)
+    log.close()
+    assert Outage.calls >= 4 and log.failed == 0 and log.dropped == 0

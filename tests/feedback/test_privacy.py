@@ -22,5 +22,23 @@ def test_pre_scan_masks_exactly_what_core_pii_masks(text):
 
 
 def test_pseudonyms_are_stable_and_reveal_nothing():
-    assert pseudonym("jane@example.com") == pseudonym("jane@example.com") != pseudonym("john@example.com")
-    assert "jane" not in pseudonym("jane@example.com")
+    key = b"secret"
+    assert pseudonym("jane@example.com", key) == pseudonym("jane@example.com", key)
+    assert pseudonym("jane@example.com", key) != pseudonym("john@example.com", key)
+    assert "jane" not in pseudonym("jane@example.com", key)
+
+
+def test_a_pseudonym_cannot_be_recomputed_without_the_secret(tmp_path):
+    import hashlib
+
+    from core.settings import PiiSettings
+    from feedback.privacy import SECRET_FILE, pseudonym_secret
+
+    phone = "13812345678"  # hashing every phone number would find a plain SHA-256 of it
+    made = pseudonym_secret(PiiSettings(), tmp_path)
+    assert pseudonym_secret(PiiSettings(), tmp_path) == made  # kept in the home: stable over restarts
+    assert (tmp_path / SECRET_FILE).stat().st_mode & 0o777 == 0o600
+    assert pseudonym(phone, made) != "u_" + hashlib.sha256(phone.encode()).hexdigest()[:24]
+    assert pseudonym(phone, made) != pseudonym(phone, pseudonym_secret(PiiSettings(), tmp_path / "other"))
+    configured = PiiSettings(pseudonym_secret="shared-by-replicas")
+    assert pseudonym_secret(configured, tmp_path / "a") == pseudonym_secret(configured, tmp_path / "b")

@@ -13,6 +13,7 @@ from server.routes.feedback import router
 from tests.feedback.conftest import chat
 
 CLIENT = {"Authorization": "Bearer client-key"}
+OTHER_CLIENT = {"Authorization": "Bearer other-key"}
 ADMIN = {"Authorization": "Bearer admin-key"}
 SPEC = {
     "name": "exp-1",
@@ -26,7 +27,9 @@ def api(tmp_path):
     settings = Settings(
         home=tmp_path,
         feedback=FeedbackSettings(),
-        server=ServerSettings(client_keys=["client-key"], admin_keys=["admin-key"]),
+        server=ServerSettings(
+            client_keys=[{"key": "client-key", "name": "widget"}, "other-key"], admin_keys=["admin-key"]
+        ),
     )
     service = FeedbackService(settings.feedback, settings.pii, settings.home).start()
     app = FastAPI()
@@ -34,8 +37,9 @@ def api(tmp_path):
     app.include_router(router)
     app.state.settings, app.state.feedback = settings, service
     app.state.runtime = SimpleNamespace(adapters={"demo": object()})
-    service.record(chat("chatcmpl-1"))
-    service.record(chat("chatcmpl-2", model="base", answer="Unplug it."))
+    service.record(chat("chatcmpl-1", client="widget"))  # the responses the widget's key was given
+    service.record(chat("chatcmpl-2", model="base", answer="Unplug it.", client="widget"))
+    service.record(chat("chatcmpl-3", client="client-2"))  # the other key's (named by its position)
     with TestClient(app) as client:
         yield client
     service.close()
@@ -74,6 +78,20 @@ def test_feedback_errors(api, body, status, words):
     reply = api.post("/v1/feedback", headers=CLIENT, json=body)
     assert reply.status_code == status
     assert words in reply.json()["error"]["message"]
+
+
+def test_a_key_rates_only_the_responses_it_was_given(api):
+    for response_id in ("chatcmpl-1", "chatcmpl-2"):
+        body = {"response_id": response_id, "rating": "down"}
+        theirs = api.post("/v1/feedback", headers=OTHER_CLIENT, json=body)
+        assert theirs.status_code == 404 and theirs.json()["error"]["param"] == "response_id"
+    preferred = {"response_id": "chatcmpl-3", "rating": "up", "preferred_over": "chatcmpl-1"}
+    mixed = api.post("/v1/feedback", headers=OTHER_CLIENT, json=preferred)
+    assert mixed.status_code == 404 and mixed.json()["error"]["param"] == "preferred_over"
+    own = api.post("/v1/feedback", headers=OTHER_CLIENT, json={"response_id": "chatcmpl-3", "rating": "up"})
+    assert own.status_code == 200
+    staff = api.post("/v1/feedback", headers=ADMIN, json={"response_id": "chatcmpl-1", "rating": "down"})
+    assert staff.status_code == 200  # an admin key rates (and corrects) any response
 
 
 def test_keys_are_checked(api):

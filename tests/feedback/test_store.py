@@ -114,3 +114,72 @@ def test_retention_deletes_old_conversations_with_their_feedback(store):
     assert store.delete_before(now - 90 * 86400) == 1
     assert store.get_chat("old") is None and store.get_feedback("old") is None
     assert store.get_chat("new") is not None and store.get_feedback("new") is not None
+
+
+def test_a_nul_in_a_field_is_dropped_not_the_batch(store):
+    # PostgreSQL's text cannot hold NUL: one in a collection or user id used to fail the whole batch
+    odd = chat("chatcmpl-nul", collection="sup\x00port", user_id="u\x00_1", answer="Hold\x00 it.")
+    store.add_chats([chat("chatcmpl-before"), odd, chat("chatcmpl-after")])
+    assert store.count_chats() == 3
+    stored = store.get_chat("chatcmpl-nul")
+    assert (stored.collection, stored.user_id, stored.answer) == ("support", "u_1", "Hold it.")
+    assert store.add_feedback(Feedback(response_id="chatcmpl-nul", rating="down", reason="wr\x00ong"))
+    assert store.get_feedback("chatcmpl-nul").reason == "wrong"
+
+
+def test_the_client_key_is_stored_with_the_response(store):
+    store.add_chats([chat("chatcmpl-1", client="widget")])
+    assert store.get_chat("chatcmpl-1").client == "widget"
+
+
+def test_a_database_made_before_client_keys_gains_the_column(tmp_path):
+    import sqlite3
+
+    from feedback.store import SqliteStore
+
+    path = tmp_path / "feedback.sqlite"
+    with sqlite3.connect(path) as db:  # the chat_log of the first release, with one row
+        db.execute(
+            "CREATE TABLE chat_log (response_id TEXT PRIMARY KEY, model TEXT NOT NULL, "
+            "messages TEXT NOT NULL, answer TEXT NOT NULL, sources TEXT NOT NULL, adapter TEXT, collection TEXT, experiment TEXT, "
+            "variant TEXT, decisions TEXT NOT NULL, latency_s REAL, prompt_tokens INTEGER, "
+            "completion_tokens INTEGER, user_id TEXT, created REAL NOT NULL)"
+        )
+        db.execute(
+            "INSERT INTO chat_log VALUES "
+            "('old', 'm', '[]', 'a', '[]', NULL, NULL, NULL, NULL, '{}', 0, 0, 0, NULL, 1.0)"
+        )
+    store = SqliteStore(path)
+    store.migrate()
+    store.add_chats([chat("new", client="widget")])
+    assert store.get_chat("old").client is None and store.get_chat("new").client == "widget"
+    store.close()
+
+
+def test_the_sqlite_file_is_readable_by_its_owner_only(tmp_path):
+    from feedback.store import SqliteStore
+
+    store = SqliteStore(tmp_path / "feedback.sqlite")
+    store.migrate()
+    assert (tmp_path / "feedback.sqlite").stat().st_mode & 0o777 == 0o600
+    store.close()
+
+
+def test_errors_name_no_host_or_password_and_an_outage_is_not_retried_per_call():
+    import pytest
+
+    from core.errors import UnavailableError
+    from feedback.store import PostgresStore, mask_credentials
+
+    url = "postgresql://ragtune:p@ss@127.0.0.1:1/ragtune"  # nothing listens on port 1
+    assert mask_credentials(url) == "postgresql://ragtune:***@127.0.0.1:1/ragtune"
+    assert mask_credentials("host=db password=s3cret user=x") == "host=db password=*** user=x"
+    store = PostgresStore(url)
+    with pytest.raises(UnavailableError) as first:
+        store.count_chats()
+    with pytest.raises(UnavailableError) as second:  # within the backoff: not tried again
+        store.count_chats()
+    for err in (first.value, second.value):
+        assert "127.0.0.1" not in str(err) and "p@ss" not in str(err) and "ss@" not in str(err)
+    assert "cannot be opened" in str(first.value) and "retried in" in str(second.value)
+    assert store.retry_in > 0

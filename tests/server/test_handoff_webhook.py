@@ -14,7 +14,7 @@ import pytest
 
 from core.process import free_port
 from core.settings import EngineSettings, HandoffSettings, Settings
-from feedback.privacy import pseudonym
+from feedback.privacy import pseudonym, pseudonym_secret
 from server.handoff_webhook import HandoffWebhook
 from server.metrics import Metrics
 from server.protocol import ChatCompletionRequest, Handoff
@@ -97,6 +97,9 @@ def receiver():
         one.stop()
 
 
+PSEUDONYM_SECRET = b"the log's secret"
+
+
 def config(url: str, **changes) -> HandoffSettings:
     fast = {"backoff_s": 0.05, "max_backoff_s": 0.5, "timeout_s": 5.0}  # retries within a test's patience
     return HandoffSettings(webhook_url=url, webhook_secret=SECRET, **{**fast, **changes})
@@ -136,7 +139,7 @@ def run_webhook(settings: HandoffSettings, plans: list, wait_for: int, before_cl
     metrics = Metrics()
 
     async def main():
-        webhook = HandoffWebhook(settings, metrics)
+        webhook = HandoffWebhook(settings, metrics, pseudonym_secret=PSEUDONYM_SECRET)
         await webhook.start()
         for one in plans:
             assert webhook.send(one, TOLD)
@@ -164,7 +167,7 @@ def test_the_payload_is_masked_like_the_log_and_signed(receiver):
     assert (first["reason"], first["detail"], first["message"]) == ("user_asked", "asked for a human", TOLD)
     assert first["language"] == "en" and first["model"] == "demo"
     assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", first["time"])
-    assert first["user_id"] == pseudonym("customer-42")  # what the conversation log stores for this user
+    assert first["user_id"] == pseudonym("customer-42", PSEUDONYM_SECRET)  # what the log stores for this user
     assert first["transcript"] == [  # the system prompt left out, the answer shown last
         {"role": "user", "content": "I want to talk to a human, mail me at [EMAIL] or call [PHONE]"},
         {"role": "assistant", "content": TOLD},
@@ -318,7 +321,8 @@ def test_the_app_posts_a_hand_off_after_the_chat_has_answered(receiver, tmp_path
     assert set(by_id) == {r["id"] for r in replies}
     english, chinese = (by_id[r["id"]] for r in replies)
     assert english["language"] == "en" and chinese["language"] == "zh"
-    assert english["user_id"] == pseudonym("customer-7")
+    # the pseudonym the conversation log gives this user: the same secret, from the server's home
+    assert english["user_id"] == pseudonym("customer-7", pseudonym_secret(settings.pii, tmp_path))
     assert english["message"] == replies[0]["handoff"]["message"] == english["transcript"][-1]["content"]
     assert english["transcript"][0]["content"] == "I want to talk to a human, my e-mail is [EMAIL]"
     assert chinese["transcript"] == [
