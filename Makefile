@@ -67,6 +67,7 @@ bench: setup
 	$(PY) benchmarks/serving.py --rails
 	$(PY) benchmarks/rails.py
 	$(PY) benchmarks/feedback_log.py
+	$(PY) benchmarks/first_answer.py
 
 lint: setup
 	$(VENV)/bin/ruff check .
