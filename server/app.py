@@ -155,6 +155,11 @@ def create_app(settings, announce=print, jobs: tuple[AdapterJob, ...] = ()) -> F
     async def compare_page() -> FileResponse:
         return FileResponse(STATIC / "compare.html", media_type="text/html")
 
+    @app.get("/admin", include_in_schema=False)
+    async def editors_page() -> FileResponse:
+        """The review queue and the curated answers; the page asks for an admin key for its calls."""
+        return FileResponse(STATIC / "editors.html", media_type="text/html")
+
     @app.get("/healthz")
     async def healthz() -> dict:
         return {"status": "ok"}
