@@ -106,3 +106,29 @@ def test_the_default_concurrency_follows_the_cores():
     from server.admission import default_concurrency
 
     assert default_concurrency(1) == 16 and default_concurrency(2) == 32 and default_concurrency(64) == 256
+
+
+def test_word_list_puts_at_once_each_write_a_file_of_their_own(tmp_path):
+    import threading
+
+    from server.routes.rails_admin import _write_atomic
+
+    path = tmp_path / "banned.txt"
+    lists = [f"word{n}\n".encode() * 2000 for n in range(16)]
+    start, errors = threading.Barrier(len(lists)), []
+
+    def put(data: bytes) -> None:
+        start.wait()
+        try:
+            _write_atomic(path, data)
+        except OSError as err:  # one temp file shared by all: a replace finds it gone
+            errors.append(err)
+
+    threads = [threading.Thread(target=put, args=(data,)) for data in lists]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    assert path.read_bytes() in lists  # one whole list, never two mixed
+    assert [p.name for p in tmp_path.iterdir()] == ["banned.txt"]  # no temp file left behind
