@@ -32,8 +32,12 @@ async def one_stream(
     client: httpx.AsyncClient, model: str, question: str, tokens: int
 ) -> tuple[int, float, bool]:
     """(status, seconds until the answer ended or the refusal arrived, whether it ended with [DONE])."""
-    body = {"model": model, "messages": [{"role": "user", "content": question}], "max_tokens": tokens,
-            "stream": True}  # fmt: skip
+    body = {
+        "model": model,
+        "messages": [{"role": "user", "content": question}],
+        "max_tokens": tokens,
+        "stream": True,
+    }
     started = time.perf_counter()
     async with client.stream("POST", "/v1/chat/completions", json=body) as reply:
         text = (await reply.aread()).decode()
@@ -72,9 +76,16 @@ async def run(url: str, key: str, model: str, streams: int, tokens: int) -> dict
     statuses = Counter(status for status, _, _ in done)
     answered = sorted(s for status, s, finished in done if status == 200 and finished)
     refused = sorted(s for status, s, _ in done if status == 429)
-    return {"streams": streams, "statuses": dict(statuses), "answered": answered, "refused": refused,
-            "unfinished": sum(1 for status, _, finished in done if status == 200 and not finished),
-            "hung": [repr(e)[:200] for e in hung], "wall_s": wall, "health_s": health_s}  # fmt: skip
+    return {
+        "streams": streams,
+        "statuses": dict(statuses),
+        "answered": answered,
+        "refused": refused,
+        "unfinished": sum(1 for status, _, finished in done if status == 200 and not finished),
+        "hung": [repr(e)[:200] for e in hung],
+        "wall_s": wall,
+        "health_s": health_s,
+    }
 
 
 def percentile(values: list[float], share: float) -> float:

@@ -115,7 +115,9 @@ class Admission:
             limits.requests.take(1)
         if self.metrics is not None and name is not None:
             self.metrics.key_requests.labels(name).inc()
-        ticket = Ticket(self, name, asyncio.get_running_loop().time() + self.timeout_s)
+        ticket = Ticket(
+            admission=self, key_name=name, deadline=asyncio.get_running_loop().time() + self.timeout_s
+        )
         self.tickets.add(ticket)
         return ticket
 

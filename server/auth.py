@@ -68,16 +68,19 @@ def check_scope(key: ClientKey | None, model: str, collection: str | None) -> No
         return
     if key.models and model not in key.models:
         raise ApiError(
-            403, f"key '{key.name}' may not use model '{model}' (allowed: {', '.join(key.models)})",
-            param="model", code="model_not_allowed",
-        )  # fmt: skip
+            403,
+            f"key '{key.name}' may not use model '{model}' (allowed: {', '.join(key.models)})",
+            param="model",
+            code="model_not_allowed",
+        )
     if collection is not None and key.collections and collection not in key.collections:
         raise ApiError(
             403,
             f"key '{key.name}' may not search collection '{collection}' "
             f"(allowed: {', '.join(key.collections)})",
-            param="rag.collection", code="collection_not_allowed",
-        )  # fmt: skip
+            param="rag.collection",
+            code="collection_not_allowed",
+        )
 
 
 def client_key(request: Request) -> None:

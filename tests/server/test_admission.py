@@ -50,9 +50,12 @@ def server(tmp_path_factory, chat_model_path):
             for name, text in DOCS.items():
                 files = {"file": (f"{collection}-{name}", text.encode())}
                 reply = httpx.post(
-                    f"{url}/admin/documents", files=files, data={"collection": collection}, headers=admin,
+                    f"{url}/admin/documents",
+                    files=files,
+                    data={"collection": collection},
+                    headers=admin,
                     timeout=300,
-                )  # fmt: skip
+                )
                 reply.raise_for_status()
         yield url
 
@@ -79,9 +82,12 @@ def error(reply: httpx.Response) -> dict:
 def test_streams_past_the_limit_get_429_at_once_and_health_answers(server):
     async def one_stream(http: httpx.AsyncClient) -> tuple[int, str, str | None]:
         body = {
-            "model": MODEL, "stream": True, "max_tokens": 16, "rag": NO_RAG,
+            "model": MODEL,
+            "stream": True,
+            "max_tokens": 16,
+            "rag": NO_RAG,
             "messages": [{"role": "user", "content": "Tell me about your gadgets."}],
-        }  # fmt: skip
+        }
         async with http.stream("POST", "/v1/chat/completions", json=body) as reply:
             text = (await reply.aread()).decode()
             return reply.status_code, text, reply.headers.get("retry-after")
