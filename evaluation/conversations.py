@@ -7,13 +7,13 @@
 
 Earlier assistant turns are fixed text in the file, so every run scores the same conversation."""
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from core.errors import RagtuneError
+from core.language import LANGUAGES
+from evaluation.jsonl import read_records
 
-LANGUAGES = ("en", "zh")
 ROLES = ("user", "assistant")
 
 
@@ -86,23 +86,4 @@ def _parse(obj: object, where: str, number: int) -> Conversation:
 
 def load_conversations(path: Path) -> list[Conversation]:
     """Read a conversation file; a bad line raises RagtuneError naming the file and line."""
-    path = Path(path)
-    if not path.is_file():
-        raise RagtuneError(f"{path}: conversation file not found")
-    conversations = []
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
-        if not line.strip():
-            continue
-        where = f"{path}:{number}"
-        try:
-            obj = json.loads(line)
-        except json.JSONDecodeError as err:
-            raise RagtuneError(f"{where}: not valid JSON ({err.msg})") from None
-        conversations.append(_parse(obj, where, number))
-    if not conversations:
-        raise RagtuneError(f"{path}: no conversations in the file")
-    ids = [c.id for c in conversations]
-    duplicate = next((i for i in ids if ids.count(i) > 1), None)
-    if duplicate is not None:
-        raise RagtuneError(f"{path}: conversation id '{duplicate}' appears more than once")
-    return conversations
+    return read_records(path, "conversation", _parse)

@@ -3,7 +3,6 @@
 key_facts: the numbers, durations, codes and names a correct answer must state (evaluation/facts.py);
 language: "en" or "zh", detected from the question when not given."""
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -11,6 +10,7 @@ from core.errors import RagtuneError
 from core.language import LANGUAGES, detect_language
 from evaluation.conversations import load_conversations
 from evaluation.facts import check_fact
+from evaluation.jsonl import read_records
 
 
 @dataclass
@@ -74,25 +74,7 @@ def _parse(obj: object, where: str, number: int) -> Question:
 
 def load_questions(path: Path) -> list[Question]:
     """Read a question file; a bad line raises RagtuneError naming file and line."""
-    path = Path(path)
-    if not path.is_file():
-        raise RagtuneError(f"{path}: question file not found")
-    questions = []
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
-        if not line.strip():
-            continue
-        where = f"{path}:{number}"
-        try:
-            obj = json.loads(line)
-        except json.JSONDecodeError as err:
-            raise RagtuneError(f"{where}: not valid JSON ({err.msg})") from None
-        questions.append(_parse(obj, where, number))
-    if not questions:
-        raise RagtuneError(f"{path}: no questions in the file")
-    ids = [q.id for q in questions]
-    if len(set(ids)) != len(ids):
-        raise RagtuneError(f"{path}: question ids are not unique")
-    return questions
+    return read_records(path, "question", _parse)
 
 
 def load_conversation_questions(path: Path) -> list[Question]:

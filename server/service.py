@@ -228,10 +228,16 @@ class ChatService:
         self.metrics.curated.labels("served").inc()
         asyncio.get_running_loop().run_in_executor(None, self._count_hit, answer.id)  # off the request path
         citations = [
-            Citation(source=s["source"], title=s["title"], document_id=s["document_id"], chunk_id="",
-                     score=round(found.score, 3), snippet="")
+            Citation(
+                source=s["source"],
+                title=s["title"],
+                document_id=s["document_id"],
+                chunk_id="",
+                score=round(found.score, 3),
+                snippet="",
+            )
             for s in answer.sources
-        ]  # fmt: skip
+        ]
         return Curated(answer.answer, citations)
 
     def _live_documents(self) -> dict[str, dict]:
@@ -373,7 +379,9 @@ class ChatService:
             if plan.curated:  # an editor's text, streamed like generated text and screened like it
                 filters = [self.rails.output_filter(plan.decisions.language) for _ in range(n)]
                 streams = [
-                    guarded(shaping.fixed_answer(plan.answer, tokenizer, max_tokens, read, pieces=True), screen)
+                    guarded(
+                        shaping.fixed_answer(plan.answer, tokenizer, max_tokens, read, pieces=True), screen
+                    )
                     for screen in filters
                 ]
                 return streams, filters
@@ -441,9 +449,14 @@ class ChatService:
         usage = shaping.usage([last for _, last, _ in results])
         self._finish(plan, recorder, results[0][0], usage)
         return ChatCompletion(
-            id=plan.id, created=now(), model=plan.request.model, choices=choices, usage=usage,
-            citations=plan.citations, **self._extensions(plan),
-        )  # fmt: skip
+            id=plan.id,
+            created=now(),
+            model=plan.request.model,
+            choices=choices,
+            usage=usage,
+            citations=plan.citations,
+            **self._extensions(plan),
+        )
 
     async def stream(self, plan: ChatPlan, include_usage: bool) -> AsyncIterator[ChatCompletionChunk]:
         """OpenAI's chunks: the first carries the role of each choice, the citations and what was decided

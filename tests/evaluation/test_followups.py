@@ -160,7 +160,7 @@ ONE_TURN = [{"role": "user", "content": "a"}]
 @pytest.mark.parametrize(
     ("row", "message"),
     [
-        ({"language": "fr", "kind": "pronoun"}, "'language' must be one of en, zh"),
+        ({"language": "fr", "kind": "pronoun"}, "'language' must be one of zh, en"),
         (
             {
                 "language": "en",

@@ -106,13 +106,23 @@ def test_control_tokens_in_a_knowledge_base_document_are_text(
 @pytest.mark.parametrize(
     "messages, kind",
     [
-        ([{"role": "user", "content": "My number is 138\u200b0013\u200b8000."},
-          {"role": "assistant", "content": "Thanks."},
-          {"role": "user", "content": "How long does the Northwind warranty cover a gadget?"}], "phone"),
-        ([{"role": "system", "content": "客户邮箱：ｊｏｈｎ＠ｅｘａｍｐｌｅ．ｃｏｍ"},
-          {"role": "user", "content": "Northwind 的保修期是多久？"}], "email"),
+        (
+            [
+                {"role": "user", "content": "My number is 138\u200b0013\u200b8000."},
+                {"role": "assistant", "content": "Thanks."},
+                {"role": "user", "content": "How long does the Northwind warranty cover a gadget?"},
+            ],
+            "phone",
+        ),
+        (
+            [
+                {"role": "system", "content": "客户邮箱：ｊｏｈｎ＠ｅｘａｍｐｌｅ．ｃｏｍ"},
+                {"role": "user", "content": "Northwind 的保修期是多久？"},
+            ],
+            "email",
+        ),
     ],
-)  # fmt: skip
+)
 def test_personal_data_in_an_earlier_turn_or_the_system_message_is_found(live_server, messages, kind):
     reply = live_server.client().chat.completions.create(
         model=live_server.base_model, messages=messages, max_tokens=1, extra_body={"rag": {"enabled": False}}
