@@ -21,12 +21,11 @@ import uuid
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from filelock import FileLock, Timeout
-
-from core.errors import NotFoundError, RagtuneError, UnavailableError
+from core.errors import NotFoundError, RagtuneError
 from core.language import detect_language
 from core.settings import RetrievalSettings
 from knowledge.loaders import load
+from knowledge.locking import write_atomic, write_lock
 from retrieval.evidence import product_names
 from retrieval.query import ResolvedQuery, resolve_query
 
@@ -181,15 +180,7 @@ class AnswerStore:
 
     def _change(self, change) -> int:
         self.root.mkdir(parents=True, exist_ok=True)
-        lock = FileLock(self.root / "write.lock")
-        try:
-            lock.acquire(timeout=self.lock_timeout_s)
-        except Timeout:
-            raise UnavailableError(
-                f"curated answers {self.root}: another process is changing them; gave up after "
-                f"{self.lock_timeout_s:g}s (knowledge.lock_timeout_s). Try again when it is done."
-            ) from None
-        try:
+        with write_lock(self.root / "write.lock", self.lock_timeout_s, f"curated answers {self.root}"):
             version, current = self.read()
             answers = change(current)
             data = json.dumps(
@@ -199,13 +190,11 @@ class AnswerStore:
             ).encode("utf-8")
             versions = self.root / "versions"
             versions.mkdir(exist_ok=True)
-            _write_atomic(versions / f"v{version + 1:06d}.json", data)
-            _write_atomic(self.file, data)
+            write_atomic(versions / f"v{version + 1:06d}.json", data)
+            write_atomic(self.file, data)
             for old in sorted(versions.glob("v*.json"))[: -self.keep_versions]:
                 old.unlink(missing_ok=True)
             return version + 1
-        finally:
-            lock.release()
 
     # -- hits --
     def _hits_db(self) -> sqlite3.Connection:
@@ -243,15 +232,6 @@ def _index(answers: list[CuratedAnswer], answer_id: str) -> int:
         if answer.id == answer_id:
             return index
     raise NotFoundError(f"curated answer '{answer_id}' does not exist", param="id")
-
-
-def _write_atomic(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    with open(tmp, "wb") as fh:
-        fh.write(data)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
 
 
 # -- files, documents, staleness --

@@ -15,11 +15,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from filelock import FileLock, Timeout
-
-from core.errors import UnavailableError
 from knowledge import catalog
 from knowledge.catalog import Catalog
+from knowledge.locking import write_atomic, write_lock
 
 
 def version_name(version: int) -> str:
@@ -69,31 +67,15 @@ class Store:
             yield db
 
     def set_live(self, version: int) -> None:
-        tmp = self.root / f"LIVE.tmp-{os.getpid()}"
-        with open(tmp, "w") as fh:
-            fh.write(version_name(version))
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, self.root / "LIVE")
+        write_atomic(self.root / "LIVE", version_name(version).encode())
 
     # -- writing --
     @contextmanager
     def writer(self) -> Iterator[None]:
-        lock = FileLock(self.root / "write.lock")
-        try:
-            lock.acquire(timeout=self.lock_timeout_s)
-        except Timeout:
-            raise UnavailableError(
-                f"knowledge base {self.root}: another process is changing it "
-                f"(lock {self.root / 'write.lock'}); gave up after waiting {self.lock_timeout_s:g}s "
-                "(knowledge.lock_timeout_s). Try again when it is done."
-            ) from None
-        try:
+        with write_lock(self.root / "write.lock", self.lock_timeout_s, f"knowledge base {self.root}"):
             for stale in self.root.glob("tmp-*"):  # left by a writer that was killed: never went live
                 shutil.rmtree(stale, ignore_errors=True)
             yield
-        finally:
-            lock.release()
 
     def new_workspace(self) -> Path:
         """A folder for the next version, starting from a copy of the live version's documents."""
