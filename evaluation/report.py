@@ -11,6 +11,7 @@ from rich.table import Table
 
 from core.language import LANGUAGES, detect_language
 from core.prompt import citation_marker
+from core.settings import DecodingSettings
 from evaluation.bootstrap import mean_interval
 from evaluation.charts import draw_charts
 from evaluation.scoring import METRIC_BY_KEY, Metric, compare, present_metrics, summarize
@@ -20,7 +21,7 @@ TOP_DIFFERENCES = 3
 # Shown for zh and en apart: what the answers say (facts, overlap) and whether they decline.
 LANGUAGE_METRICS = ("key_fact_accuracy", "rouge_l", "chrf", "refusal_accuracy", "false_refusal")
 LANGUAGE_NAMES = {"en": "English", "zh": "Chinese"}
-DECODING_FIELDS = ("temperature", "top_p", "frequency_penalty", "presence_penalty", "repetition_penalty")
+DECODING_FIELDS = tuple(DecodingSettings.model_fields)
 
 
 def fmt(value: float | None, digits: int) -> str:
@@ -72,8 +73,11 @@ def by_language(rows: list[dict], labels: list[str], samples: int, seed: int) ->
         means = summarize(mine, labels)
         table[language] = {"questions": len({r["question_id"] for r in mine}), "combinations": {}}
         for label in labels:
-            stated = [r["key_fact_accuracy"] for r in mine
-                      if r["combination"] == label and r.get("key_fact_accuracy") is not None]
+            stated = [
+                r["key_fact_accuracy"]
+                for r in mine
+                if r["combination"] == label and r.get("key_fact_accuracy") is not None
+            ]
             interval = mean_interval(stated, samples, seed) if stated else None
             table[language]["combinations"][label] = {
                 **{key: means[label][key] for key in LANGUAGE_METRICS},
@@ -125,14 +129,19 @@ def decoding_lines(run: dict) -> list[str]:
 def differing_pairs(labels: list[str], rows: list[dict]) -> list[tuple[str, str]]:
     """Pairs of combinations that differ in model at the same RAG setting (the tuning question)."""
     rag_of = {r["combination"]: (r["model"], r["rag"]) for r in rows}
-    found = [(a, b) for a, b in pairs(labels, 2) if rag_of[a][1] == rag_of[b][1] and rag_of[a][0] != rag_of[b][0]]
+    found = [
+        (a, b) for a, b in pairs(labels, 2) if rag_of[a][1] == rag_of[b][1] and rag_of[a][0] != rag_of[b][0]
+    ]
     return found or list(pairs(labels, 2))[:1]
 
 
 def top_differences(rows: list[dict], a: str, b: str) -> tuple[Metric, list[tuple[dict, dict]]]:
     """The questions where b and a differ most on the best available quality metric."""
-    key = next(k for k in ("human_rating", "judge_correctness", "rouge_l", "chrf", "answer_length")
-               if any(r.get(k) is not None for r in rows))
+    key = next(
+        k
+        for k in ("human_rating", "judge_correctness", "rouge_l", "chrf", "answer_length")
+        if any(r.get(k) is not None for r in rows)
+    )
     by_key = {(r["combination"], r["question_id"]): r for r in rows}
     both = [(by_key[a, q], by_key[b, q]) for (label, q) in by_key if label == a and (b, q) in by_key]
     both = [p for p in both if None not in (p[0].get(key), p[1].get(key)) and p[0][key] != p[1][key]]
@@ -145,12 +154,20 @@ def general_verdicts(deltas: list[dict]) -> list[str]:
     verdicts: dict[tuple[str, str], list[str]] = {}
     for d in deltas:
         metric = METRIC_BY_KEY[d["metric"]]
-        worse = d["significant"] and metric.higher_is_better is not None and (d["delta"] > 0) != metric.higher_is_better
+        worse = (
+            d["significant"]
+            and metric.higher_is_better is not None
+            and (d["delta"] > 0) != metric.higher_is_better
+        )
         behind = verdicts.setdefault((d["a"], d["b"]), [])
         if worse and metric.key not in ("latency_s", "tokens_per_s"):
             behind.append(metric.label)
-    return [f"{b} falls behind {a} on {', '.join(labels)}" if labels else f"{b} holds up against {a}: no "
-            "significant drop in general ability" for (a, b), labels in verdicts.items()]
+    return [
+        f"{b} falls behind {a} on {', '.join(labels)}"
+        if labels
+        else f"{b} holds up against {a}: no significant drop in general ability"
+        for (a, b), labels in verdicts.items()
+    ]
 
 
 def citation_lines(row: dict) -> list[str]:
@@ -171,7 +188,9 @@ def build(out: Path) -> dict:
     summary = summarize(heldout, labels)
     metrics = present_metrics(heldout)
     report = {
-        "run": run, "metrics": metrics, "summary": summary,
+        "run": run,
+        "metrics": metrics,
+        "summary": summary,
         "deltas": compare(heldout, labels, samples, seed),
         "by_language": by_language(heldout, labels, samples, seed),
         "conversation_metrics": present_metrics(conversations),
@@ -179,7 +198,9 @@ def build(out: Path) -> dict:
         "conversation_deltas": compare(conversations, labels, samples, seed),
         "conversation_by_language": by_language(conversations, labels, samples, seed),
         "charts": draw_charts(summary, metrics, out / "charts"),
-        "differences": [(a, b, *top_differences(heldout, a, b)) for a, b in differing_pairs(run["labels"], heldout)],
+        "differences": [
+            (a, b, *top_differences(heldout, a, b)) for a, b in differing_pairs(run["labels"], heldout)
+        ],
         "general_metrics": present_metrics(general),
         "general_summary": summarize(general, run["general_labels"]) if general else {},
         "general_deltas": compare(general, run["general_labels"], run["bootstrap_samples"], run["seed"]),
@@ -190,38 +211,48 @@ def build(out: Path) -> dict:
 def markdown(report: dict) -> str:
     run, metrics = report["run"], report["metrics"]
     lines = [
-        "# ragtune evaluation", "",
+        "# ragtune evaluation",
+        "",
         f"Questions: `{run['questions']}` ({run['question_count']}), server: {run['base_url']}, k = {run['top_k']}, "
         + f"groundedness threshold {run['groundedness_threshold']} (embedding cosine, see rails/groundedness.py).",
         "",
-        "## Decoding", "",
+        "## Decoding",
+        "",
         "The evaluation sends no temperature, top_p or penalties: each model answered with the server's "
         + "defaults for it, as its GET /v1/models lists them (what a client that sets none gets)"
         + (f"; answers capped at {run['max_tokens']} tokens." if run.get("max_tokens") else "."),
         "",
-        *decoding_lines(run), "",
-        "## Summary", "",
+        *decoding_lines(run),
+        "",
+        "## Summary",
+        "",
         "Key-fact accuracy: the share of answers that state every key fact of their question (numbers, "
         + "durations, codes, names; number forms normalised, evaluation/facts.py).",
         "",
-        *md_table(["metric", *report["summary"]], summary_rows(report["summary"], metrics)), "",
+        *md_table(["metric", *report["summary"]], summary_rows(report["summary"], metrics)),
+        "",
         *language_section(report["by_language"], run["labels"], "questions"),
-        "## Differences with 95% paired bootstrap intervals", "",
+        "## Differences with 95% paired bootstrap intervals",
+        "",
         f"b − a per metric, {run['bootstrap_samples']} resamples of the questions (seed {run['seed']}); "
         + "`*` marks an interval that excludes zero.",
         "",
-        *md_table(*delta_rows(report["deltas"], metrics)), "",
+        *md_table(*delta_rows(report["deltas"], metrics)),
+        "",
     ]
     if report["conversation_summary"]:
         cm = report["conversation_metrics"]
         lines += [
-            "## Conversations (held-out, scored on the final turn)", "",
+            "## Conversations (held-out, scored on the final turn)",
+            "",
             f"`{run['conversations']}` ({run['conversation_count']} conversations): each whole "
             + "conversation is sent (earlier assistant turns are fixed text from the file) and the answer "
             + "to its last user turn is scored with the same metrics.",
             "",
-            *md_table(["metric", *report["conversation_summary"]],
-                      summary_rows(report["conversation_summary"], cm)), "",
+            *md_table(
+                ["metric", *report["conversation_summary"]], summary_rows(report["conversation_summary"], cm)
+            ),
+            "",
             *language_section(report["conversation_by_language"], run["labels"], "conversations"),
             *conversation_deltas(report["conversation_deltas"], cm),
             "",
@@ -229,12 +260,21 @@ def markdown(report: dict) -> str:
     if report["general_summary"]:
         gm = report["general_metrics"]
         lines += [
-            "## General ability (everyday questions, RAG off)", "",
-            *md_table(["metric", *report["general_summary"]], summary_rows(report["general_summary"], gm)), "",
-            *(md_table(*delta_rows(report["general_deltas"], gm)) if report["general_deltas"] else []), "",
-            *(f"- {v}" for v in general_verdicts(report["general_deltas"])), "",
+            "## General ability (everyday questions, RAG off)",
+            "",
+            *md_table(["metric", *report["general_summary"]], summary_rows(report["general_summary"], gm)),
+            "",
+            *(md_table(*delta_rows(report["general_deltas"], gm)) if report["general_deltas"] else []),
+            "",
+            *(f"- {v}" for v in general_verdicts(report["general_deltas"])),
+            "",
         ]
-    lines += ["## Charts", "", *(f"![{METRIC_BY_KEY[k].label}]({path})" for k, path in report["charts"].items()), ""]
+    lines += [
+        "## Charts",
+        "",
+        *(f"![{METRIC_BY_KEY[k].label}]({path})" for k, path in report["charts"].items()),
+        "",
+    ]
     for a, b, metric, items in report["differences"]:
         lines += [f"## Where {a} and {b} differ most ({metric.label})", ""]
         for ra, rb in items:
@@ -243,20 +283,26 @@ def markdown(report: dict) -> str:
             facts = [["key facts missing", *missed]]
             if ra.get("key_fact_accuracy") is None:
                 facts = []
-            lines += md_table(["", a, b], [
-                ["answer", md_cell(ra["answer"]), md_cell(rb["answer"])],
-                [metric.label, fmt(ra[metric.key], metric.digits), fmt(rb[metric.key], metric.digits)],
-                *facts,
-                ["citations", *("<br>".join(map(md_cell, citation_lines(r))) or "—" for r in (ra, rb))],
-            ]) + [""]
+            lines += md_table(
+                ["", a, b],
+                [
+                    ["answer", md_cell(ra["answer"]), md_cell(rb["answer"])],
+                    [metric.label, fmt(ra[metric.key], metric.digits), fmt(rb[metric.key], metric.digits)],
+                    *facts,
+                    ["citations", *("<br>".join(map(md_cell, citation_lines(r))) or "—" for r in (ra, rb))],
+                ],
+            ) + [""]
     return "\n".join(lines)
 
 
 def conversation_deltas(deltas: list[dict], metrics: list[Metric]) -> list[str]:
     if not deltas:
         return []
-    return ["Differences b − a with 95% paired bootstrap intervals over the conversations:", "",
-            *md_table(*delta_rows(deltas, metrics))]
+    return [
+        "Differences b − a with 95% paired bootstrap intervals over the conversations:",
+        "",
+        *md_table(*delta_rows(deltas, metrics)),
+    ]
 
 
 def language_section(table: dict, labels: list[str], what: str) -> list[str]:
@@ -264,9 +310,12 @@ def language_section(table: dict, labels: list[str], what: str) -> list[str]:
         return []
     counts = ", ".join(f"{part['questions']} {LANGUAGE_NAMES[lang]}" for lang, part in table.items())
     return [
-        f"### English and Chinese apart ({what}: {counts})", "",
-        "Key-fact accuracy with its 95% bootstrap interval over the questions that list key facts (n).", "",
-        *md_table(["metric", "language (questions)", *labels], language_rows(table, labels)), "",
+        f"### English and Chinese apart ({what}: {counts})",
+        "",
+        "Key-fact accuracy with its 95% bootstrap interval over the questions that list key facts (n).",
+        "",
+        *md_table(["metric", "language (questions)", *labels], language_rows(table, labels)),
+        "",
     ]
 
 
@@ -277,7 +326,11 @@ def md_cell(text: str) -> str:
 
 
 def md_table(header: list[str], rows: list[list[str]]) -> list[str]:
-    return ["| " + " | ".join(header) + " |", "|" + "---|" * len(header), *("| " + " | ".join(r) + " |" for r in rows)]
+    return [
+        "| " + " | ".join(header) + " |",
+        "|" + "---|" * len(header),
+        *("| " + " | ".join(r) + " |" for r in rows),
+    ]
 
 
 def html_page(report: dict) -> str:
@@ -296,7 +349,9 @@ def markdown_to_html(lines: list[str]) -> str:
         if table:
             cells = [[c.strip().replace("\\|", "|") for c in row.strip("|").split(" | ")] for row in table]
             head = "".join(f"<th>{html.escape(c)}</th>" for c in cells[0])
-            body = "".join("<tr>" + "".join(f"<td>{cell_html(c)}</td>" for c in row) + "</tr>" for row in cells[1:])
+            body = "".join(
+                "<tr>" + "".join(f"<td>{cell_html(c)}</td>" for c in row) + "</tr>" for row in cells[1:]
+            )
             out.append(f"<table><tr>{head}</tr>{body}</table>")
             table = []
         if line.startswith("#"):
@@ -330,9 +385,19 @@ def write_report(out: Path) -> dict:
     report = build(out)
     (out / "report.md").write_text(markdown(report), encoding="utf-8")
     (out / "report.html").write_text(html_page(report), encoding="utf-8")
-    summary = {k: report[k] for k in ("summary", "deltas", "by_language", "conversation_summary",
-                                       "conversation_deltas", "conversation_by_language", "general_summary",
-                                       "general_deltas")}
+    summary = {
+        k: report[k]
+        for k in (
+            "summary",
+            "deltas",
+            "by_language",
+            "conversation_summary",
+            "conversation_deltas",
+            "conversation_by_language",
+            "general_summary",
+            "general_deltas",
+        )
+    }
     summary["decoding"] = report["run"].get("decoding")
     (out / "summary.json").write_text(json.dumps(summary, indent=2, ensure_ascii=False), encoding="utf-8")
     return report
@@ -341,30 +406,53 @@ def write_report(out: Path) -> dict:
 def show(report: dict, out: Path, console: Console | None = None) -> None:
     """Prints the summary, the deltas that answer "does tuning pay?" and the general check."""
     console = console or Console()
-    print_table("held-out questions", ["metric", *report["summary"]], summary_rows(report["summary"], report["metrics"]),
-                console)
+    print_table(
+        "held-out questions",
+        ["metric", *report["summary"]],
+        summary_rows(report["summary"], report["metrics"]),
+        console,
+    )
     labels = report["run"]["labels"]
     if report["by_language"]:
         header = ["metric", "language (questions)", *labels]
-        print_table("held-out questions, English and Chinese apart", header,
-                    language_rows(report["by_language"], labels), console)
+        print_table(
+            "held-out questions, English and Chinese apart",
+            header,
+            language_rows(report["by_language"], labels),
+            console,
+        )
     tuning = [(a, b) for a, b, *_ in report["differences"]]
-    print_table("b − a with 95% bootstrap intervals (* excludes zero)",
-                *delta_rows(report["deltas"], report["metrics"], tuning), console)
+    print_table(
+        "b − a with 95% bootstrap intervals (* excludes zero)",
+        *delta_rows(report["deltas"], report["metrics"], tuning),
+        console,
+    )
     if report["conversation_summary"]:
         conversations = report["conversation_summary"]
-        print_table("conversations (final turn)", ["metric", *conversations],
-                    summary_rows(conversations, report["conversation_metrics"]), console)
+        print_table(
+            "conversations (final turn)",
+            ["metric", *conversations],
+            summary_rows(conversations, report["conversation_metrics"]),
+            console,
+        )
         header = ["metric", "language (conversations)", *labels]
-        print_table("conversations, English and Chinese apart", header,
-                    language_rows(report["conversation_by_language"], labels), console)
+        print_table(
+            "conversations, English and Chinese apart",
+            header,
+            language_rows(report["conversation_by_language"], labels),
+            console,
+        )
     console.print("decoding (the served defaults):")
     for line in decoding_lines(report["run"]):
         console.print(line)
     if report["general_summary"]:
         general, metrics = report["general_summary"], report["general_metrics"]
-        print_table("general ability (everyday questions, RAG off)", ["metric", *general],
-                    summary_rows(general, metrics), console)
+        print_table(
+            "general ability (everyday questions, RAG off)",
+            ["metric", *general],
+            summary_rows(general, metrics),
+            console,
+        )
         if report["general_deltas"]:
             print_table("general ability: b − a", *delta_rows(report["general_deltas"], metrics), console)
         for verdict in general_verdicts(report["general_deltas"]):

@@ -14,6 +14,7 @@ from dataclasses import dataclass, replace
 from core.errors import RagtuneError
 from core.language import DECLINE, detect_language
 from core.prompt import DEFAULT_SYSTEM_PROMPT, Prompt, build_prompt
+from core.settings import DecodingSettings, ServerSettings
 from feedback import ChatRecord
 from knowledge.answer_match import AnswerMatcher
 from knowledge.answers import AnswerStore, asked, staleness
@@ -347,10 +348,9 @@ class ChatService:
 
     def _sampling(self, request: ChatCompletionRequest) -> tuple[SamplingParams, list[str] | None]:
         """The request's values over the served model's decoding defaults (settings) over OpenAI's."""
-        defaults = self.rt.settings.server.decoding.get(self.rt.model_id)
-        fields = ("temperature", "top_p", "frequency_penalty", "presence_penalty", "repetition_penalty")
-        given = {name: getattr(request, name) for name in fields if getattr(request, name) is not None}
-        chosen = {**(defaults.model_dump(exclude_none=True) if defaults else {}), **given}
+        defaults = served_decoding(self.rt.settings.server, self.rt.model_id)
+        given = {name: getattr(request, name) for name in defaults if getattr(request, name) is not None}
+        chosen = {**defaults, **given}
         max_tokens = (
             request.max_completion_tokens or request.max_tokens or self.rt.settings.server.default_max_tokens
         )
@@ -563,3 +563,13 @@ class ChatService:
                 client=plan.client,
             )
         )
+
+
+def served_decoding(settings: ServerSettings, model_id: str) -> dict[str, float]:
+    """The decoding a request that names none gets: `settings.decoding` for the base model over the engine's
+    defaults. Adapters and experiments share the base model's; GET /v1/models lists it, the evaluation
+    report states it."""
+    engine_defaults = SamplingParams()
+    chosen = settings.decoding.get(model_id)
+    chosen = chosen.model_dump(exclude_none=True) if chosen else {}
+    return {name: chosen.get(name, getattr(engine_defaults, name)) for name in DecodingSettings.model_fields}

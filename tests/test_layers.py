@@ -1,6 +1,6 @@
 """The dependency direction (CLI → server, evaluation → feedback → rails → training, knowledge → retrieval
 → core) holds in code: the import-linter contract in pyproject.toml passes, and breaks on an upward import.
-Examples and benchmarks use only the packages' public names."""
+Examples and benchmarks use only the packages' public names, and no statement is kept out of `ruff format`."""
 
 import ast
 import os
@@ -44,3 +44,16 @@ def test_examples_and_benchmarks_import_no_private_name():
                 names = [alias.name for alias in node.names if alias.name.startswith("_")]
                 private += [f"{script.relative_to(REPO)}: {node.module}.{name}" for name in names]
     assert private == []
+
+
+def test_code_is_formatted_by_one_rule():
+    """`ruff format` formats every statement: none is hand-aligned behind a `# fmt: skip` (they hid long
+    positional calls; keyword arguments read better)."""
+    skipped = [
+        f"{path.relative_to(REPO)}:{number}"
+        for folder in [*PACKAGES, "tests", "benchmarks", "examples"]
+        for path in sorted((REPO / folder).rglob("*.py"))
+        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1)
+        if line.rstrip().endswith("# fmt: " + "skip")
+    ]
+    assert skipped == []

@@ -14,7 +14,6 @@ from starlette.background import BackgroundTask
 from core.errors import NotFoundError, RagtuneError
 from server.admission import Admission, Ticket
 from server.auth import check_scope, client_key
-from server.engines.base import SamplingParams
 from server.errors import ApiError, error_body, log
 from server.protocol import (
     ChatCompletion,
@@ -29,43 +28,45 @@ from server.protocol import (
     now,
 )
 from server.runtime import Runtime
-from server.service import ChatService
+from server.service import ChatService, served_decoding
 
 router = APIRouter(dependencies=[Depends(client_key)])
 DISCONNECT_POLL_S = 0.5
-DECODING_FIELDS = ("temperature", "top_p", "frequency_penalty", "presence_penalty", "repetition_penalty")
-
-
-def served_decoding(settings, model_id: str) -> dict[str, float]:
-    """The decoding a request that names none gets: settings.server.decoding for the base model over the
-    engine's defaults. Adapters and experiments share the base model's (the evaluation report states it)."""
-    engine_defaults = SamplingParams()
-    chosen = settings.server.decoding.get(model_id)
-    chosen = chosen.model_dump(exclude_none=True) if chosen else {}
-    return {name: chosen.get(name, getattr(engine_defaults, name)) for name in DECODING_FIELDS}
 
 
 @router.get("/v1/models")
 async def list_models(request: Request) -> ModelList:
     rt: Runtime = request.app.state.runtime
     created = now()
-    decoding = served_decoding(rt.settings, rt.model_id)
+    decoding = served_decoding(rt.settings.server, rt.model_id)
     cards = [ModelCard(id=rt.model_id, created=created, decoding=decoding)]
-    cards += [ModelCard(id=name, created=created, parent=rt.model_id, decoding=decoding)
-              for name in rt.adapters]
+    cards += [
+        ModelCard(id=name, created=created, parent=rt.model_id, decoding=decoding) for name in rt.adapters
+    ]
     feedback = request.app.state.feedback
     experiments = feedback.experiments.models() if feedback.enabled else []
-    cards += [ModelCard(id=name, created=created, owned_by="ragtune-experiment", decoding=decoding)
-              for name in experiments]
+    cards += [
+        ModelCard(id=name, created=created, owned_by="ragtune-experiment", decoding=decoding)
+        for name in experiments
+    ]
     key = request.state.client_key  # a key scoped to some models sees only those
     return ModelList(data=[card for card in cards if not key or not key.models or card.id in key.models])
 
 
-STREAMED = {200: {"content": {"text/event-stream": {"schema": {"type": "string"}}}, "description": "The answer"}}
+# With "stream": true the answer is server-sent events; the schema describes one event (OpenAPI 3.0/3.1 tools
+# read `schema` of text/event-stream per event): its data is a chat.completion.chunk as JSON, or [DONE].
+_EVENT = {
+    "type": "object",
+    "required": ["data"],
+    "properties": {"data": {"type": "string"}, "event": {"type": "string"}},
+}
+STREAMED = {200: {"content": {"text/event-stream": {"schema": _EVENT}}, "description": "The answer"}}
 
 
 @router.post("/v1/chat/completions", response_model=None, responses=STREAMED)
-async def chat_completions(body: ChatCompletionRequest, request: Request) -> ChatCompletion | StreamingResponse:
+async def chat_completions(
+    body: ChatCompletionRequest, request: Request
+) -> ChatCompletion | StreamingResponse:
     """Admitted first (server/admission.py: 429 past server.max_concurrent_requests or the key's rate), within
     the key's scope (403), and ended by server.request_timeout_s wherever it waits."""
     service: ChatService = request.app.state.chat
@@ -177,7 +178,8 @@ async def embeddings(body: EmbeddingRequest, request: Request) -> EmbeddingList:
     vectors, tokens = await asyncio.to_thread(_embed, embedder, texts)
     if body.dimensions is not None and body.dimensions != vectors.shape[1]:
         raise RagtuneError(
-            f"dimensions: '{name}' gives {vectors.shape[1]} dimensions, not {body.dimensions}", param="dimensions"
+            f"dimensions: '{name}' gives {vectors.shape[1]} dimensions, not {body.dimensions}",
+            param="dimensions",
         )
     data = [
         Embedding(
@@ -188,7 +190,9 @@ async def embeddings(body: EmbeddingRequest, request: Request) -> EmbeddingList:
         )
         for i, v in enumerate(vectors)
     ]
-    return EmbeddingList(data=data, model=name, usage=EmbeddingUsage(prompt_tokens=tokens, total_tokens=tokens))
+    return EmbeddingList(
+        data=data, model=name, usage=EmbeddingUsage(prompt_tokens=tokens, total_tokens=tokens)
+    )
 
 
 def _embed(embedder, texts: list[str]) -> tuple[np.ndarray, int]:
