@@ -6,18 +6,15 @@ the OpenAI response, and the conversation log (off the request path). The routes
 any other caller use this same code."""
 
 import asyncio
-import logging
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, replace
 
 from core.errors import RagtuneError
-from core.language import DECLINE, detect_language
+from core.language import DECLINE
 from core.prompt import DEFAULT_SYSTEM_PROMPT, Prompt, build_prompt
 from core.settings import DecodingSettings, ServerSettings
 from feedback import ChatRecord
-from knowledge.answer_match import AnswerMatcher
-from knowledge.answers import AnswerStore, asked, staleness
 from rails import Rails
 from rails.groundedness import AnswerCheck, final_answer
 from rails.grounding import GroundingGate
@@ -26,6 +23,7 @@ from retrieval.excerpts import fit_sources, token_counter
 from retrieval.query import resolve_query
 from retrieval.types import Hit
 from server import rag, shaping
+from server.curated import CuratedAnswers
 from server.engines import Delta, SamplingParams
 from server.metrics import Metrics, Recorder
 from server.protocol import (
@@ -51,8 +49,6 @@ from server.trust import (
     output_decisions,
     screen_conversation,
 )
-
-logger = logging.getLogger(__name__)
 
 
 @dataclass
@@ -87,14 +83,6 @@ class Route:
     rag_on: bool
 
 
-@dataclass(frozen=True)
-class Curated:
-    """An editor's answer for the question, word for word, and the documents it cites."""
-
-    answer: str
-    citations: list[Citation]
-
-
 @dataclass
 class Retrieved:
     """What the knowledge base gave: the hits the prompt gets (None: not searched), or the fallback."""
@@ -113,12 +101,8 @@ class ChatService:
         self.answer_check = (
             AnswerCheck(runtime.kb.embedder, grounding) if grounding.answer_check != "off" else None
         )
-        settings = runtime.settings
-        self.answers = AnswerStore(
-            settings.answers_dir, settings.knowledge.lock_timeout_s, settings.knowledge.keep_versions
-        )
-        self.curated_answers = AnswerMatcher(self.answers, lambda: runtime.kb.embedder, settings.answers)
-        self._documents: tuple[int, dict[str, dict]] = (-1, {})  # (kb version, its documents by id)
+        self.curated = CuratedAnswers(runtime, metrics)
+        self.answers = self.curated.store  # the admin routes edit it
 
     async def plan(self, request: ChatCompletionRequest) -> ChatPlan:
         """The stages before generation, in order; each may settle the answer without generating."""
@@ -131,7 +115,12 @@ class ChatService:
         answer = screened.answer or self._conversational_reply(request, screened, tool_names)
         curated = None
         if route.rag_on and answer is None:
-            curated = await self._curated(request, conversation, screened.decisions, tool_names)
+            curated = await self.curated.find(
+                request,
+                resolve_query(conversation, self.rt.settings.retrieval, self._declines()),
+                screened.decisions,
+                tool_names,
+            )
             answer = curated.answer if curated else None
         retrieved = Retrieved()
         if route.rag_on and answer is None:
@@ -196,72 +185,13 @@ class ChatService:
         self.metrics.dialogue.labels(turn.act).inc()
         return self.rails.texts.get(turn.act, decisions.language)
 
-    async def _curated(
-        self,
-        request: ChatCompletionRequest,
-        conversation: list[dict],
-        decisions: Decisions,
-        tool_names: list[str] | None,
-    ) -> Curated | None:
-        """An editor's curated answer when the question, as completed from the conversation, matches one of
-        theirs in its language (knowledge/answer_match.py); a stale one (a cited document changed) only when
-        answers.serve_stale. Never for a request that opts out ("curated": false) or must answer in JSON."""
-        settings = self.rt.settings
-        if not request.curated or not settings.answers.enabled or tool_names:
-            return None
-        if request.response_format and request.response_format.type != "text":
-            return None
-        declines = {*DECLINE.values(), *self.rails.texts.by_language("fallback").values()}
-        query = resolve_query(conversation, settings.retrieval, declines)
-        collection = request.rag.collection or settings.knowledge.default_collection
-        questions = asked(query)
-        found = await asyncio.to_thread(
-            self.curated_answers.match, questions, detect_language(query.text), collection
-        )
-        if found is None:
-            return None
-        answer = found.answer
-        stale = answer.sources and not settings.answers.serve_stale
-        if stale and staleness(answer, await asyncio.to_thread(self._live_documents)):
-            self.metrics.curated.labels("stale").inc()
-            return None
-        decisions.curated = {"id": answer.id, "question": found.text, "score": round(found.score, 3)}
-        self.metrics.curated.labels("served").inc()
-        asyncio.get_running_loop().run_in_executor(None, self._count_hit, answer.id)  # off the request path
-        citations = [
-            Citation(
-                source=s["source"],
-                title=s["title"],
-                document_id=s["document_id"],
-                chunk_id="",
-                score=round(found.score, 3),
-                snippet="",
-            )
-            for s in answer.sources
-        ]
-        return Curated(answer.answer, citations)
-
-    def _live_documents(self) -> dict[str, dict]:
-        """The knowledge base's live documents by id, read once per version."""
-        version = self.rt.kb.version
-        if self._documents[0] != version:
-            self._documents = (version, {d["doc_id"]: d for d in self.rt.kb.documents()})
-        return self._documents[1]
-
-    def _count_hit(self, answer_id: str) -> None:
-        try:
-            self.answers.record_hit(answer_id)
-        except Exception as err:  # noqa: BLE001 - a hit count must never fail an answer
-            logger.warning("curated answer %s: hit not counted (%s)", answer_id, err)
-
     async def _retrieve(
         self, request: ChatCompletionRequest, conversation: list[dict], decisions
     ) -> Retrieved:
         """The knowledge base searched with the question completed from the conversation (retrieval/query.py),
         the relevance gate on it, and the hits cut to the excerpts the prompt gets, as training cut them."""
         settings = self.rt.settings.retrieval
-        declines = {*DECLINE.values(), *self.rails.texts.by_language("fallback").values()}
-        query = resolve_query(conversation, settings, declines, small_talk=self._small_talk)
+        query = resolve_query(conversation, settings, self._declines(), small_talk=self._small_talk)
         hits = await rag.retrieve(self.rt.kb, query.text, request.rag, self.metrics)
         fallback = gate(self.rails, self.gate, query, hits, decisions, self.metrics)
         if fallback is not None:
@@ -270,6 +200,10 @@ class ChatService:
             fit_sources, query.text, hits, settings, self.count_tokens, self.rt.kb.idf
         )
         return Retrieved(hits=fitted)
+
+    def _declines(self) -> set[str]:
+        """The fallback's wordings: a question answered with one carries no topic to a follow-up."""
+        return {*DECLINE.values(), *self.rails.texts.by_language("fallback").values()}
 
     def _small_talk(self, text: str) -> bool:
         return self.rails.dialogue(text) is not None
