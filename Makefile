@@ -68,6 +68,7 @@ bench: setup
 	$(PY) benchmarks/rails.py
 	$(PY) benchmarks/feedback_log.py
 	$(PY) benchmarks/first_answer.py
+	$(PY) benchmarks/curated_ttft.py
 
 lint: setup
 	$(VENV)/bin/ruff check .
