@@ -78,7 +78,8 @@ class RetrievalSettings(BaseModel):
     query_history_turns: int = Field(
         1,
         ge=0,
-        description="Earlier user turns added to the retrieval query (serving and RAFT training alike).",
+        description="Earlier user questions a follow-up may take its topic from (retrieval/query.py; serving "
+        "and RAFT training alike); 0 searches every turn alone.",
     )
     excerpt_tokens: int = Field(
         320,
