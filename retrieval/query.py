@@ -137,13 +137,13 @@ def resolve_query(
         return _cut(_alone(question), settings)  # names its own topic
     if not own_names and not refers_back and len(own_terms) >= _MIN_OWN_TERMS:
         return _cut(_alone(question), settings)  # a new question, said in full
-    previous = asked[-settings.query_history_turns :]
+    previous = [question for question, _ in asked[-settings.query_history_turns :]]
     context = ""
     if own_names:  # a topic switch: what was asked before, about the product named now
         carried = [_without(text, _names(text)) for text in previous]
     else:
         carried = list(previous)
-        context = _first_sentence(_reply_after(earlier, previous[-1]))
+        context = _first_sentence(asked[-1][1])
         if not any(_names(text) for text in carried):
             latest = next((_names(m["content"]) for m in reversed(earlier) if _names(m["content"])), [])
             carried.append(" ".join(dict.fromkeys(latest)))
@@ -159,8 +159,10 @@ def resolve_query(
     )
 
 
-def _asked(earlier: list[dict], declines: tuple[str, ...], small_talk: Callable[[str], bool]) -> list[str]:
-    """Earlier user turns that asked something the assistant answered."""
+def _asked(
+    earlier: list[dict], declines: tuple[str, ...], small_talk: Callable[[str], bool]
+) -> list[tuple[str, str]]:
+    """(question, the assistant's reply) for the earlier user turns that asked something it answered."""
     asked = []
     for index, message in enumerate(earlier):
         if (
@@ -171,17 +173,8 @@ def _asked(earlier: list[dict], declines: tuple[str, ...], small_talk: Callable[
             continue
         reply = next((m["content"] for m in earlier[index + 1 :] if m["role"] == "assistant"), "")
         if not reply.strip().startswith(declines):
-            asked.append(message["content"])
+            asked.append((message["content"], reply))
     return asked
-
-
-def _reply_after(earlier: list[dict], question: str) -> str:
-    """The assistant's turn right after the user's `question`, or ""."""
-    for index, message in enumerate(earlier):
-        if message["role"] == "user" and message["content"] == question:
-            following = earlier[index + 1 : index + 2]
-            return following[0]["content"] if following and following[0]["role"] == "assistant" else ""
-    return ""
 
 
 _SENTENCE_END = re.compile(r"(?<=[.!?。！？；;])\s*")

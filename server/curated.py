@@ -41,14 +41,11 @@ class CuratedAnswers:
         request: ChatCompletionRequest,
         query: ResolvedQuery,
         decisions: Decisions,
-        tool_names: list[str] | None,
     ) -> Curated | None:
         """The curated answer for the question, in its language; a stale one (a cited document changed) only
-        when answers.serve_stale. Never for a request that opts out ("curated": false) or must answer in JSON."""
+        when answers.serve_stale. Never for a request that opts out ("curated": false)."""
         settings = self.rt.settings
-        if not request.curated or not settings.answers.enabled or tool_names:
-            return None
-        if request.response_format and request.response_format.type != "text":
+        if not request.curated or not settings.answers.enabled:
             return None
         collection = request.rag.collection or settings.knowledge.default_collection
         found = await asyncio.to_thread(

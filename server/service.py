@@ -20,7 +20,7 @@ from rails.groundedness import AnswerCheck, final_answer
 from rails.grounding import GroundingGate
 from rails.stream import StreamFilter
 from retrieval.excerpts import fit_sources, token_counter
-from retrieval.query import resolve_query
+from retrieval.query import ResolvedQuery, resolve_query
 from retrieval.types import Hit
 from server import rag, shaping
 from server.curated import CuratedAnswers
@@ -112,20 +112,19 @@ class ChatService:
         params, tool_names = self._sampling(request)
         budget = self._prompt_budget(params)
         conversation, screened = self._screen(request)
-        answer = screened.answer or self._conversational_reply(request, screened, tool_names)
-        curated = None
+        # A preset or curated text cannot stand where the answer must be JSON (forced tool calls, a format).
+        free_text = not tool_names and not (
+            request.response_format and request.response_format.type != "text"
+        )
+        answer = screened.answer or (self._conversational_reply(screened) if free_text else None)
+        curated, retrieved = None, Retrieved()
         if route.rag_on and answer is None:
-            curated = await self.curated.find(
-                request,
-                resolve_query(conversation, self.rt.settings.retrieval, self._declines()),
-                screened.decisions,
-                tool_names,
-            )
+            query = self._resolve(conversation)
+            curated = await self.curated.find(request, query, screened.decisions) if free_text else None
             answer = curated.answer if curated else None
-        retrieved = Retrieved()
-        if route.rag_on and answer is None:
-            retrieved = await self._retrieve(request, conversation, screened.decisions)
-            answer = retrieved.fallback
+            if answer is None:
+                retrieved = await self._retrieve(request, query, screened.decisions)
+                answer = retrieved.fallback
         prompt, citations = None, curated.citations if curated else []
         if answer is None:
             prompt = await self._prompt(request, conversation, route, retrieved.hits, budget, tool_names)
@@ -170,13 +169,9 @@ class ChatService:
         screened = screen_conversation(self.rails, request.conversation(), self.metrics)
         return screened.conversation, screened
 
-    def _conversational_reply(
-        self, request: ChatCompletionRequest, screened: Screened, tool_names: list[str] | None
-    ) -> str | None:
+    def _conversational_reply(self, screened: Screened) -> str | None:
         """A greeting, thanks, goodbye, "who are you" or vague opener gets its preset reply
-        (rails/dialogue.py), unless the answer must be JSON."""
-        if tool_names or (request.response_format and request.response_format.type != "text"):
-            return None
+        (rails/dialogue.py)."""
         turn = self.rails.dialogue(screened.question)
         if turn is None:
             return None
@@ -185,13 +180,21 @@ class ChatService:
         self.metrics.dialogue.labels(turn.act).inc()
         return self.rails.texts.get(turn.act, decisions.language)
 
-    async def _retrieve(
-        self, request: ChatCompletionRequest, conversation: list[dict], decisions
-    ) -> Retrieved:
-        """The knowledge base searched with the question completed from the conversation (retrieval/query.py),
-        the relevance gate on it, and the hits cut to the excerpts the prompt gets, as training cut them."""
+    def _resolve(self, conversation: list[dict]) -> ResolvedQuery:
+        """The last question completed from the conversation (retrieval/query.py): what curated answers are
+        matched against and the knowledge base is searched with. A question answered with the fallback, or
+        small talk, carries no topic to a follow-up."""
+        declines = {*DECLINE.values(), *self.rails.texts.by_language("fallback").values()}
+
+        def small_talk(text: str) -> bool:
+            return self.rails.dialogue(text) is not None
+
+        return resolve_query(conversation, self.rt.settings.retrieval, declines, small_talk)
+
+    async def _retrieve(self, request: ChatCompletionRequest, query: ResolvedQuery, decisions) -> Retrieved:
+        """The knowledge base searched with the completed question, the relevance gate on it, and the hits cut
+        to the excerpts the prompt gets, as training cut them."""
         settings = self.rt.settings.retrieval
-        query = resolve_query(conversation, settings, self._declines(), small_talk=self._small_talk)
         hits = await rag.retrieve(self.rt.kb, query.text, request.rag, self.metrics)
         fallback = gate(self.rails, self.gate, query, hits, decisions, self.metrics)
         if fallback is not None:
@@ -200,13 +203,6 @@ class ChatService:
             fit_sources, query.text, hits, settings, self.count_tokens, self.rt.kb.idf
         )
         return Retrieved(hits=fitted)
-
-    def _declines(self) -> set[str]:
-        """The fallback's wordings: a question answered with one carries no topic to a follow-up."""
-        return {*DECLINE.values(), *self.rails.texts.by_language("fallback").values()}
-
-    def _small_talk(self, text: str) -> bool:
-        return self.rails.dialogue(text) is not None
 
     def _prompt_budget(self, params: SamplingParams) -> int:
         """Prompt tokens left in the model's context once the answer's max_tokens are kept free; what the
