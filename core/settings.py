@@ -238,6 +238,27 @@ class TrainingSettings(BaseModel):
         0.1, gt=0.0, description="DPO: how far the tuned model may move from the reference."
     )
     dpo_learning_rate: float = Field(5e-6, gt=0.0, le=1.0, description="DPO learning rate.")
+    rl_algorithm: Literal["grpo", "rloo"] = Field(
+        "grpo", description="Online RL (`ragtune train rl`); why this default: docs/decisions/rl.md."
+    )
+    rl_generations: int = Field(4, ge=2, le=64, description="RL: answers sampled per prompt and compared.")
+    rl_questions_per_step: int = Field(2, ge=1, description="RL: prompts per optimizer step.")
+    rl_max_completion_tokens: int = Field(96, ge=8, le=4096, description="RL: longest sampled answer, in tokens.")
+    rl_learning_rate: float = Field(2e-5, gt=0.0, le=1.0, description="RL learning rate.")
+    rl_beta: float = Field(
+        0.0, ge=0.0, description="RL: KL penalty against the starting adapter (0: none, and no reference pass)."
+    )
+    rl_reward_weights: dict[
+        Literal["citation", "grounded", "key_facts", "decline", "language", "short", "reward_model"],
+        Annotated[float, Field(ge=0.0)],
+    ] = Field(
+        {"citation": 1.0, "grounded": 1.0, "key_facts": 1.0, "decline": 1.0, "language": 0.5, "short": 0.5},
+        description="RL: each reward part's weight (evaluation/rewards.py); the reward is the weighted mean of "
+        "the parts that apply to an answer. reward_model needs `ragtune train rl --reward-model`.",
+    )
+    rl_max_answer_words: int = Field(
+        60, ge=1, description="RL: the `short` part is full up to this many words (a Chinese character is one)."
+    )
 
 
 class EngineSettings(BaseModel):
