@@ -21,6 +21,30 @@ def test_pre_scan_masks_exactly_what_core_pii_masks(text):
     assert mask_text(text) == mask_personal_data(text)
 
 
+# Disguised personal data the log must mask all the same: fullwidth "＠" and digits, numbers split by
+# zero-width or filler characters, in Chinese and English text.
+DISGUISED = [
+    ("邮箱是 zhang.wei＠example.cn，请回复", "[EMAIL]", "zhang.wei"),
+    ("write to john﹫example.com please", "[EMAIL]", "john"),
+    ("我的手机号１３８００１３８０００", "[PHONE]", "１３８００１３８０００"),
+    ("call me on １３８００１３８０００ tonight", "[PHONE]", "１３８００"),
+    (
+        "电话 1\u200b3\u200b8\u200b0\u200b0\u200b1\u200b3\u200b8\u200b0\u200b0\u200b0 找我",
+        "[PHONE]",
+        "8\u200b0",
+    ),
+    ("phone 138\u3164\u3164\u3164\u31640013\u3164\u3164\u3164\u31648000 thanks", "[PHONE]", "0013"),
+    ("身份证号１１０１０５１９４９１２３１００２Ｘ", "[ID_CARD]", "１９４９"),
+]
+
+
+@pytest.mark.parametrize(("text", "tag", "secret"), DISGUISED)
+def test_disguised_personal_data_is_masked_in_the_log(text, tag, secret):
+    masked = mask_text(text)
+    assert tag in masked and secret not in masked
+    assert masked == mask_personal_data(text)
+
+
 def test_pseudonyms_are_stable_and_reveal_nothing():
     key = b"secret"
     assert pseudonym("jane@example.com", key) == pseudonym("jane@example.com", key)
