@@ -46,6 +46,12 @@ class RaftRetriever:
         query = retrieval_query(conversation, self.retrieval)
         return self.kb.search(query, k=k, collection=self.collection)
 
+    def served(self, conversation: list[dict]) -> list[Hit]:
+        """The hits serving's search gives the conversation (top_k of them), before the relevance gate and
+        the excerpts: what online RL prompts with (training/rl.py)."""
+        query = retrieval_query(conversation, self.retrieval)
+        return self.kb.search(query, k=self.retrieval.top_k, collection=self.collection)
+
     def fitter(self, tokenizer) -> Callable[[list[dict], list[Hit]], list[Hit]]:
         """`fit(conversation, hits)` cutting sources to excerpts as the server does, in `tokenizer`'s tokens,
         for the question completed from the conversation (retrieval.query)."""
@@ -93,18 +99,18 @@ def with_sources(
     fit = fit or (lambda conversation, hits: hits)
     for sample in samples:
         hits, question = retrieve(sample.messages), sample.last_user()
-        gold = [h for h in hits if _is_gold(h, sample.gold_sources)]
-        distractors = [h for h in hits if not _is_gold(h, sample.gold_sources)]
+        gold = [h for h in hits if is_gold(h, sample.gold_sources)]
+        distractors = [h for h in hits if not is_gold(h, sample.gold_sources)]
         if not gold:
             counts["no_gold"] += 1
-            pairs.append((sample, [_source(h) for h in fit(sample.messages, hits[:k])]))
+            pairs.append((sample, [as_source(h) for h in fit(sample.messages, hits[:k])]))
         elif rng.random() < decline_share:
             counts["declined"] += 1
             messages = [
                 *sample.messages[:-1],
                 {"role": "assistant", "content": decline_answer(question, declines)},
             ]
-            sources = [_source(h) for h in fit(sample.messages, distractors[:k])]
+            sources = [as_source(h) for h in fit(sample.messages, distractors[:k])]
             pairs.append((replace(sample, messages=messages), sources))
         else:
             counts["with_gold"] += 1
@@ -114,15 +120,16 @@ def with_sources(
             number = next(i for i, h in enumerate(chosen, start=1) if h is fitted_gold)
             answer = cite(sample.messages[-1]["content"], number)
             messages = [*sample.messages[:-1], {"role": "assistant", "content": answer}]
-            pairs.append((replace(sample, messages=messages), [_source(h) for h in chosen]))
+            pairs.append((replace(sample, messages=messages), [as_source(h) for h in chosen]))
     return pairs, counts
 
 
-def _is_gold(hit, gold_sources: list[str]) -> bool:
-    """A gold id names a document: its id, its source path/url, or that path's file name (or tail)."""
+def is_gold(hit, gold_sources: list[str]) -> bool:
+    """Whether the hit is from a gold document. A gold id names a document: its id, its source path/url,
+    or that path's file name (or tail)."""
     ids = {getattr(hit, "doc_id", ""), hit.source, PurePath(hit.source).name}
     return any(g in ids or (g and hit.source.endswith("/" + g.lstrip("/"))) for g in gold_sources)
 
 
-def _source(hit) -> Source:
+def as_source(hit) -> Source:
     return Source(text=hit.text, title=hit.title, source=hit.source)

@@ -9,7 +9,7 @@ import pytest
 
 from core.errors import ConflictError, RagtuneError
 from tests.knowledge.test_knowledge_base import RETURNS, SHIPPING, WARRANTY, CountingEmbedder, write
-from training.raft import _is_gold
+from training.raft import is_gold
 
 SECRET = "# Payroll\n\nThe payroll server password rotates every Monday at dawn."
 
@@ -68,8 +68,8 @@ def test_sources_are_relative_and_resyncing_recognises_every_file(make_kb, tmp_p
     assert sorted(first.added) == ["policies/returns.md", "shipping.md"]
     hit = kb.search("how many days to return an item", k=1)[0]
     assert hit.source == "policies/returns.md" and str(tmp_path) not in json.dumps(kb.documents())
-    assert all(_is_gold(hit, [gold]) for gold in ("returns.md", "policies/returns.md", hit.doc_id))
-    assert not _is_gold(hit, ["shipping.md"])
+    assert all(is_gold(hit, [gold]) for gold in ("returns.md", "policies/returns.md", hit.doc_id))
+    assert not is_gold(hit, ["shipping.md"])
 
     counting.texts.clear()
     again = kb.sync(
