@@ -13,6 +13,7 @@ from ragtune.cli_kb import kb_app
 from ragtune.cli_loop import ab_app, data_export
 from ragtune.cli_models import models_app
 from ragtune.cli_rails import rails_app
+from ragtune.cli_rl import train_rl_command
 from ragtune.cli_serve import serve
 from ragtune.cli_settings import error_message, settings_command
 from ragtune.cli_train import adapters_app, data_app, train_app
@@ -32,6 +33,7 @@ app.add_typer(eval_app, name="eval", help="Compare base, RAG and tuned answers."
 app.add_typer(ab_app, name="ab", help="A/B experiments between variants of a served model.")
 app.add_typer(rails_app, name="rails", help="The trust rails: calibrate the grounding gate.")
 data_app.command("export")(data_export)
+train_app.command("rl")(train_rl_command)
 app.command(help="Serve the OpenAI-compatible API, the admin API and the compare page.")(serve)
 app.command("review", help="The review queue: questions that went wrong, grouped, most frequent first.")(
     review_command

@@ -1,5 +1,6 @@
-"""Writing a trained adapter: PEFT files, ragtune_adapter.json and a loss-curve PNG, swapped in atomically
-so a reader (the server) never sees a half-written adapter and a failed run never loses the old one."""
+"""Writing a trained adapter: PEFT files, ragtune_adapter.json, a loss-curve PNG and after RL a reward curve,
+swapped in atomically so a reader (the server) never sees a half-written adapter and a failed run never loses
+the old one."""
 
 import hashlib
 import json
@@ -13,6 +14,7 @@ from core.adapters import AdapterInfo, write_adapter_info
 from core.errors import RagtuneError
 
 LOSS_CURVE = "loss_curve.png"
+REWARD_CURVE = "reward_curve.png"
 
 
 @dataclass(frozen=True)
@@ -54,7 +56,9 @@ def save_model_folder(
         info.created = datetime.now(UTC).isoformat(timespec="seconds")
         write_adapter_info(tmp, info)
     if log_history:
-        plot_loss_curve(log_history, tmp / LOSS_CURVE, title=dest.name)
+        plot_curve(log_history, tmp / LOSS_CURVE, dest.name, "loss", {"loss": "train", "eval_loss": "validation"})
+    if any("reward" in entry for entry in log_history):  # online RL (training/rl.py)
+        plot_curve(log_history, tmp / REWARD_CURVE, dest.name, "reward", {"reward": "mean reward"})
     old = dest.with_name(f".{dest.name}.old{os.getpid()}")
     if dest.exists():
         os.replace(dest, old)
@@ -63,18 +67,19 @@ def save_model_folder(
     return dest
 
 
-def plot_loss_curve(log_history: list[dict], out: Path, title: str) -> None:
+def plot_curve(log_history: list[dict], out: Path, title: str, ylabel: str, series: dict[str, str]) -> None:
+    """The logged values of each `series` key (its label as the legend) against the step."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     figure, axes = plt.subplots(figsize=(6, 3.5))
-    for key, label in (("loss", "train"), ("eval_loss", "validation")):
+    for key, label in series.items():
         points = [(e["step"], e[key]) for e in log_history if key in e]
         if points:
             axes.plot(*zip(*points), marker="o" if key == "eval_loss" else None, label=label)
-    axes.set(xlabel="step", ylabel="loss", title=title)
+    axes.set(xlabel="step", ylabel=ylabel, title=title)
     axes.legend()
     figure.tight_layout()
     figure.savefig(out, dpi=100)

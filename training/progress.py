@@ -21,6 +21,7 @@ class ProgressLines(TrainerCallback):
         self.every_s, self.say = every_s, say
         self.started = self.said = 0.0
         self.loss: float | None = None
+        self.reward: float | None = None  # online RL's mean reward (training/rl.py)
 
     def on_train_begin(self, args, state, control, **kwargs):
         self.started = self.said = time.monotonic()
@@ -28,6 +29,7 @@ class ProgressLines(TrainerCallback):
 
     def on_log(self, args, state, control, logs=None, **kwargs):
         self.loss = (logs or {}).get("loss", self.loss)
+        self.reward = (logs or {}).get("reward", self.reward)
 
     def on_step_end(self, args, state, control, **kwargs):
         now, step, total = time.monotonic(), state.global_step, state.max_steps
@@ -36,8 +38,9 @@ class ProgressLines(TrainerCallback):
         self.said = now
         left_s = (now - self.started) / max(step, 1) * (total - step)
         loss = f", loss {self.loss:.3f}" if self.loss is not None else ""
+        reward = f", reward {self.reward:.3f}" if self.reward is not None else ""
         self.say(
-            f"{PROGRESS_PREFIX}{step}/{total} ({100 * step // max(total, 1)} %){loss}, {_minutes(left_s)}"
+            f"{PROGRESS_PREFIX}{step}/{total} ({100 * step // max(total, 1)} %){loss}{reward}, {_minutes(left_s)}"
         )
 
 

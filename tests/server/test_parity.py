@@ -1,6 +1,6 @@
 """Train/serve parity: the training encoder and the chat service build the very same prompt tokens for the
 same conversation: plain, with sources, with a style tag, and over several turns. And RAFT retrieves with
-the serving query and top_k."""
+the serving query and top_k; online RL samples its answers from the very prompt serving builds."""
 
 import asyncio
 
@@ -18,6 +18,7 @@ from server.service import ChatService
 from training.data import Conversation
 from training.encoding import IGNORE, encode
 from training.raft import RaftRetriever, with_sources
+from training.rl import RlQuestion, rl_samples
 
 TRAINED_PROMPT = "You are Northwind Gadgets' assistant. Answer in two sentences."
 DOCS = {
@@ -156,3 +157,26 @@ def test_a_follow_up_is_trained_and_served_with_the_topic_it_refers_to(service):
     _, served = serving_ids(service, "base", conversation, True)
     assert served and "express costs 9 euros" in served[0].text
     assert sorted(s.text for s in raft_sources) == sorted(s.text for s in served)
+
+
+@pytest.mark.parametrize("conversation", [HISTORY[-1:], HISTORY], ids=["question", "follow-up"])
+def test_rl_samples_answers_from_the_prompt_serving_builds(service, conversation):
+    """An RL sample's prompt, tokenized as TRL tokenizes a text prompt (GRPOTrainer and RLOOTrainer:
+    processing_class(text=prompts)), is the served prompt token for token, with the served sources, and
+    knows which of them is the gold one."""
+    settings, tokenizer = service.rt.settings, service.rt.engine.tokenizer
+    retriever = RaftRetriever(kb=service.rt.kb, collection=None, retrieval=settings.retrieval)
+    question = RlQuestion(messages=conversation, gold_sources=["returns.md"], key_facts=["45 days"])
+    [sample], gated = rl_samples(
+        [question],
+        retriever,
+        tokenizer,
+        system_prompt="You are a helpful customer-service assistant.",
+        max_prompt_tokens=settings.engine.max_model_len - 64,  # what serving_ids' max_tokens leaves
+    )
+    ids, served = serving_ids(service, "base", conversation, True)
+    assert gated == 0
+    assert tokenizer(text=[sample.prompt])["input_ids"][0] == ids
+    assert sample.sources == [source.text for source in served]
+    assert [sample.sources[n - 1] for n in sample.gold] == [s.text for s in served if "45 days" in s.text]
+    assert not sample.should_decline and sample.question == conversation[-1]["content"]

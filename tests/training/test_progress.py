@@ -23,3 +23,13 @@ def test_progress_lines_say_the_step_the_loss_and_the_time_left(tmp_path):
     every.on_train_begin(args, TrainerState(max_steps=3), control)
     every.on_step_end(args, TrainerState(max_steps=3, global_step=1), control)
     assert said[-1] == "step 1/3 (33 %), less than a minute left"  # no loss logged yet
+
+
+def test_progress_lines_say_the_mean_reward_of_online_rl(tmp_path):
+    said: list[str] = []
+    args, control = TrainingArguments(output_dir=str(tmp_path), report_to="none"), TrainerControl()
+    lines = ProgressLines(every_s=0, say=said.append)
+    lines.on_train_begin(args, TrainerState(max_steps=2), control)
+    lines.on_log(args, TrainerState(max_steps=2), control, logs={"loss": 0.0, "reward": 0.625})
+    lines.on_step_end(args, TrainerState(max_steps=2, global_step=1), control)
+    assert said[-1] == "step 1/2 (50 %), loss 0.000, reward 0.625, less than a minute left"

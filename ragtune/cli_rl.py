@@ -1,0 +1,111 @@
+"""`ragtune train rl`: online RL of an adapter on the server's own RAG prompts for a question set, rewarded by
+the verifiable checks of evaluation/rewards.py (each part's weight: training.rl_reward_weights)."""
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Literal
+
+import typer
+from rich.console import Console
+
+from core.settings import Settings
+from ragtune.cli_train import Overwrite, _folders, _kb_retriever, _with_overrides
+
+if TYPE_CHECKING:
+    from evaluation.questions import Question
+    from training.rl import RlResult
+
+console = Console()
+
+
+def train_rl_command(
+    questions: Annotated[
+        Path,
+        typer.Option(help="question set, as `ragtune eval` reads it: question, gold_sources, answerable, key_facts"),
+    ],
+    from_adapter: Annotated[str, typer.Option("--from", help="the adapter to start from")],
+    name: Annotated[str, typer.Option(help="name of the new adapter")],
+    collection: Annotated[str | None, typer.Option(help="knowledge-base collection the server searches")] = None,
+    algorithm: Annotated[
+        Literal["grpo", "rloo"] | None, typer.Option(help="default: training.rl_algorithm")
+    ] = None,
+    epochs: float | None = None,
+    max_steps: int | None = None,
+    resume: Annotated[bool, typer.Option(help="continue the last checkpoint of this run")] = False,
+    overwrite: Overwrite = False,
+    progress_lines: Annotated[bool, typer.Option(help="print progress as 'step N/M' lines (for a log)")] = False,
+) -> None:
+    """Online RL (GRPO or RLOO) of an adapter: answers sampled for the server's RAG prompts of each question,
+    rewarded for citing, grounding, key facts, declining right, language and length."""
+    from evaluation.questions import load_questions
+
+    settings = _with_overrides(Settings(), epochs=epochs, max_steps=max_steps, rl_algorithm=algorithm)
+    result = run_rl(
+        settings,
+        load_questions(questions),
+        from_adapter=from_adapter,
+        name=name,
+        collection=collection,
+        resume=resume,
+        overwrite=overwrite,
+        progress_lines=progress_lines,
+    )
+    rewards = [entry["reward"] for entry in result.log_history if "reward" in entry]
+    trend = f"; mean reward {rewards[0]:.3f} at the first log, {rewards[-1]:.3f} at the last" if rewards else ""
+    console.print(
+        f"[green]adapter '{name}' written[/green] to {result.output_dir} after {result.global_step} steps "
+        f"({settings.training.rl_algorithm}) on {result.samples} questions{trend}"
+    )
+    if result.gated:
+        console.print(
+            f"{result.gated} questions left out: the relevance gate answers them with the fallback, "
+            "so serving never asks the model"
+        )
+
+
+def run_rl(
+    settings: Settings,
+    questions: "list[Question]",
+    *,
+    from_adapter: str,
+    name: str,
+    collection: str | None,
+    resume: bool = False,
+    overwrite: bool = False,
+    progress_lines: bool = False,
+) -> "RlResult":
+    """RL as `ragtune train rl` runs it: the server's retrieval, relevance gate and prompt, the reward from
+    settings (the demo benchmark calls this too)."""
+    from evaluation.rewards import RagReward
+    from rails.groundedness import GroundednessChecker
+    from rails.grounding import GroundingGate
+    from retrieval.query import resolve_query
+    from training.progress import ProgressLines
+    from training.rl import RlQuestion, train_rl
+
+    retriever = _kb_retriever(settings, collection)
+    grounding = GroundingGate(settings.rails.grounding, idf=retriever.kb.idf)
+
+    def gate(conversation: list[dict], hits) -> bool:
+        return grounding.decide_query(resolve_query(conversation, settings.retrieval), hits).answered
+
+    training = settings.training
+    checker = GroundednessChecker(retriever.kb.embedder, settings.evaluation.groundedness_threshold)
+    return train_rl(
+        [
+            RlQuestion(q.chat_messages(), q.gold_sources, q.answerable, q.key_facts)
+            for q in questions
+        ],
+        RagReward(training.rl_reward_weights, checker, training.rl_max_answer_words),
+        retriever=retriever,
+        training=training,
+        folders=_folders(settings),
+        from_adapter=from_adapter,
+        name=name,
+        max_prompt_tokens=settings.engine.max_model_len - training.rl_max_completion_tokens,
+        system_prompt=settings.server.system_prompt,
+        gate=gate,
+        resume=resume,
+        overwrite=overwrite,
+        progress=not progress_lines,
+        callbacks=(ProgressLines(),) if progress_lines else (),
+    )
