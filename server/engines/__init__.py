@@ -27,5 +27,11 @@ def create_engine(model_path: str, settings: EngineSettings) -> Engine:
     if kind == "transformers":
         from server.engines.hf_engine import HfEngine
 
+        if settings.quantization != "none":
+            raise RagtuneError(
+                f"engine.quantization={settings.quantization!r} is applied by vLLM only; the transformers engine "
+                "loads a quantised copy as its config says (leave engine.quantization at 'none')"
+            )
+
         return HfEngine(model_path, settings)
     raise RagtuneError(f"engine.kind: unknown engine '{settings.kind}' (use auto, vllm or transformers)")

@@ -15,6 +15,7 @@ from transformers import AutoTokenizer
 
 from core.errors import RagtuneError
 from core.hardware import choose_dtype
+from core.quantization import check_quantization, quantized_method
 from core.settings import EngineSettings
 from server.engines import vllm_cpu_lora
 from server.engines.base import Delta, Engine, InUse, SamplingParams, TokenLogprob, unloaded
@@ -52,6 +53,9 @@ class VllmEngine(Engine):
         from vllm.v1.engine.async_llm import AsyncLLM
 
         self.steps = step_sizes(settings, current_platform.is_cpu())
+        check_quantization(settings.quantization, cuda=current_platform.is_cuda())
+        chosen = None if settings.quantization == "none" else settings.quantization
+        self.quantization = chosen or quantized_method(model_path)
 
         args = AsyncEngineArgs(
             model=model_path,
@@ -63,6 +67,7 @@ class VllmEngine(Engine):
             dtype=self.dtype,
             enable_prefix_caching=settings.prefix_caching,
             disable_log_stats=True,
+            quantization=chosen,
             **self.steps,
         )
         self.llm = AsyncLLM.from_engine_args(args)
@@ -105,7 +110,7 @@ class VllmEngine(Engine):
         from vllm.platforms import current_platform
 
         dtype = f"{self.dtype}: {self.dtype_reason}"
-        sizes = describe_steps(self.steps)
+        sizes = describe_steps(self.steps) + (f"; {self.quantization} quantised" if self.quantization else "")
         if current_platform.is_cpu():
             ops = "ragtune's grouped ops" if vllm_cpu_lora.active() else "vLLM's per-token ops"
             return f"vllm (CPU, {dtype}; LoRA through {ops}{sizes})"
