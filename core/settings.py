@@ -244,7 +244,7 @@ class TrainingSettings(BaseModel):
     rl_generations: int = Field(4, ge=2, le=64, description="RL: answers sampled per prompt and compared.")
     rl_questions_per_step: int = Field(2, ge=1, description="RL: prompts per optimizer step.")
     rl_max_completion_tokens: int = Field(96, ge=8, le=4096, description="RL: longest sampled answer, in tokens.")
-    rl_learning_rate: float = Field(2e-5, gt=0.0, le=1.0, description="RL learning rate.")
+    rl_learning_rate: float = Field(5e-5, gt=0.0, le=1.0, description="RL learning rate.")
     rl_beta: float = Field(
         0.0, ge=0.0, description="RL: KL penalty against the starting adapter (0: none, and no reference pass)."
     )
