@@ -1,5 +1,7 @@
-"""Quantised serving: the chat model and its quantised copies (`ragtune models quantize`) served by ragtune's
-server side by side, on the load of benchmarks/serving.py, and their answers' quality as `make eval` scores it.
+"""Quantised serving: the chat model against its quantised copies, in speed, memory and answer quality.
+
+The copies are `ragtune models quantize`'s, served by ragtune's server side by side with the original on the
+load of benchmarks/serving.py; their answers are scored as `make eval` scores them.
 
 Speed (default): for each model one ragtune server (vLLM, the number format ragtune chooses), loads of
 benchmarks/serving.py (concurrency 8, streaming, exactly 64 new tokens, temperature 0, the demo evaluation
@@ -9,12 +11,17 @@ resident memory of the server's process tree (the server and vLLM's engine proce
 start to the end of its last load; pages shared between them count in each). Ratios are against the
 unquantised model in the same run.
 
+Kernels (--layers): the matrix products of one decode step through vLLM's CPU kernels, bfloat16 against
+int8, at the 135M model's shape and at 1.7B and 7B shapes: what the serving figures of a small model cannot
+show.
+
 Quality (--quality): `ragtune eval` on the demo set for each model (base and the demo adapter, RAG on;
 held-out questions and conversations), then each copy against the unquantised model: ROUGE-L and key-fact
 accuracy, mean difference with a 95% paired bootstrap interval over the same questions (reports under
 reports/quantized/).
 
-    python benchmarks/quantized_serving.py [--schemes w8a8,w4a16] [--requests 32] [--quality] [--no-speed]
+    python benchmarks/quantized_serving.py [--schemes w8a8,w4a16] [--requests 32] [--quality] [--layers]
+                                           [--no-speed]
                                            [--home /tmp/ragtune-bench-quantized] [--write-docs]
 
 --write-docs puts the tables into docs/benchmarks.md (benchmarks/docs_table.py).
@@ -151,11 +158,76 @@ def speed_table(results: dict[str, dict]) -> str:
             f"/ {figures[r]['ttft_mean_s']:.2f} s"
             for r in runs
         ]
-        rows.append(
-            [name, *cells, f"{figures['peak_gib']:.2f} ({figures['peak_gib'] / base['peak_gib']:.2f}×)"]
-        )
+        peak = f"{figures['peak_gib']:.2f} ({figures['peak_gib'] / base['peak_gib']:.2f}×)"
+        rows.append([name, *cells, peak])
     header = ["model", *(f"{r}: tokens/s (× unquantised) / TTFT" for r in runs), "peak RSS GiB (×)"]
     return docs_table.markdown_table(header, rows)
+
+
+# (hidden size, intermediate size, key/value width, layers timed): the 135M model whole; one or two layers of
+# the larger shapes, enough that their weights cannot sit in the CPU's cache either
+LAYER_SHAPES = {
+    "SmolLM2-135M (576 / 1536, 30 layers)": (576, 1536, 192, 30),
+    "SmolLM2-1.7B shape (2048 / 8192, 2 layers)": (2048, 8192, 2048, 2),
+    "Llama-2-7B shape (4096 / 11008, 1 layer)": (4096, 11008, 4096, 1),
+}
+
+
+def layer_speed(tokens: int, repeats: int = 30) -> list[list[str]]:
+    """The decoder layers' matrix products of one decode step (`tokens` running requests) through vLLM's CPU
+    kernels: bfloat16 (oneDNN, vLLM's unquantised path) against int8 weights with int8 activations quantised
+    per token (oneDNN, the W8A8 path). Rows: shape, ms per layer for each, int8's speed-up."""
+    import torch
+    from vllm import _custom_ops as ops
+
+    torch.manual_seed(0)
+    rows = []
+    for label, (hidden, inter, kv, layers) in LAYER_SHAPES.items():
+        shapes = [(hidden, hidden + 2 * kv), (hidden, hidden), (hidden, 2 * inter), (inter, hidden)] * layers
+        inputs = [torch.randn(tokens, k, dtype=torch.bfloat16) for k, _ in shapes]
+        plain = [ops.create_onednn_mm(torch.randn(n, k, dtype=torch.bfloat16).t(), 32) for k, n in shapes]
+        quantised = [
+            ops.create_onednn_scaled_mm(
+                torch.randint(-127, 128, (n, k), dtype=torch.int8).t(),
+                torch.rand(n, 1, dtype=torch.float32) / 100,
+                torch.bfloat16,
+                True,
+                False,
+                32,
+            )
+            for k, n in shapes
+        ]
+        bf16 = _median_s(_bf16_step, (ops, inputs, plain), repeats) / layers * 1000
+        int8 = _median_s(_int8_step, (ops, inputs, quantised), repeats) / layers * 1000
+        rows.append([label, f"{bf16:.3f}", f"{int8:.3f}", f"{bf16 / int8:.2f}×"])
+        print(f"  {label}: bf16 {bf16:.3f} ms, int8 {int8:.3f} ms per layer", flush=True)
+    return rows
+
+
+def _bf16_step(ops, inputs: list, handlers: list) -> None:
+    for x, handler in zip(inputs, handlers):
+        ops.onednn_mm(handler, x, None)
+
+
+def _int8_step(ops, inputs: list, handlers: list) -> None:
+    import torch
+
+    for x, handler in zip(inputs, handlers):
+        x_q, x_s, _ = ops.onednn_scaled_int8_quant(x, None, None, True)
+        out = torch.empty(x.shape[0], handler.n, dtype=x.dtype)
+        ops.onednn_scaled_mm(handler, x_q, out, x_s, None, None, None)
+
+
+def _median_s(step, step_args: tuple, repeats: int) -> float:
+    import statistics
+
+    step(*step_args)  # oneDNN builds its primitives on the first call
+    samples = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        step(*step_args)
+        samples.append(time.perf_counter() - started)
+    return statistics.median(samples)
 
 
 def quality(models: dict[str, str]) -> dict[str, Path]:
@@ -232,6 +304,7 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=32)
     parser.add_argument("--quality", action="store_true", help="also run `ragtune eval` for each model")
     parser.add_argument("--no-speed", action="store_true", help="skip the serving loads")
+    parser.add_argument("--layers", action="store_true", help="also time the layers' kernels at 1-7B shapes")
     parser.add_argument("--home", type=Path, default=Path(tempfile.gettempdir()) / "ragtune-bench-quantized")
     parser.add_argument("--write-docs", action="store_true", help="write the tables into docs/benchmarks.md")
     args = parser.parse_args()
@@ -263,6 +336,20 @@ def main() -> None:
                 "engine process together, from start to the last load."
             )
             docs_table.write_table("quantized-serving", table, note=note)
+    if args.layers:
+        rows = layer_speed(serving.CONCURRENCY)
+        header = ["layer shape", "bf16 ms / layer", "int8 W8A8 ms / layer", "int8 speed-up"]
+        table = docs_table.markdown_table(header, rows)
+        print("\n" + table)
+        if args.write_docs:
+            note = (
+                f"One decode step's matrix products ({serving.CONCURRENCY} running requests: q/k/v, o, gate/up, "
+                "down per layer) through vLLM's CPU oneDNN kernels, median of 30: bfloat16 weights (vLLM's "
+                "unquantised path) against int8 weights with int8 activations scaled per token (the W8A8 path, "
+                "quantising the activations included). Random weights of each shape; the larger shapes predict "
+                "what quantising does for a 1-7B model on this CPU."
+            )
+            docs_table.write_table("quantized-layers", table, note=note)
     if args.quality:
         rows = quality_deltas(quality(models))
         header = ["copy", "combination", "metric", "unquantised", "quantised", "difference [95% CI]", "n"]
