@@ -3,7 +3,11 @@
 sft.jsonl: {"messages", "gold_sources", "id"}: corrected answers and up-rated answers, with the sources the
 user was shown as gold sources (for `--raft`), cleaned and deduplicated by training.cleaning.clean.
 dpo.jsonl: {"messages", "chosen", "rejected", "id"}: a correction over the logged answer, and the preferred
-answer over the other one on the compare page. Personal data stays masked."""
+answer over the other one on the compare page.
+kto.jsonl: {"messages", "completion", "label", "sources", "system_prompt", "style", "id"}: each thumbs up
+(label true) or down (false) on a generated answer, as `ragtune train kto` reads it, with what the server
+built the answer's prompt from (the sources as the prompt got them, None with RAG off), so training rebuilds
+that prompt exactly. Personal data stays masked."""
 
 import json
 from collections import Counter
@@ -19,7 +23,7 @@ from feedback.store import FeedbackStore
 from training.cleaning import CleaningOptions, CleaningReport, clean, normalise_text
 from training.data import Conversation
 
-SFT_FILE, DPO_FILE, SUMMARY_FILE = "sft.jsonl", "dpo.jsonl", "export.json"
+SFT_FILE, DPO_FILE, KTO_FILE, SUMMARY_FILE = "sft.jsonl", "dpo.jsonl", "kto.jsonl", "export.json"
 _ROLES = {"system": "system", "developer": "system", "user": "user", "assistant": "assistant"}
 
 
@@ -42,6 +46,7 @@ class ExportResult:
     files: dict[str, Path]  # file name -> path; a set with no samples writes no file
     sft: int = 0
     dpo: int = 0
+    kto: int = 0
     skipped: Counter = field(default_factory=Counter)  # reason -> feedback rows that gave nothing
     cleaning: CleaningReport | None = None
 
@@ -50,6 +55,7 @@ class ExportResult:
         return {
             "sft": self.sft,
             "dpo": self.dpo,
+            "kto": self.kto,
             "skipped": dict(self.skipped),
             "removed_by_cleaning": removed,
             "files": sorted(self.files),
@@ -78,29 +84,40 @@ def export(
     mask_pii: bool = True,
     pii_keep: tuple[str, ...] = (),
 ) -> ExportResult:
-    """Writes sft.jsonl, dpo.jsonl (each only when it has samples) and export.json (the counts) to `out`."""
+    """Writes sft.jsonl, dpo.jsonl, kto.jsonl (each only when it has samples) and export.json (the counts)
+    to `out`."""
     where = where or ExportFilter()
-    samples, pairs, skipped = [], [], Counter()
+    samples, pairs, rated, skipped = [], [], [], Counter()
     for chat, feedback in store.rated(where.since, where.until, where.model, where.collection, where.rating):
         prompt = training_prompt(chat.messages)
         if prompt is None:
             skipped["no_user_turn"] += 1
             continue
         made = _samples_of(chat, feedback, prompt, store, pairs)
+        if chat.prompt is not None:  # a generated answer (not a preset, fallback or curated one)
+            rated.append(_rated_answer(chat, feedback, prompt))
         if made:
             samples.append(made)
-        elif not feedback.preferred_over:
+        elif not feedback.preferred_over and chat.prompt is None:
             skipped["down_without_correction"] += 1
     options = CleaningOptions(mask_pii=mask_pii, keep=tuple(pii_keep))
     samples, report = clean(samples, options) if samples else ([], None)
     pairs = _clean_pairs(pairs, options, skipped)
+    rated = _clean_rated(rated, options, skipped)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     result = ExportResult(
-        folder=out, files={}, sft=len(samples), dpo=len(pairs), skipped=skipped, cleaning=report
+        folder=out,
+        files={},
+        sft=len(samples),
+        dpo=len(pairs),
+        kto=len(rated),
+        skipped=skipped,
+        cleaning=report,
     )
     _write_jsonl(out / SFT_FILE, [_sft_record(s) for s in samples], result)
     _write_jsonl(out / DPO_FILE, pairs, result)
+    _write_jsonl(out / KTO_FILE, rated, result)
     (out / SUMMARY_FILE).write_text(json.dumps(result.summary(), indent=2), encoding="utf-8")
     return result
 
@@ -138,6 +155,41 @@ def _samples_of(
         return None
     messages = [*prompt, {"role": "assistant", "content": best}]
     return Conversation(messages=messages, gold_sources=gold_sources(chat, best), id=chat.response_id)
+
+
+def _rated_answer(chat: ChatRecord, feedback: Feedback, prompt: list[dict]) -> dict:
+    """The thumbs on a generated answer as a KTO record, with what its prompt was built from."""
+    return {
+        "messages": prompt,
+        "completion": chat.answer,
+        "label": feedback.rating == "up",
+        "sources": chat.prompt["sources"],
+        "system_prompt": chat.prompt["system_prompt"],
+        "style": chat.prompt["style"],
+        "id": chat.response_id,
+    }
+
+
+def _clean_rated(records: list[dict], options: CleaningOptions, skipped: Counter) -> list[dict]:
+    """Personal data masked in the conversation and the answer (the sources and system prompt are the
+    knowledge base's and the operator's: they stay as the prompt had them); empty answers and repeats
+    dropped. No other change: the prompt must stay the one the server built."""
+    kept, seen = [], set()
+    for record in records:
+        if options.mask_pii:
+            record = {
+                **record,
+                **mask_value({k: record[k] for k in ("messages", "completion")}, options.keep),
+            }
+        key = json.dumps([record["messages"], record["completion"], record["label"]], ensure_ascii=False)
+        if not record["completion"].strip():
+            skipped["empty_answer"] += 1
+        elif key in seen:
+            skipped["duplicate_rated_answer"] += 1
+        else:
+            seen.add(key)
+            kept.append(record)
+    return kept
 
 
 def _pair(response_id: str, prompt: list[dict], chosen: str, rejected: str) -> dict:

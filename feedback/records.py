@@ -29,6 +29,10 @@ class ChatRecord:
     user_id: str | None = None  # the request's `user`; stored pseudonymised when masking is on
     client: str | None = None  # the name of the client key it came with (server.client_keys); None: no key
     created: float = field(default_factory=time.time)  # epoch seconds
+    # How a generated answer's prompt was built, so training can rebuild it exactly (the KTO export):
+    # {"system_prompt", "style", "sources": [{text, title, source}] as the prompt got them, or None with RAG
+    # off}. None: answered without generating (a preset reply, the fallback, a curated answer).
+    prompt: dict | None = None
 
     @property
     def fallback(self) -> bool:

@@ -22,7 +22,7 @@ from feedback.records import ChatRecord, Feedback
 logger = logging.getLogger(__name__)
 CHAT_COLUMNS = [f.name for f in fields(ChatRecord)]
 FEEDBACK_COLUMNS = [f.name for f in fields(Feedback)]
-_JSON_COLUMNS = {"messages", "sources", "decisions"}
+_JSON_COLUMNS = {"messages", "sources", "decisions", "prompt"}
 _ENCODE = json.JSONEncoder(
     ensure_ascii=False, check_circular=False
 ).encode  # json.dumps(**kw) builds one per call
@@ -32,7 +32,7 @@ SCHEMA = [
         response_id TEXT PRIMARY KEY, model TEXT NOT NULL, messages TEXT NOT NULL, answer TEXT NOT NULL,
         sources TEXT NOT NULL, adapter TEXT, collection TEXT, experiment TEXT, variant TEXT,
         decisions TEXT NOT NULL, latency_s {float}, prompt_tokens INTEGER, completion_tokens INTEGER,
-        user_id TEXT, created {float} NOT NULL, client TEXT)""",
+        user_id TEXT, created {float} NOT NULL, client TEXT, prompt TEXT)""",
     "CREATE INDEX IF NOT EXISTS chat_log_created ON chat_log (created)",
     "CREATE INDEX IF NOT EXISTS chat_log_experiment ON chat_log (experiment, variant)",
     """CREATE TABLE IF NOT EXISTS feedback (
@@ -48,7 +48,8 @@ SCHEMA = [
         experiment TEXT NOT NULL, user_id TEXT NOT NULL, variant TEXT NOT NULL, created {float} NOT NULL,
         PRIMARY KEY (experiment, user_id))""",
 ]
-ADDED_COLUMNS = [("chat_log", "client", "TEXT")]  # (table, column, type) added after the first release
+# (table, column, type) added after the first release
+ADDED_COLUMNS = [("chat_log", "client", "TEXT"), ("chat_log", "prompt", "TEXT")]
 FIRST_RETRY_S, LAST_RETRY_S = 0.5, 30.0  # backoff after a failure: doubled per failure up to the last
 
 
@@ -349,7 +350,10 @@ def _chat_row(record: ChatRecord) -> tuple:
 
 
 def _chat(row: tuple) -> ChatRecord:
-    values = {c: json.loads(v) if c in _JSON_COLUMNS else v for c, v in zip(CHAT_COLUMNS, row)}
+    # A row logged before a JSON column was added holds NULL there.
+    values = {
+        c: json.loads(v) if c in _JSON_COLUMNS and v is not None else v for c, v in zip(CHAT_COLUMNS, row)
+    }
     return ChatRecord(**values)
 
 

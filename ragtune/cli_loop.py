@@ -14,7 +14,7 @@ console = Console()
 
 
 def data_export(
-    out: Annotated[Path, typer.Option(help="folder for sft.jsonl, dpo.jsonl and export.json")],
+    out: Annotated[Path, typer.Option(help="folder for sft.jsonl, dpo.jsonl, kto.jsonl and export.json")],
     since: Annotated[
         str | None, typer.Option(help="conversations from this ISO date or date-time on")
     ] = None,
@@ -29,7 +29,8 @@ def data_export(
 ) -> None:
     """Write the conversation log's feedback as training files for `ragtune train sft` and `train dpo`:
     corrected and up-rated answers as SFT samples (with the sources shown as gold sources for --raft),
-    corrections and compare-page preferences as DPO pairs. Personal data stays masked."""
+    corrections and compare-page preferences as DPO pairs, every thumbs up or down on a generated answer as
+    a KTO example (with the sources it was shown, for the exact prompt). Personal data stays masked."""
     from feedback.export import ExportFilter, parse_time
     from feedback.service import FeedbackService
 
@@ -46,7 +47,10 @@ def data_export(
         result = service.export(out, where)
     finally:
         service.close()
-    console.print(f"{result.sft} SFT samples, {result.dpo} DPO pairs written to {out}", highlight=False)
+    console.print(
+        f"{result.sft} SFT samples, {result.dpo} DPO pairs, {result.kto} KTO examples written to {out}",
+        highlight=False,
+    )
     for reason, count in sorted(result.skipped.items()):
         console.print(f"  skipped {count}: {reason.replace('_', ' ')}", highlight=False)
     if "sft.jsonl" in result.files:
@@ -56,6 +60,11 @@ def data_export(
     if "dpo.jsonl" in result.files:
         console.print(
             f"      ragtune train dpo --data {out / 'dpo.jsonl'} --from NAME --name NAME-dpo", highlight=False
+        )
+    if "kto.jsonl" in result.files:
+        console.print(
+            f"      ragtune train kto --data {out / 'kto.jsonl'} --from ADAPTER --name NAME-kto",
+            highlight=False,
         )
 
 

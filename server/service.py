@@ -8,7 +8,7 @@ any other caller use this same code."""
 import asyncio
 import time
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, replace
 
 from core.errors import RagtuneError
 from core.language import DECLINE
@@ -68,6 +68,7 @@ class ChatPlan:
     collection: str | None  # searched (None: RAG off)
     started: float
     curated: bool = False  # the answer is a curated answer: it goes through the output rails
+    route: "Route | None" = None  # the system prompt and style tag the prompt was built with
     client: str | None = None  # the client key's name (server.client_keys), logged with the response
     on_usage: Callable[[int], None] | None = None  # given the total tokens when it ends (the key's rate)
 
@@ -148,6 +149,7 @@ class ChatService:
             collection=collection,
             started=started,
             curated=curated is not None,
+            route=route,
         )
 
     async def _route(self, request: ChatCompletionRequest) -> Route:
@@ -473,26 +475,39 @@ class ChatService:
             self.handoff_webhook.send(plan, answer)  # queued, like the log's row
         if self.feedback is None:
             return
-        request = plan.request
-        self.feedback.record(
-            ChatRecord(
-                response_id=plan.id,
-                model=request.model,
-                messages=request.conversation(),
-                answer=answer,
-                sources=[c.model_dump() for c in plan.citations],
-                adapter=plan.adapter,
-                collection=plan.collection,
-                experiment=plan.variant.experiment if plan.variant else None,
-                variant=plan.variant.variant if plan.variant else None,
-                decisions=plan.decisions.as_dict(),
-                latency_s=time.perf_counter() - plan.started,
-                prompt_tokens=usage.prompt_tokens,
-                completion_tokens=usage.completion_tokens,
-                user_id=request.user,
-                client=plan.client,
-            )
-        )
+        self.feedback.record(chat_record(plan, answer, usage))
+
+
+def chat_record(plan: ChatPlan, answer: str, usage) -> ChatRecord:
+    """The conversation log's row of an answered request, with what its prompt was built from (system
+    prompt, style tag, the sources as the prompt got them) so that training rebuilds it exactly (the KTO
+    export, feedback/export.py)."""
+    request, prompt = plan.request, None
+    if plan.prompt is not None and plan.route is not None:
+        sources = plan.prompt.sources
+        prompt = {
+            "system_prompt": plan.route.system_prompt,
+            "style": plan.route.style_tag,
+            "sources": None if sources is None else [asdict(source) for source in sources],
+        }
+    return ChatRecord(
+        response_id=plan.id,
+        model=request.model,
+        messages=request.conversation(),
+        answer=answer,
+        sources=[c.model_dump() for c in plan.citations],
+        adapter=plan.adapter,
+        collection=plan.collection,
+        experiment=plan.variant.experiment if plan.variant else None,
+        variant=plan.variant.variant if plan.variant else None,
+        decisions=plan.decisions.as_dict(),
+        latency_s=time.perf_counter() - plan.started,
+        prompt_tokens=usage.prompt_tokens,
+        completion_tokens=usage.completion_tokens,
+        user_id=request.user,
+        client=plan.client,
+        prompt=prompt,
+    )
 
 
 def served_decoding(settings: ServerSettings, model_id: str) -> dict[str, float]:

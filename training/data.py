@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from core.errors import RagtuneError
+from core.prompt import Source
 
 ROLES = {"system", "user", "assistant"}
 _ROLE_ALIASES = {"human": "user", "gpt": "assistant", "bot": "assistant", "model": "assistant"}
@@ -59,6 +60,25 @@ class PreferencePair:
     chosen: str
     rejected: str
     origin: str = ""
+    # How the server built the prompt, where known (pairs made from rated answers): as KtoExample's.
+    sources: list[Source] | None = None
+    system_prompt: str | None = None
+    style: str | None = None
+
+
+@dataclass
+class KtoExample:
+    """One rated answer (KTO, TRL's unpaired format): the conversation up to it, the answer, whether it was
+    good; and as the server built its prompt, where the record says (the feedback export does): the sources
+    shown (None: RAG off), the system prompt and the style tag."""
+
+    prompt: list[dict]
+    completion: str
+    label: bool
+    sources: list[Source] | None = None
+    system_prompt: str | None = None
+    style: str | None = None
+    origin: str = ""
 
 
 def load_conversations(path: Path) -> list[Conversation]:
@@ -90,6 +110,63 @@ def load_preferences(path: Path) -> list[PreferencePair]:
     if not pairs:
         raise RagtuneError(f"{path}: no preference pairs found")
     return pairs
+
+
+def load_kto(path: Path) -> list[KtoExample]:
+    """Every rated answer of a file: `prompt` (text) or `messages`, `completion`, `label` (true or false), and
+    optionally `sources` ([{text, title, source}]), `system_prompt` and `style`."""
+    examples = []
+    for where, record in read_records(path):
+        if not isinstance(record, dict) or "completion" not in record or "label" not in record:
+            raise RagtuneError(
+                f"{where}: a rated answer needs 'prompt' or 'messages', 'completion' and 'label' (true or false)"
+            )
+        if not isinstance(record["label"], bool):
+            raise RagtuneError(f"{where}: 'label' must be true or false, not {record['label']!r}")
+        examples.append(
+            KtoExample(
+                prompt=_prompt_of(record, where),
+                completion=_text(record, "completion", where),
+                label=record["label"],
+                sources=_sources_of(record, where),
+                system_prompt=_optional_text(record, "system_prompt", where),
+                style=_optional_text(record, "style", where),
+                origin=where,
+            )
+        )
+    if not examples:
+        raise RagtuneError(f"{path}: no rated answers found")
+    return examples
+
+
+def pairs_from_ratings(examples: list["KtoExample"]) -> tuple[list[PreferencePair], int]:
+    """Each answer rated good over each answer rated bad to the same prompt (conversation, sources, system
+    prompt and style); and how many rated answers had no answer of the other rating to pair with."""
+    groups: dict[str, list[KtoExample]] = {}
+    for example in examples:
+        sources = [vars(s) for s in example.sources] if example.sources is not None else None
+        key = json.dumps([example.prompt, sources, example.system_prompt, example.style], ensure_ascii=False)
+        groups.setdefault(key, []).append(example)
+    pairs, unpaired = [], 0
+    for group in groups.values():
+        good, bad = [e for e in group if e.label], [e for e in group if not e.label]
+        if not good or not bad:
+            unpaired += len(group)
+            continue
+        for chosen in good:
+            for rejected in bad:
+                pairs.append(
+                    PreferencePair(
+                        prompt=chosen.prompt,
+                        chosen=chosen.completion,
+                        rejected=rejected.completion,
+                        origin=f"{chosen.origin} over {rejected.origin}",
+                        sources=chosen.sources,
+                        system_prompt=chosen.system_prompt,
+                        style=chosen.style,
+                    )
+                )
+    return pairs, unpaired
 
 
 def read_records(path: Path) -> list[tuple[str, object]]:
@@ -271,6 +348,27 @@ def _prompt_of(record: dict, where: str) -> list[dict]:
             raise RagtuneError(f"{where}: 'messages' must be a non-empty list")
         return parse_messages({"messages": [*messages, {"role": "assistant", "content": ""}]}, where)[:-1]
     return [{"role": "user", "content": _text(record, "prompt", where)}]
+
+
+def _sources_of(record: dict, where: str) -> list[Source] | None:
+    sources = record.get("sources")
+    if sources is None:
+        return None
+    if not isinstance(sources, list) or not all(
+        isinstance(s, dict) and isinstance(s.get("text"), str) for s in sources
+    ):
+        raise RagtuneError(f"{where}: 'sources' must be a list of {{text, title, source}} objects")
+    return [
+        Source(text=s["text"], title=str(s.get("title") or ""), source=str(s.get("source") or ""))
+        for s in sources
+    ]
+
+
+def _optional_text(record: dict, key: str, where: str) -> str | None:
+    value = record.get(key)
+    if value is not None and not isinstance(value, str):
+        raise RagtuneError(f"{where}: '{key}' must be text")
+    return value or None
 
 
 def _text(record: dict, key: str, where: str) -> str:

@@ -112,3 +112,75 @@ def test_cli_data_export(service, tmp_path, monkeypatch):
     assert json.loads((out / "export.json").read_text())["sft"] == 3
     bad = CliRunner().invoke(app, ["data", "export", "--out", str(out), "--since", "yesterday"])
     assert bad.exit_code != 0 and "not an ISO date" in str(bad.exception)
+
+
+def test_thumbs_on_generated_answers_export_as_kto_examples_with_their_prompts(tmp_path):
+    """Every thumbs up or down on a generated answer becomes a rated answer for `ragtune train kto`, in
+    either language, with the sources, system prompt and style its prompt was built from; personal data in
+    the conversation stays masked, the sources stay as the prompt had them; preset answers teach nothing."""
+    from training.data import load_kto
+
+    router = {
+        "text": "Hold the reset button for ten seconds.",
+        "title": "Router",
+        "source": "manuals/router.md",
+    }
+    zh_source = {
+        "text": "按住重置键十秒即可恢复出厂设置。",
+        "title": "路由器",
+        "source": "manuals/router-zh.md",
+    }
+    system = "You are Northwind's assistant."
+    rows = [
+        chat(
+            "en-up",
+            messages=QUESTION,
+            prompt={"system_prompt": system, "style": "brief", "sources": [router]},
+        ),
+        chat(
+            "en-up-again",
+            messages=QUESTION,
+            prompt={"system_prompt": system, "style": "brief", "sources": [router]},
+        ),
+        chat(
+            "zh-down",
+            messages=[{"role": "user", "content": "路由器怎么重置？我的电话是13812345678"}],
+            answer="请联系客服。",
+            prompt={"system_prompt": system, "style": None, "sources": [zh_source]},
+        ),
+        chat(
+            "rag-off-down",
+            collection=None,
+            answer="No idea.",
+            prompt={"system_prompt": system, "style": None, "sources": None},
+        ),
+        chat("fallback-down", answer="I don't have that information."),  # not generated: no prompt logged
+    ]
+    service = feedback_service(tmp_path / "home").start()
+    try:
+        for row in rows:
+            service.record(row)
+        for response_id, rating in [
+            ("en-up", "up"),
+            ("en-up-again", "up"),
+            ("zh-down", "down"),
+            ("rag-off-down", "down"),
+            ("fallback-down", "down"),
+        ]:
+            service.add_feedback(response_id, rating)
+        result = service.export(tmp_path / "out")
+    finally:
+        service.close()
+
+    examples = load_kto(tmp_path / "out" / "kto.jsonl")
+    by_answer = {e.completion: e for e in examples}
+    assert result.kto == 3 and len(examples) == 3  # the repeat is dropped, the fallback is not an example
+    assert result.skipped == {"duplicate_rated_answer": 1, "down_without_correction": 1}
+    english, chinese = by_answer["Hold the reset button for ten seconds [1]."], by_answer["请联系客服。"]
+    assert english.label is True and chinese.label is False and by_answer["No idea."].label is False
+    assert [vars(s) for s in english.sources] == [router] and [vars(s) for s in chinese.sources] == [
+        zh_source
+    ]
+    assert by_answer["No idea."].sources is None  # RAG was off: no sources, not an empty list
+    assert english.system_prompt == system and english.style == "brief"
+    assert "[EMAIL]" in english.prompt[-1]["content"] and "[PHONE]" in chinese.prompt[-1]["content"]
