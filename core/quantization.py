@@ -87,6 +87,8 @@ def quantize_model(
 
     if scheme not in SCHEMES:
         raise RagtuneError(f"--scheme {scheme!r}: choose one of {', '.join(SCHEMES)}")
+    if target.exists() and not (target / QUANTIZED_INFO).is_file():  # the source itself, or another model
+        raise RagtuneError(f"{target} holds a model that is not a quantised copy: choose another name")
     progress(f"loading {source} ...")
     tokenizer = AutoTokenizer.from_pretrained(source)
     model = AutoModelForCausalLM.from_pretrained(source, dtype=torch.float32)

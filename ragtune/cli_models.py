@@ -1,6 +1,7 @@
 """`ragtune models`: list and prepare the chat and embedding models (offline, from packages); `ragtune models
 quantize` makes a quantised copy of the chat model."""
 
+import re
 from pathlib import Path
 from typing import Annotated
 
@@ -16,6 +17,7 @@ from knowledge.loaders import LOADERS, load
 from retrieval.embedding import resolve_embedding_model
 
 models_app = typer.Typer(no_args_is_help=False, invoke_without_command=True)
+COPY_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
 CALIBRATION_CHARS = 2000  # of each file: the model reads its first few hundred tokens
 
 
@@ -58,6 +60,10 @@ def quantize(
     if not Path(source_path, "config.json").is_file():
         raise RagtuneError(f"--model {source!r}: no model folder with a config.json found")
     copy = name or f"{Path(source_path).name}-{scheme}"
+    if not COPY_NAME.fullmatch(copy):
+        raise RagtuneError(
+            f"--name {copy!r}: use letters, digits, '.', '_' or '-' (a folder in the models folder)"
+        )
     texts = calibration_texts(calibration)
     info = quantize_model(
         source_path,

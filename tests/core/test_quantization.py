@@ -2,6 +2,7 @@
 on a tiny Llama made here so that no chat model is loaded."""
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -75,6 +76,14 @@ def test_quantising_again_replaces_the_copy_whole(tmp_path, tiny_model):
     quantize_model(tiny_model, target, "w8a8", "f" * 16, TEXTS, progress=print)
     assert json.loads((target / "ragtune_quantized.json").read_text())["scheme"] == "w8a8"
     assert [p.name for p in target.parent.iterdir()] == ["copy"]  # no temporary folder left
+
+
+def test_a_model_that_is_not_a_copy_is_never_replaced(tmp_path, tiny_model):
+    before = sorted(p.name for p in Path(tiny_model).iterdir())
+    with pytest.raises(RagtuneError, match="not a quantised copy"):
+        quantize_model(tiny_model, Path(tiny_model), "w8a8", "f" * 16, TEXTS, progress=print)
+    assert sorted(p.name for p in Path(tiny_model).iterdir()) == before
+    assert quantized_method(tiny_model) is None
 
 
 def test_an_unknown_scheme_is_refused_by_name(tmp_path, tiny_model):
