@@ -174,58 +174,76 @@ LAYER_SHAPES = {
 
 
 def layer_speed(tokens: int, repeats: int = 30) -> list[list[str]]:
-    """The decoder layers' matrix products of one decode step (`tokens` running requests) through vLLM's CPU
-    kernels: bfloat16 (oneDNN, vLLM's unquantised path) against int8 weights with int8 activations quantised
-    per token (oneDNN, the W8A8 path). Rows: shape, ms per layer for each, int8's speed-up."""
+    """The decoder layers' matrix products of one decode step (`tokens` running requests) through the CPU
+    kernels vLLM picks for each layer: bfloat16 weights (its unquantised path) against int8 weights with int8
+    activations quantised per token (the W8A8 path). Rows: shape, ms per layer for each, int8's speed-up."""
     import torch
-    from vllm import _custom_ops as ops
 
     torch.manual_seed(0)
     rows = []
     for label, (hidden, inter, kv, layers) in LAYER_SHAPES.items():
         shapes = [(hidden, hidden + 2 * kv), (hidden, hidden), (hidden, 2 * inter), (inter, hidden)] * layers
         inputs = [torch.randn(tokens, k, dtype=torch.bfloat16) for k, _ in shapes]
-        plain = [ops.create_onednn_mm(torch.randn(n, k, dtype=torch.bfloat16).t(), 32) for k, n in shapes]
+        plain = [_bf16_linear(torch.randn(n, k, dtype=torch.bfloat16)) for k, n in shapes]
         quantised = [
-            ops.create_onednn_scaled_mm(
-                torch.randint(-127, 128, (n, k), dtype=torch.int8).t(),
-                torch.rand(n, 1, dtype=torch.float32) / 100,
-                torch.bfloat16,
-                True,
-                False,
-                32,
-            )
+            _int8_linear(torch.randint(-127, 128, (n, k), dtype=torch.int8), torch.rand(n, 1) / 100)
             for k, n in shapes
         ]
-        bf16 = _median_s(_bf16_step, (ops, inputs, plain), repeats) / layers * 1000
-        int8 = _median_s(_int8_step, (ops, inputs, quantised), repeats) / layers * 1000
+        bf16 = _median_s(plain, inputs, repeats) / layers * 1000
+        int8 = _median_s(quantised, inputs, repeats) / layers * 1000
         rows.append([label, f"{bf16:.3f}", f"{int8:.3f}", f"{bf16 / int8:.2f}×"])
         print(f"  {label}: bf16 {bf16:.3f} ms, int8 {int8:.3f} ms per layer", flush=True)
     return rows
 
 
-def _bf16_step(ops, inputs: list, handlers: list) -> None:
-    for x, handler in zip(inputs, handlers):
-        ops.onednn_mm(handler, x, None)
-
-
-def _int8_step(ops, inputs: list, handlers: list) -> None:
+def _bf16_linear(weight):
+    """vLLM's unquantised CPU linear for this weight (model_executor/layers/utils.py)."""
     import torch
+    from vllm import _custom_ops as ops
+    from vllm.model_executor.layers.utils import check_cpu_sgl_kernel
 
-    for x, handler in zip(inputs, handlers):
+    n, k = weight.shape
+    if check_cpu_sgl_kernel(n, k, weight.dtype):
+        packed = torch.ops._C.convert_weight_packed(weight)
+        return lambda x: ops.weight_packed_linear_cpu(x, packed, n, None)
+    handler = ops.create_onednn_mm(weight.t(), 32)
+    return lambda x: ops.onednn_mm(handler, x, None)
+
+
+def _int8_linear(weight, scale):
+    """vLLM's CPU W8A8 linear for this weight (kernels/linear/scaled_mm/cpu.py): the AMX kernel where it
+    applies, else oneDNN; the activations are quantised per token inside."""
+    import torch
+    from vllm import _custom_ops as ops
+    from vllm.model_executor.layers.utils import check_cpu_sgl_kernel
+
+    n, k = weight.shape
+    if check_cpu_sgl_kernel(n, k, weight.dtype):
+        packed = torch.ops._C.convert_weight_packed(weight)
+        return lambda x: torch.ops._C.int8_scaled_mm_with_quant(x, packed, scale, None, x.dtype, True)
+    handler = ops.create_onednn_scaled_mm(weight.t(), scale, torch.bfloat16, True, False, 32)
+
+    def run(x):
         x_q, x_s, _ = ops.onednn_scaled_int8_quant(x, None, None, True)
-        out = torch.empty(x.shape[0], handler.n, dtype=x.dtype)
+        out = torch.empty(x.shape[0], n, dtype=x.dtype)
         ops.onednn_scaled_mm(handler, x_q, out, x_s, None, None, None)
+        return out
+
+    return run
 
 
-def _median_s(step, step_args: tuple, repeats: int) -> float:
+def _median_s(linears: list, inputs: list, repeats: int) -> float:
     import statistics
 
-    step(*step_args)  # oneDNN builds its primitives on the first call
+    def step():
+        for linear, x in zip(linears, inputs):
+            linear(x)
+
+    step()  # the kernels pack weights and build their primitives on the first call
     samples = []
     for _ in range(repeats):
         started = time.perf_counter()
-        step(*step_args)
+        step()
         samples.append(time.perf_counter() - started)
     return statistics.median(samples)
 
