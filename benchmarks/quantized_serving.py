@@ -6,10 +6,11 @@ load of benchmarks/serving.py; their answers are scored as `make eval` scores th
 Speed (default): for each model one ragtune server (vLLM, the number format ragtune chooses), loads of
 benchmarks/serving.py (concurrency 8, streaming, exactly 64 new tokens, temperature 0, the demo evaluation
 questions): base RAG off, base RAG on, and a rank-16 LoRA adapter made for the unquantised model (RAG off),
-served on each copy as on the original. Figures: completion tokens/s, mean time to first token, and the peak
-resident memory of the server's process tree (the server and vLLM's engine process, sampled every 0.2 s from
-start to the end of its last load; pages shared between them count in each). Ratios are against the
-unquantised model in the same run.
+served on each copy as on the original. `--online fp8` adds the unquantised model quantised by vLLM as it
+loads (engine.quantization); a method that does not start is reported with its error. Figures: completion
+tokens/s, mean time to first token, and the peak resident memory of the server's process tree (the server
+and vLLM's engine process, sampled every 0.2 s from start to the end of its last load; pages shared between
+them count in each). Ratios are against the unquantised model in the same run.
 
 Kernels (--layers): the matrix products of one decode step through vLLM's CPU kernels, bfloat16 against
 int8, at the 135M model's shape and at 1.7B and 7B shapes: what the serving figures of a small model cannot
@@ -20,8 +21,8 @@ held-out questions and conversations), then each copy against the unquantised mo
 accuracy, mean difference with a 95% paired bootstrap interval over the same questions (reports under
 reports/quantized/).
 
-    python benchmarks/quantized_serving.py [--schemes w8a8,w4a16] [--requests 32] [--quality] [--layers]
-                                           [--no-speed]
+    python benchmarks/quantized_serving.py [--schemes w8a8,w4a16] [--online fp8] [--requests 32] [--quality]
+                                           [--layers] [--no-speed]
                                            [--home /tmp/ragtune-bench-quantized] [--write-docs]
 
 --write-docs puts the tables into docs/benchmarks.md (benchmarks/docs_table.py).
@@ -78,18 +79,14 @@ class PeakMemory:
 @contextmanager
 def ragtune_server(label: str, env: dict, home: Path):
     """(url, PeakMemory) of a ragtune server started with `env`; memory is sampled from its start."""
-    from core.errors import RagtuneError
     from core.process import free_port, server_process
 
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     command = [sys.executable, "-c", "from ragtune.cli import main; main()", "serve", "--port", str(port)]
     print(f"{label} ...", flush=True)
-    try:
-        with server_process(command, env, home / f"{label}.log", url + "/readyz", name=label) as process:
-            yield url, PeakMemory(process.pid)
-    except RagtuneError as err:
-        sys.exit(str(err))
+    with server_process(command, env, home / f"{label}.log", url + "/readyz", name=label) as process:
+        yield url, PeakMemory(process.pid)
 
 
 def quantized_copies(base_path: str, schemes: list[str], models_dir: Path) -> dict[str, str]:
@@ -108,8 +105,10 @@ def quantized_copies(base_path: str, schemes: list[str], models_dir: Path) -> di
     return models
 
 
-def speed(models: dict[str, str], args) -> dict[str, dict]:
-    """name -> {run: figures of serving.run_load, 'peak_gib': peak memory}."""
+def speed(models: dict[str, str], online: list[str], args) -> dict[str, dict]:
+    """name -> {run: figures of serving.run_load, 'peak_gib': peak memory}, or {'error': why it did not
+    start}; `online` methods quantise the unquantised model as vLLM loads it (engine.quantization)."""
+    from core.errors import RagtuneError
     from core.settings import Settings
 
     base_path = models["unquantised"]
@@ -122,7 +121,9 @@ def speed(models: dict[str, str], args) -> dict[str, dict]:
     ]
     engine = Settings().engine
     results: dict[str, dict] = {}
-    for name, path in models.items():
+    servers = [(name, path, "none") for name, path in models.items()]
+    servers += [(f"{method} (on load)", models["unquantised"], method) for method in online]
+    for name, path, method in servers:
         env = {
             **os.environ,
             "HF_HUB_OFFLINE": "1",
@@ -130,22 +131,34 @@ def speed(models: dict[str, str], args) -> dict[str, dict]:
             "RAGTUNE_CHAT_MODEL": path,
             "RAGTUNE_ENGINE__KIND": "vllm",
             "RAGTUNE_ENGINE__DTYPE": engine.dtype,
+            "RAGTUNE_ENGINE__QUANTIZATION": method,
             "RAGTUNE_RAILS__GROUNDING__ENABLED": "false",  # every question generates
         }
         figures: dict = {}
-        with ragtune_server(f"ragtune-{name}", env, args.home) as (url, memory):
-            for run, model, rag in (
-                ("base RAG off", Path(path).name, False),
-                ("base RAG on", Path(path).name, True),
-                ("adapter RAG off", "bench", False),
-            ):
-                figures[run] = asyncio.run(
-                    serving.run_load(f"{name} {run}", url, model, prompts, {"rag": {"enabled": rag}})
-                )
-            figures["peak_gib"] = memory.stop()
+        try:
+            with ragtune_server(f"ragtune-{name.split()[0]}", env, args.home) as (url, memory):
+                for run, model, rag in (
+                    ("base RAG off", Path(path).name, False),
+                    ("base RAG on", Path(path).name, True),
+                    ("adapter RAG off", "bench", False),
+                ):
+                    figures[run] = asyncio.run(
+                        serving.run_load(f"{name} {run}", url, model, prompts, {"rag": {"enabled": rag}})
+                    )
+                figures["peak_gib"] = memory.stop()
+        except RagtuneError as err:  # a method this vLLM cannot run here: its own words go in the table
+            print(f"  {name}: {err}", flush=True)
+            results[name] = {"error": _last_error_line(str(err))}
+            continue
         print(f"  {name}: peak resident memory {figures['peak_gib']:.2f} GiB", flush=True)
         results[name] = figures
     return results
+
+
+def _last_error_line(log: str) -> str:
+    """The error a failed server start ended with (its log's last line naming an error)."""
+    lines = [line.strip() for line in log.splitlines() if "Error" in line or "error" in line]
+    return (lines[-1] if lines else log.strip().splitlines()[-1])[:300].replace("|", "/")
 
 
 def speed_table(results: dict[str, dict]) -> str:
@@ -153,6 +166,9 @@ def speed_table(results: dict[str, dict]) -> str:
     base = results["unquantised"]
     rows = []
     for name, figures in results.items():
+        if "error" in figures:
+            rows.append([name, f"did not start: {figures['error']}", "—", "—", "—"])
+            continue
         cells = [
             f"{figures[r]['tokens_per_s']:.1f} ({figures[r]['tokens_per_s'] / base[r]['tokens_per_s']:.2f}×) "
             f"/ {figures[r]['ttft_mean_s']:.2f} s"
@@ -322,6 +338,7 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=32)
     parser.add_argument("--quality", action="store_true", help="also run `ragtune eval` for each model")
     parser.add_argument("--no-speed", action="store_true", help="skip the serving loads")
+    parser.add_argument("--online", default="", help="methods vLLM applies as it loads the model, e.g. fp8")
     parser.add_argument("--layers", action="store_true", help="also time the layers' kernels at 1-7B shapes")
     parser.add_argument("--home", type=Path, default=Path(tempfile.gettempdir()) / "ragtune-bench-quantized")
     parser.add_argument("--write-docs", action="store_true", help="write the tables into docs/benchmarks.md")
@@ -342,7 +359,7 @@ def main() -> None:
     print(f"{describe_cpu()}, {os.cpu_count()} cores; ragtune's number format {dtype} ({why})", flush=True)
     started = time.perf_counter()
     if not args.no_speed:
-        results = speed(models, args)
+        results = speed(models, [m for m in args.online.split(",") if m], args)
         table = speed_table(results)
         print("\n" + table)
         if args.write_docs:
