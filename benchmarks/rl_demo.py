@@ -64,9 +64,10 @@ def load_stages(out: Path) -> dict:
     return json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
 
 
-def rl_command(name: str, steps: int, algorithm: str, out: Path) -> list[str]:
-    """`ragtune train rl` from the demo adapter on the validation questions, resuming a stopped run."""
-    resume = any((out / "home" / "checkpoints" / name).glob("checkpoint-*"))
+def rl_command(name: str, steps: int, algorithm: str, out: Path, resume: bool = True) -> list[str]:
+    """`ragtune train rl` from the demo adapter on the validation questions, resuming a stopped run (resume)
+    or starting afresh."""
+    resume = resume and any((out / "home" / "checkpoints" / name).glob("checkpoint-*"))
     return [RAGTUNE, "train", "rl", "--questions", VALIDATION, "--from", "demo", "--name", name,
             "--collection", "demo", "--algorithm", algorithm, "--max-steps", str(steps), "--progress-lines",
             "--overwrite", *(["--resume"] if resume else [])]
@@ -89,11 +90,12 @@ EVERY_STEP = {"RAGTUNE_TRAINING__LOGGING_STEPS": "1"}
 
 
 def stage_compare(out: Path, args) -> None:
-    """One question a step, so each algorithm gets more steps for the time."""
+    """One question a step, so each algorithm gets more steps for the time; each run from its first step, so
+    both see the same questions in the same order."""
     for algorithm in ("grpo", "rloo"):
         name = f"compare-{algorithm}"
         if name not in load_stages(out):
-            command = rl_command(name, args.compare_steps, algorithm, out)
+            command = rl_command(name, args.compare_steps, algorithm, out, resume=False)
             timed(name, command, out, **EVERY_STEP, RAGTUNE_TRAINING__RL_QUESTIONS_PER_STEP="1")
 
 
@@ -106,11 +108,6 @@ def stage_eval(out: Path, args) -> None:
                    "--out", str(out / "eval")], out)
 
 
-def halves(rewards: list[float]) -> tuple[float, float]:
-    middle = len(rewards) // 2
-    return sum(rewards[:middle]) / max(middle, 1), sum(rewards[middle:]) / max(len(rewards) - middle, 1)
-
-
 def stage_report(out: Path, args) -> None:
     from docs_table import markdown_table, write_table
 
@@ -121,11 +118,11 @@ def stage_report(out: Path, args) -> None:
         rows = []
         for algorithm in compared:
             stage, rewards = stages[f"compare-{algorithm}"], reward_log(out, f"compare-{algorithm}")
-            first, second = halves(rewards)
-            rows.append([algorithm.upper(), len(rewards), f"{first:.3f}", f"{second:.3f}", f"{second - first:+.3f}",
+            rows.append([algorithm.upper(), " / ".join(f"{r:.2f}" for r in rewards),
+                         f"{sum(rewards) / max(len(rewards), 1):.3f}",
                          f"{stage['wall_s'] / max(len(rewards), 1):.0f}", stage["peak_rss_gib"]])
         tables.append(markdown_table(
-            ["algorithm", "steps", "mean reward, first half", "second half", "gain", "s / step", "peak RSS (GiB)"],
+            ["algorithm", "mean reward at each step (same questions)", "mean", "s / step", "peak RSS (GiB)"],
             rows))
     if (out / "eval" / "summary.json").exists():
         summary = json.loads((out / "eval" / "summary.json").read_text(encoding="utf-8"))
