@@ -27,7 +27,7 @@ app.add_typer(kb_app, name="kb", help="The knowledge base: add, remove, sync, se
 app.add_typer(answers_app, name="answers", help="Curated answers: import, add, list, remove, export.")
 app.add_typer(models_app, name="models", help="The embedded chat and embedding models.")
 app.add_typer(data_app, name="data", help="Check training data; export user feedback as training data.")
-app.add_typer(train_app, name="train", help="Train LoRA adapters (SFT, DPO).")
+app.add_typer(train_app, name="train", help="Train LoRA adapters (SFT, DPO, KTO, RL) and reward models.")
 app.add_typer(adapters_app, name="adapters", help="List and merge adapters.")
 app.add_typer(eval_app, name="eval", help="Compare base, RAG and tuned answers.")
 app.add_typer(ab_app, name="ab", help="A/B experiments between variants of a served model.")

@@ -1,4 +1,4 @@
-"""`ragtune data check`, `ragtune train sft|dpo`, `ragtune adapters list|merge|ensure-demo`."""
+"""`ragtune data check`, `ragtune train sft|dpo|kto|reward`, `ragtune adapters list|merge|ensure-demo`."""
 
 import json
 import random
@@ -136,9 +136,109 @@ def train_dpo_command(
     console.print(f"[green]adapter '{info.name}' written[/green] to {settings.adapters_dir / name}")
 
 
+@train_app.command("kto")
+def train_kto_command(
+    data: Annotated[
+        Path,
+        typer.Option(help="rated answers: prompt or messages, completion, label (true/false); kto.jsonl"),
+    ],
+    name: Annotated[str, typer.Option(help="name of the new adapter")],
+    from_adapter: Annotated[
+        str | None, typer.Option("--from", help="the adapter to start from (default: a new one on the base)")
+    ] = None,
+    base: Annotated[str | None, typer.Option(help="base model without --from (default: chat_model)")] = None,
+    max_steps: int | None = None,
+    learning_rate: Annotated[float | None, typer.Option(help="default: training.dpo_learning_rate")] = None,
+    max_seq_len: Annotated[
+        int | None, typer.Option(help="default: the starting adapter's, else training.max_seq_len")
+    ] = None,
+    progress_lines: Annotated[
+        bool, typer.Option(help="print progress as 'step N/M' lines (for a log)")
+    ] = False,
+    overwrite: Overwrite = False,
+) -> None:
+    """Tune an adapter on answers rated good or bad (KTO): thumbs need no pairs."""
+    from training.data import load_kto
+    from training.kto import train_kto
+    from training.progress import ProgressLines
+
+    settings = Settings()
+    if max_seq_len is None and from_adapter:  # the prompts it was trained on, sources and all, fit again
+        max_seq_len = read_adapter_info(settings.adapters_dir / from_adapter).settings.get("max_seq_len")
+    settings = _with_overrides(settings, max_steps=max_steps, max_seq_len=max_seq_len)
+    examples = load_kto(data)
+    good = sum(e.label for e in examples)
+    console.print(f"{len(examples)} rated answers from {data}: {good} good, {len(examples) - good} bad")
+    info = train_kto(
+        examples,
+        training=settings.training,
+        folders=_folders(settings),
+        name=name,
+        from_adapter=from_adapter,
+        base_model=base or settings.chat_model,
+        system_prompt=settings.server.system_prompt,
+        learning_rate=learning_rate,
+        overwrite=overwrite,
+        progress=not progress_lines,
+        callbacks=(ProgressLines(),) if progress_lines else (),
+    )
+    console.print(
+        f"[green]adapter '{info.name}' written[/green] to {settings.adapters_dir / name}; "
+        f"train loss {_number(info.train_loss)}"
+    )
+
+
+@train_app.command("reward")
+def train_reward_command(
+    data: Annotated[
+        Path,
+        typer.Option(
+            help="preference pairs (prompt or messages, chosen, rejected) or rated answers (kto.jsonl)"
+        ),
+    ],
+    name: Annotated[str, typer.Option(help="name of the reward model")],
+    base: Annotated[str | None, typer.Option(help="base model (default: chat_model)")] = None,
+    epochs: float | None = None,
+    max_steps: int | None = None,
+    learning_rate: float | None = None,
+    max_seq_len: int | None = None,
+    progress_lines: Annotated[
+        bool, typer.Option(help="print progress as 'step N/M' lines (for a log)")
+    ] = False,
+    overwrite: Overwrite = False,
+) -> None:
+    """Train a reward model (the base with a LoRA adapter and a score head) that scores answers; listed with
+    the adapters as method 'reward', never served as a chat model."""
+    from training.progress import ProgressLines
+    from training.reward_model import load_reward_pairs, train_reward
+
+    settings = _with_overrides(
+        Settings(), epochs=epochs, max_steps=max_steps, learning_rate=learning_rate, max_seq_len=max_seq_len
+    )
+    pairs, unpaired = load_reward_pairs(data)
+    console.print(f"{len(pairs)} preference pairs from {data}")
+    if unpaired:
+        console.print(f"{unpaired} rated answers left out: no answer of the other rating to the same prompt")
+    info = train_reward(
+        pairs,
+        training=settings.training,
+        folders=_folders(settings),
+        name=name,
+        base_model=base or settings.chat_model,
+        system_prompt=settings.server.system_prompt,
+        overwrite=overwrite,
+        progress=not progress_lines,
+        callbacks=(ProgressLines(),) if progress_lines else (),
+    )
+    console.print(
+        f"[green]reward model '{info.name}' written[/green] to {settings.adapters_dir / name}; "
+        f"train loss {_number(info.train_loss)}"
+    )
+
+
 @adapters_app.command("list")
 def adapters_list() -> None:
-    """The trained adapters and what they were trained on."""
+    """The trained adapters and what they were trained on (method 'reward': a reward model, not served)."""
     settings = Settings()
     table = Table("name", "method", "base model", "rank", "styles", "val loss", "perplexity", "created")
     for info in list_adapters(settings.adapters_dir):

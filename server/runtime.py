@@ -91,6 +91,10 @@ class Runtime:
         if name == self.model_id:
             raise RagtuneError(f"adapter '{name}': the name is the base model's id")
         info = read_adapter_info(folder)
+        if info.method == "reward":
+            raise RagtuneError(
+                f"adapter '{name}': a reward model (ragtune train reward) scores answers, it does not chat"
+            )
         check_adapter_base(info, self.base_fingerprint, self.model_id)
         config = folder / "adapter_config.json"
         try:

@@ -180,3 +180,50 @@ def test_rl_samples_answers_from_the_prompt_serving_builds(service, conversation
     assert sample.sources == [source.text for source in served]
     assert [sample.sources[n - 1] for n in sample.gold] == [s.text for s in served if "45 days" in s.text]
     assert not sample.should_decline and sample.question == conversation[-1]["content"]
+
+
+@pytest.mark.parametrize(
+    "model, conversation, rag_on, style",
+    [
+        ("base", HISTORY[-1:], True, None),
+        ("voice", HISTORY, True, "pirate"),
+        ("base", [{"role": "user", "content": "你们的退货期限是多少天？"}], False, None),  # RAG off: no sources
+    ],
+    ids=["question", "follow-up-styled", "chinese-rag-off"],
+)
+def test_an_exported_rated_answer_is_trained_on_the_prompt_serving_built(
+    service, tmp_path, model, conversation, rag_on, style
+):
+    """A thumbs-rated answer goes through the conversation log and `ragtune data export` into kto.jsonl; KTO
+    rebuilds its prompt from what the log kept (sources as the prompt got them, system prompt, style tag) and
+    TRL tokenizes it (KTOTrainer: the chat template with the generation prompt) into the served token ids."""
+    from trl.data_utils import _tokenize
+
+    from feedback.export import KTO_FILE, export
+    from feedback.records import Feedback
+    from feedback.store import SqliteStore
+    from server.protocol import Usage
+    from server.service import chat_record
+    from training.data import load_kto
+    from training.kto import kto_row
+
+    request = ChatCompletionRequest(
+        model=model, messages=conversation, max_tokens=64, rag={"enabled": rag_on}, style=style
+    )
+    plan = asyncio.run(service.plan(request))
+    store = SqliteStore(tmp_path / "feedback.sqlite")
+    store.migrate()
+    usage = Usage(prompt_tokens=len(plan.prompt.token_ids), completion_tokens=4, total_tokens=0)
+    store.add_chats([chat_record(plan, "Within 45 days [1].", usage)])
+    store.add_feedback(Feedback(response_id=plan.id, rating="down"))
+    export(store, tmp_path / "out")
+    [example] = load_kto(tmp_path / "out" / KTO_FILE)
+    assert example.label is False and example.sources == plan.prompt.sources
+    assert bool(example.sources) == rag_on and example.style == style
+
+    tokenizer = service.rt.engine.tokenizer
+    row = kto_row(example, tokenizer, system_prompt="not the one served", max_len=2048)
+    prompt_ids = _tokenize(tokenizer, row["prompt"], add_generation_prompt=True)["input_ids"]
+    whole_ids = _tokenize(tokenizer, row["prompt"] + row["completion"])["input_ids"]
+    assert prompt_ids == plan.prompt.token_ids
+    assert whole_ids[: len(prompt_ids)] == prompt_ids  # the answer starts where the served prompt ends
