@@ -70,9 +70,12 @@ async def one_request(client: httpx.AsyncClient, url: str, body: dict) -> tuple[
     return (first or time.perf_counter()) - started, tokens, prompt_tokens, cached
 
 
-async def run_load(name: str, url: str, model: str, prompts: list[list[dict]], extra: dict) -> dict:
+async def run_load(
+    name: str, url: str, model: str, prompts: list[list[dict]], extra: dict, measuring=lambda: None
+) -> dict:
     """The last CONCURRENCY prompts warm the server up (other questions than the measured ones: a warm-up on
-    the measured prompts would put them in the prefix cache), the others are measured."""
+    the measured prompts would put them in the prefix cache), the others are measured; `measuring` is called
+    between the two."""
     warmup, prompts = prompts[-CONCURRENCY:], prompts[:-CONCURRENCY]
     limiter = asyncio.Semaphore(CONCURRENCY)
 
@@ -94,6 +97,7 @@ async def run_load(name: str, url: str, model: str, prompts: list[list[dict]], e
 
     async with httpx.AsyncClient(timeout=1200) as client:
         await asyncio.gather(*(limited(client, c) for c in warmup))
+        measuring()
         started = time.perf_counter()
         results = await asyncio.gather(*(limited(client, c) for c in prompts))
         wall = time.perf_counter() - started
@@ -208,7 +212,9 @@ def main() -> None:
         help="also compare ragtune with the demo's rails on and with rails off",
     )
     parser.add_argument(
-        "--other-format", action="store_true", help="also ragtune forced to the number format it did not choose"
+        "--other-format",
+        action="store_true",
+        help="also ragtune forced to the number format it did not choose",
     )
     parser.add_argument(
         "--chosen-only",
@@ -435,14 +441,25 @@ def ragtune_runs(label: str, env: dict, home: Path, runs: list, prompts: list, f
     print(f"{label} ...", flush=True)
     command = [sys.executable, "-c", "from ragtune.cli import main; main()", "serve", "--port", str(port)]
     with serving(label, command, env, home / f"{label.replace(' ', '-')}.log", url, "/readyz"):
+        marks: list[tuple[float, float]] = []  # the server's retrieval totals when each measured part began
         for kind, model, rag in runs:
             name = f"{label} {kind} RAG {'on' if rag else 'off'}"
-            before = retrieval_time(url)
-            figures[name] = asyncio.run(run_load(name, url, model, prompts, {"rag": {"enabled": rag}}))
-            seconds, searches = (now - then for now, then in zip(retrieval_time(url), before))
+            figures[name] = asyncio.run(
+                run_load(
+                    name,
+                    url,
+                    model,
+                    prompts,
+                    {"rag": {"enabled": rag}},
+                    lambda: marks.append(retrieval_time(url)),
+                )
+            )
+            seconds, searches = (now - then for now, then in zip(retrieval_time(url), marks[-1]))
             if searches:
                 figures[name]["retrieval_mean_s"] = seconds / searches
-                print(f"  {name}: retrieval {seconds / searches * 1000:.0f} ms a request (server's metrics)")
+                print(
+                    f"  {name}: retrieval {seconds / searches * 1000:.0f} ms a measured request (server metrics)"
+                )
 
 
 def retrieval_time(url: str) -> tuple[float, float]:
