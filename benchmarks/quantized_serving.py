@@ -379,7 +379,8 @@ def main() -> None:
         if args.write_docs:
             note = (
                 f"One decode step's matrix products ({serving.CONCURRENCY} running requests: q/k/v, o, gate/up, "
-                "down per layer) through vLLM's CPU oneDNN kernels, median of 30: bfloat16 weights (vLLM's "
+                "down per layer) through the CPU kernels vLLM picks for each (AMX where they apply, else oneDNN), "
+                "median of 30: bfloat16 weights (vLLM's "
                 "unquantised path) against int8 weights with int8 activations scaled per token (the W8A8 path, "
                 "quantising the activations included). Random weights of each shape; the larger shapes predict "
                 "what quantising does for a 1-7B model on this CPU."

@@ -321,7 +321,7 @@ class EngineSettings(BaseModel):
         description="vLLM's quantisation method for the chat model. none: what the model's config declares (a "
         "copy made by `ragtune models quantize` declares compressed-tensors). fp8 quantises an unquantised "
         "model as it loads; the others need a model quantised that way. On a CPU: compressed-tensors, awq, "
-        "gptq (fp8 needs AMX). See docs/decisions/quantization.md.",
+        "gptq. See docs/decisions/quantization.md.",
     )
 
 

@@ -11,9 +11,8 @@ import pytest
 
 from core.chat_model import model_fingerprint
 from core.errors import RagtuneError
-from core.hardware import cpu_flags
 from core.process import free_port, server_process
-from core.quantization import CPU_FP8_FLAG, quantize_model
+from core.quantization import quantize_model
 from core.settings import EngineSettings
 
 pytestmark = [pytest.mark.vllm, pytest.mark.slow]
@@ -67,8 +66,7 @@ def test_a_quantised_copy_serves_the_base_and_an_adapter_of_the_original(
     assert "compressed-tensors quantised" in log.read_text()  # `ragtune serve` says what it serves
 
 
-@pytest.mark.skipif(CPU_FP8_FLAG in cpu_flags(), reason="this CPU runs vLLM's fp8 kernels")
-def test_fp8_on_a_cpu_without_amx_is_refused_before_vllm_starts(chat_model_path):
+def test_fp8_on_a_cpu_is_refused_before_vllm_starts(chat_model_path):
     import torch
 
     from server.engines.vllm_engine import VllmEngine
