@@ -301,6 +301,7 @@ class SqliteStore(FeedbackStore):
 
 class PostgresStore(FeedbackStore):
     float_type = "DOUBLE PRECISION"
+    connect_timeout = 10  # seconds
 
     def __init__(self, url: str) -> None:
         import psycopg
@@ -312,7 +313,7 @@ class PostgresStore(FeedbackStore):
         self._psycopg = psycopg
 
     def _connect(self):
-        return self._psycopg.connect(self.url, connect_timeout=10)
+        return self._psycopg.connect(self.url, connect_timeout=self.connect_timeout)
 
     def _sql(self, sql: str) -> str:
         return sql.replace("?", "%s")

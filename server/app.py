@@ -14,6 +14,7 @@ from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from core.settings import ServerSettings
+from feedback.rates import SharedRates
 from feedback.service import FeedbackService
 from rails import Rails
 from server.admission import Admission
@@ -109,7 +110,8 @@ def create_app(settings, announce=print, jobs: tuple[AdapterJob, ...] = ()) -> F
         app.state.runtime = runtime
         app.state.metrics = Metrics(runtime.engine.running)
         app.state.metrics.engine_alive.set_function(lambda: float(runtime.engine.alive()))
-        app.state.admission = Admission(settings.server, app.state.metrics)
+        url = settings.feedback.database_url  # PostgreSQL: replicas share the client keys' rates through it
+        app.state.admission = Admission(settings.server, app.state.metrics, SharedRates(url) if url else None)
         app.state.rails = Rails(settings.rails, settings.pii)
         feedback_service = FeedbackService(settings.feedback, settings.pii, settings.home)
         app.state.feedback = await asyncio.to_thread(feedback_service.start)
@@ -133,6 +135,7 @@ def create_app(settings, announce=print, jobs: tuple[AdapterJob, ...] = ()) -> F
                 await app.state.handoff_webhook.close()  # what is queued, within handoff.timeout_s
             await asyncio.to_thread(app.state.feedback.close)  # writes the queued log rows
             await asyncio.to_thread(app.state.kb_writer.shutdown)  # a change under way is finished
+            app.state.admission.close()
             runtime.engine.shutdown()
             audit_log.removeHandler(audit_file)
             audit_file.close()

@@ -113,6 +113,12 @@ class Metrics:
             ["reason"],
             registry=r,
         )
+        self.rate_limit_local = Counter(
+            "ragtune_rate_limit_local",
+            "Chat requests whose key's rate this process decided alone: the feedback database that shares "
+            "the rates between replicas did not answer",
+            registry=r,
+        )
         self.deadline_exceeded = Counter(
             "ragtune_request_timeouts", "Chat requests ended by server.request_timeout_s", registry=r
         )

@@ -80,7 +80,7 @@ async def chat_completions(
         service.metrics.scope_refused.labels(err.param).inc()
         raise
     admission: Admission = request.app.state.admission
-    ticket = admission.admit(key)
+    ticket = await admission.admit(key)
     streaming = False
     try:
         async with asyncio.timeout_at(ticket.deadline):
