@@ -28,7 +28,6 @@ import re
 import shutil
 import subprocess
 import sys
-import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -39,7 +38,8 @@ sys.path.append(str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(REPO))
 os.environ.update(HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1", TOKENIZERS_PARALLELISM="false")
 
-RAGTUNE = str(REPO / ".venv" / "bin" / "ragtune")
+from demo_stages import RAGTUNE, environment, load_stages, save_stages, timed
+
 VALIDATION = REPO / "examples" / "eval" / "validation.jsonl"
 HELD_OUT = "examples/eval/questions.jsonl"
 PAIRS = "examples/training/preferences.jsonl"
@@ -54,37 +54,6 @@ METRICS = {
 }
 
 
-def environment(out: Path) -> dict:
-    return {**os.environ, "RAGTUNE_HOME": str(out / "home"), "RAGTUNE_CONFIG": str(out / "no-config.yaml")}
-
-
-def timed(name: str, command: list[str], out: Path) -> dict:
-    """Run `command` in OUT's ragtune home; its wall time and peak RSS go into OUT/stages.json."""
-    peak_file = out / f"{name}.peak"
-    started = time.monotonic()
-    subprocess.run(
-        ["/usr/bin/time", "-f", "%M", "-o", str(peak_file), *command],
-        cwd=REPO,
-        env=environment(out),
-        check=True,
-    )
-    record = {
-        "command": " ".join(command).replace(RAGTUNE, "ragtune").replace(sys.executable, "python"),
-        "wall_s": round(time.monotonic() - started, 1),
-        "peak_rss_gib": round(int(peak_file.read_text().split()[-1]) / 2**20, 2),
-    }
-    stages = load_stages(out)
-    stages[name] = {**stages.get(name, {}), **record}
-    (out / "stages.json").write_text(json.dumps(stages, indent=2), encoding="utf-8")
-    print(f"{name}: {record['wall_s']:.0f} s, peak RSS {record['peak_rss_gib']} GiB", flush=True)
-    return record
-
-
-def load_stages(out: Path) -> dict:
-    path = out / "stages.json"
-    return json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
-
-
 def stage_demo(out: Path, args) -> None:
     """The demo adapter and its knowledge base: copied from another home when given, else synced and
     trained; `ensure-demo` then checks it is the current recipe's."""
@@ -95,8 +64,7 @@ def stage_demo(out: Path, args) -> None:
             shutil.copytree(Path(args.demo_home) / part, home / part)
         trained = load_stages(Path(args.demo_home).parent).get("demo")  # its training's cost, where measured
         if trained:
-            stages = {**load_stages(out), "demo": trained}
-            (out / "stages.json").write_text(json.dumps(stages, indent=2), encoding="utf-8")
+            save_stages(out, {**load_stages(out), "demo": trained})
         subprocess.run([RAGTUNE, "adapters", "ensure-demo"], cwd=REPO, env=environment(out), check=True)
     else:
         timed("kb-sync", [RAGTUNE, "kb", "sync", "examples/knowledge", "--collection", "demo"], out)

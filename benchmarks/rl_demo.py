@@ -12,9 +12,7 @@ peak memory (RSS), into OUT/stages.json; a stage already done is skipped, so the
 import argparse
 import json
 import os
-import subprocess
 import sys
-import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -23,7 +21,8 @@ sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__)
 sys.path.append(str(Path(__file__).resolve().parent))
 os.environ.update(HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1", TOKENIZERS_PARALLELISM="false")
 
-RAGTUNE = str(REPO / ".venv" / "bin" / "ragtune")
+from demo_stages import RAGTUNE, load_stages, timed
+
 VALIDATION = "examples/eval/validation.jsonl"
 HELD_OUT = "examples/eval/questions.jsonl"
 STAGES = ("demo", "compare", "rl", "eval", "report")
@@ -38,30 +37,6 @@ METRICS = {
     "chrf": "chrF",
     "answer_length": "Answer length (words)",
 }
-
-
-def timed(name: str, command: list[str], out: Path, **settings: str) -> dict:
-    """Run `command` in OUT's ragtune home (with `settings` as environment variables); its wall time and peak
-    RSS go into OUT/stages.json."""
-    env = {**os.environ, "RAGTUNE_HOME": str(out / "home"), "RAGTUNE_CONFIG": str(out / "no-config.yaml"), **settings}
-    peak_file = out / f"{name}.peak"
-    started = time.monotonic()
-    subprocess.run(["/usr/bin/time", "-f", "%M", "-o", str(peak_file), *command], cwd=REPO, env=env, check=True)
-    record = {
-        "command": " ".join(command).replace(RAGTUNE, "ragtune"),
-        "wall_s": round(time.monotonic() - started, 1),
-        "peak_rss_gib": round(int(peak_file.read_text().split()[-1]) / 2**20, 2),
-    }
-    stages = load_stages(out)
-    stages[name] = {**stages.get(name, {}), **record}
-    (out / "stages.json").write_text(json.dumps(stages, indent=2), encoding="utf-8")
-    print(f"{name}: {record['wall_s']:.0f} s, peak RSS {record['peak_rss_gib']} GiB", flush=True)
-    return record
-
-
-def load_stages(out: Path) -> dict:
-    path = out / "stages.json"
-    return json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
 
 
 def rl_command(name: str, steps: int, algorithm: str, out: Path, resume: bool = True) -> list[str]:
