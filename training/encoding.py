@@ -6,8 +6,8 @@ from dataclasses import dataclass
 import torch
 
 from core.errors import RagtuneError
-from core.prompt import Source, build_prompt, render_prompt
-from training.data import Conversation
+from core.prompt import Source, as_text, build_prompt, render_prompt
+from training.data import Conversation, KtoExample, PreferencePair
 
 IGNORE = -100
 
@@ -98,3 +98,23 @@ class PackedCollator:
             **{key: torch.tensor(value, dtype=torch.long) for key, value in batch.items()},
             "use_cache": False,
         }
+
+
+def served_prompt(
+    record: PreferencePair | KtoExample, tokenizer, system_prompt: str, max_len: int
+) -> list[dict]:
+    """A rated answer's prompt exactly as the server built it: the sources it showed, its system prompt (the
+    given one where the record has none) and style tag."""
+    return build_prompt(
+        record.prompt,
+        record.sources,
+        tokenizer=tokenizer,
+        system_prompt=record.system_prompt or system_prompt,
+        style=record.style,
+        max_prompt_tokens=max_len,
+    ).messages
+
+
+def assistant_turn(text: str, tokenizer) -> list[dict]:
+    """An answer as one assistant turn; an answer is text too, never control tokens (core.prompt.as_text)."""
+    return [{"role": "assistant", "content": as_text(text, tokenizer)}]

@@ -10,9 +10,10 @@ from pathlib import Path
 from core.adapters import AdapterInfo, check_adapter_base, read_adapter_info
 from core.chat_model import model_fingerprint, prepare_chat_model
 from core.errors import RagtuneError
-from core.prompt import DEFAULT_SYSTEM_PROMPT, PROMPT_FORMAT, as_text, build_prompt
+from core.prompt import DEFAULT_SYSTEM_PROMPT, PROMPT_FORMAT
 from core.settings import TrainingSettings
 from training.data import KtoExample
+from training.encoding import assistant_turn, served_prompt
 from training.modeling import load_for_training, load_tokenizer, mixed_precision, target_modules
 from training.output import TrainingFolders, check_writable, data_fingerprint, save_model_folder
 
@@ -126,20 +127,11 @@ def train_kto(
 
 
 def kto_row(example: KtoExample, tokenizer, system_prompt: str, max_len: int) -> dict:
-    """TRL's conversational KTO row: the prompt exactly as the server builds it (its sources, system prompt
-    and style tag), the answer as an assistant turn, and its label."""
-    prompt = build_prompt(
-        example.prompt,
-        example.sources,
-        tokenizer=tokenizer,
-        system_prompt=example.system_prompt or system_prompt,
-        style=example.style,
-        max_prompt_tokens=max_len,
-    ).messages
+    """TRL's conversational KTO row: the prompt exactly as the server builds it, the answer as an assistant
+    turn, and its label."""
     return {
-        "prompt": prompt,
-        # An answer is text too: never control tokens (core.prompt.as_text).
-        "completion": [{"role": "assistant", "content": as_text(example.completion, tokenizer)}],
+        "prompt": served_prompt(example, tokenizer, system_prompt, max_len),
+        "completion": assistant_turn(example.completion, tokenizer),
         "label": example.label,
     }
 

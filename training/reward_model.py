@@ -17,6 +17,7 @@ from core.errors import RagtuneError
 from core.prompt import DEFAULT_SYSTEM_PROMPT, PROMPT_FORMAT, Source, as_text, build_prompt
 from core.settings import TrainingSettings
 from training.data import PreferencePair, load_kto, load_preferences, pairs_from_ratings, read_records
+from training.encoding import assistant_turn, served_prompt
 from training.modeling import load_tokenizer, mixed_precision, target_modules
 from training.output import TrainingFolders, check_writable, data_fingerprint, save_model_folder
 
@@ -173,18 +174,10 @@ def _scoring_model(model_path: Path, tokenizer):
 
 def _row(pair: PreferencePair, tokenizer, system_prompt: str, max_len: int) -> dict:
     """TRL's conversational pair: the prompt as the server builds it, each answer as an assistant turn."""
-    prompt = build_prompt(
-        pair.prompt,
-        pair.sources,
-        tokenizer=tokenizer,
-        system_prompt=pair.system_prompt or system_prompt,
-        style=pair.style,
-        max_prompt_tokens=max_len,
-    ).messages
     return {
-        "prompt": prompt,
-        "chosen": [{"role": "assistant", "content": as_text(pair.chosen, tokenizer)}],
-        "rejected": [{"role": "assistant", "content": as_text(pair.rejected, tokenizer)}],
+        "prompt": served_prompt(pair, tokenizer, system_prompt, max_len),
+        "chosen": assistant_turn(pair.chosen, tokenizer),
+        "rejected": assistant_turn(pair.rejected, tokenizer),
     }
 
 
