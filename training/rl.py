@@ -39,6 +39,7 @@ class RlSample:
     """One prompt to sample answers for, and what a reward needs to judge them."""
 
     prompt: str  # what the engine receives, rendered (core.prompt.Prompt.text)
+    prompt_messages: list[dict]  # the same prompt as messages (Prompt.messages): what a reward model reads
     question: str  # the last user turn
     sources: list[str]  # the text of the numbered sources in the prompt, in their order
     gold: list[int]  # the numbers of the sources from a gold document
@@ -97,6 +98,7 @@ def rl_samples(
         samples.append(
             RlSample(
                 prompt=prompt.text,
+                prompt_messages=prompt.messages,
                 question=question.messages[-1]["content"],
                 sources=[source.text for source in prompt.sources],
                 gold=gold,
@@ -127,7 +129,7 @@ def reward_function(reward: Reward) -> Callable[..., list[float]]:
     return rag_reward
 
 
-_SAMPLE_COLUMNS = ("question", "sources", "gold", "key_facts", "should_decline")
+_SAMPLE_COLUMNS = ("prompt_messages", "question", "sources", "gold", "key_facts", "should_decline")
 
 
 def train_rl(
@@ -142,13 +144,15 @@ def train_rl(
     max_prompt_tokens: int,
     system_prompt: str | None = None,
     gate: Gate | None = None,
+    reward_model: str | None = None,
     resume: bool = False,
     overwrite: bool = False,
     progress: bool = True,
     callbacks: tuple = (),
 ) -> RlResult:
     """Adapter `name` (folders.adapters/NAME): adapter `from_adapter` tuned by RL on the questions' RAG
-    prompts, served with `system_prompt` (the server's; None: the one `from_adapter` was trained with)."""
+    prompts, served with `system_prompt` (the server's; None: the one `from_adapter` was trained with);
+    `reward_model` names the reward model in `reward`, if any, for the adapter's record."""
     from datasets import Dataset
     from peft import PeftModel
 
@@ -200,6 +204,7 @@ def train_rl(
             **parent.settings,
             "rl_from": from_adapter,
             **{key: value for key, value in training.model_dump().items() if key.startswith("rl_")},
+            **({"rl_reward_model": reward_model} if reward_model else {}),
         },
         train_loss=output.training_loss,
         system_prompt=system_prompt,

@@ -26,6 +26,7 @@ RETURNS_ZH = "Northwind 商品在签收后 30 天内可以退货，需要提供�
 
 EN = RlSample(
     prompt="",
+    prompt_messages=[],
     question="How long do I have to return a gadget?",
     sources=[SHIPPING, RETURNS],
     gold=[2],
@@ -34,6 +35,7 @@ EN = RlSample(
 )
 ZH = RlSample(
     prompt="",
+    prompt_messages=[],
     question="商品签收后多久内可以退货？",
     sources=[RETURNS_ZH],
     gold=[1],
@@ -42,6 +44,7 @@ ZH = RlSample(
 )
 UNANSWERABLE = RlSample(
     prompt="",
+    prompt_messages=[],
     question="Can I rent a drone for a weekend?",
     sources=[SHIPPING],
     gold=[],
