@@ -1,6 +1,7 @@
 """Stages of a demo experiment (benchmarks/rl_demo.py, benchmarks/kto_demo.py): each a ragtune command run in
-the experiment's own ragtune home, in a fresh process, its wall time and peak RSS kept in OUT/stages.json so
-that the stages can run one at a time and the report shows each stage's cost."""
+the experiment's own ragtune home, in a fresh process, its wall time, peak RSS and machine kept in
+OUT/stages.json so that the stages can run one at a time (on different machines, too) and the report shows
+each stage's cost and where it was measured."""
 
 import json
 import os
@@ -8,6 +9,8 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+
+from docs_table import this_machine
 
 REPO = Path(__file__).resolve().parents[1]
 RAGTUNE = str(REPO / ".venv" / "bin" / "ragtune")
@@ -24,7 +27,7 @@ def environment(out: Path, **settings: str) -> dict:
 
 
 def timed(name: str, command: list[str], out: Path, **settings: str) -> dict:
-    """Run `command` in OUT's ragtune home; its wall time and peak RSS go into OUT/stages.json."""
+    """Run `command` in OUT's ragtune home; its wall time, peak RSS and machine go into OUT/stages.json."""
     peak_file = out / f"{name}.peak"
     started = time.monotonic()
     subprocess.run(
@@ -37,6 +40,7 @@ def timed(name: str, command: list[str], out: Path, **settings: str) -> dict:
         "command": " ".join(command).replace(RAGTUNE, "ragtune").replace(sys.executable, "python"),
         "wall_s": round(time.monotonic() - started, 1),
         "peak_rss_gib": round(int(peak_file.read_text().split()[-1]) / 2**20, 2),
+        "machine": this_machine(),
     }
     stages = load_stages(out)
     save_stages(out, {**stages, name: {**stages.get(name, {}), **record}})

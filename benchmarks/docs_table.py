@@ -36,9 +36,13 @@ def commit() -> str:
     return f"commit {head}" + (" with uncommitted changes" if dirty else "")
 
 
+def this_machine() -> str:
+    return f"{describe_cpu()}, {os.cpu_count()} cores"
+
+
 def stamp(machine: str | None = None, today: datetime.date | None = None) -> str:
     today = today or datetime.datetime.now(datetime.UTC).date()
-    machine = machine or f"{describe_cpu()}, {os.cpu_count()} cores"
+    machine = machine or this_machine()
     return f"{today.isoformat()}, {commit()}, {machine}."
 
 

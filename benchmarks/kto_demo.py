@@ -169,7 +169,7 @@ def interval(delta: dict | None, digits: int = 3) -> str:
 
 
 def stage_report(out: Path, args) -> None:
-    from docs_table import markdown_table, write_table
+    from docs_table import markdown_table, this_machine, write_table
 
     stages, tables = load_stages(out), []
     thumbs = out / "thumbs.json"
@@ -211,12 +211,14 @@ def stage_report(out: Path, args) -> None:
         "reward": "ragtune train reward (demo preference pairs, 1 epoch)",
         "eval": "ragtune eval demo, demo-kto (held-out, RAG on)",
     }
-    costs = [
-        [label, f"{stages[name]['wall_s'] / 60:.1f} min", stages[name]["peak_rss_gib"]]
-        for name, label in names.items()
-        if name in stages
-    ]
-    tables.append(markdown_table(["stage", "wall time", "peak RSS (GiB)"], costs))
+    measured = [name for name in names if name in stages]
+    costs = [[names[name], f"{stages[name]['wall_s'] / 60:.1f} min", stages[name]["peak_rss_gib"]] for name in measured]
+    header = ["stage", "wall time", "peak RSS (GiB)"]
+    if any(stages[name].get("machine", "unknown") != this_machine() for name in measured):
+        header.append("measured on")  # a stage copied from another run (--demo-home) or resumed elsewhere
+        for row, name in zip(costs, measured):
+            row.append(stages[name].get("machine", "unknown"))
+    tables.append(markdown_table(header, costs))
     text = "\n\n".join(tables)
     print(text)
     if args.write_docs:
