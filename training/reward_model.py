@@ -5,7 +5,8 @@ the prompt contract as the server builds it, so a score reads the answer in the 
 
 It is saved beside the adapters (method "reward": `ragtune adapters list` shows it, the server refuses to
 serve it as a chat model). `RewardModel.load(folder).score(messages, completion)` scores one answer; online
-RL may add it to its reward (evaluation/rewards.py, the `reward_model` part)."""
+RL adds it to its reward with `ragtune train rl --reward-model NAME` (RewardModel.judge, the `reward_model`
+part of evaluation/rewards.py)."""
 
 import math
 import shutil
@@ -20,6 +21,7 @@ from training.data import PreferencePair, load_kto, load_preferences, pairs_from
 from training.encoding import assistant_turn, served_prompt
 from training.modeling import load_tokenizer, mixed_precision, target_modules
 from training.output import TrainingFolders, check_writable, data_fingerprint, save_model_folder
+from training.rl import RlSample
 
 REWARD_METHOD = "reward"
 
@@ -135,8 +137,6 @@ class RewardModel:
     ) -> float:
         """The reward of `completion` as the answer to `messages`, prompted as the server prompts (with
         `sources` when RAG is on; the system prompt it was trained with unless one is given)."""
-        import torch
-
         prompt = build_prompt(
             messages,
             sources,
@@ -145,6 +145,13 @@ class RewardModel:
             style=style,
             max_prompt_tokens=self.info.settings.get("max_seq_len", 2048),
         ).messages
+        return self.score_served(prompt, completion)
+
+    def score_served(self, prompt: list[dict], completion: str) -> float:
+        """The reward of `completion` after `prompt`, the messages as the server built them (core.prompt's
+        Prompt.messages: its system turn holds the sources)."""
+        import torch
+
         answer = {"role": "assistant", "content": as_text(completion, self.tokenizer)}
         text = self.tokenizer.apply_chat_template([*prompt, answer], tokenize=False)
         ids = self.tokenizer(text, add_special_tokens=False, return_tensors="pt")["input_ids"]
@@ -154,7 +161,16 @@ class RewardModel:
     def probability(self, messages: list[dict], completion: str, **prompt) -> float:
         """The score as a probability in (0, 1) that the answer is the better one: what a weighted mean of
         reward parts can take."""
-        return 1 / (1 + math.exp(-self.score(messages, completion, **prompt)))
+        return _sigmoid(self.score(messages, completion, **prompt))
+
+    def judge(self, answer: str, sample: RlSample) -> float:
+        """The `reward_model` part of online RL's reward (evaluation/rewards.py): the probability for an
+        answer sampled after the sample's served prompt, which is what the policy read."""
+        return _sigmoid(self.score_served(sample.prompt_messages, answer))
+
+
+def _sigmoid(score: float) -> float:
+    return 1 / (1 + math.exp(-score))
 
 
 def _scoring_model(model_path: Path, tokenizer):
