@@ -12,9 +12,10 @@ from core.chat_model import model_fingerprint, prepare_chat_model
 from core.errors import RagtuneError
 from core.prompt import DEFAULT_SYSTEM_PROMPT, PROMPT_FORMAT
 from core.settings import TrainingSettings
+from training.arguments import preference_arguments
 from training.data import KtoExample
 from training.encoding import assistant_turn, served_prompt
-from training.modeling import load_for_training, load_tokenizer, mixed_precision, target_modules
+from training.modeling import load_for_training, load_tokenizer, target_modules
 from training.output import TrainingFolders, check_writable, data_fingerprint, save_model_folder
 
 
@@ -153,23 +154,12 @@ def _kto_arguments(
     from trl import KTOConfig
 
     return KTOConfig(
-        output_dir=str(checkpoints),
+        **preference_arguments(cfg, checkpoints, progress),
         per_device_train_batch_size=max(2, min(cfg.batch_size, 4)),
-        gradient_accumulation_steps=cfg.grad_accum,
         learning_rate=rate,
         beta=cfg.dpo_beta,
         desirable_weight=weights.desirable,
         undesirable_weight=weights.undesirable,
         num_train_epochs=1,
-        max_steps=cfg.max_steps or -1,
-        lr_scheduler_type="cosine",
-        warmup_steps=cfg.warmup_ratio,
-        logging_steps=cfg.logging_steps,
-        save_strategy="no",
-        report_to="none",
-        seed=cfg.seed,
-        max_length=cfg.max_seq_len,
         gradient_checkpointing=False,
-        disable_tqdm=not progress,
-        **mixed_precision(),
     )

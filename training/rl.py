@@ -19,7 +19,8 @@ from core.errors import RagtuneError
 from core.prompt import DEFAULT_SYSTEM_PROMPT, build_prompt
 from core.settings import TrainingSettings
 from retrieval.types import Hit
-from training.modeling import load_for_training, load_tokenizer, mixed_precision
+from training.arguments import run_arguments
+from training.modeling import load_for_training, load_tokenizer
 from training.output import TrainingFolders, check_writable, data_fingerprint, save_model_folder
 from training.raft import RaftRetriever, as_source, is_gold
 
@@ -234,7 +235,7 @@ def _arguments(cfg: TrainingSettings, checkpoints: Path, progress: bool) -> dict
     """One micro-batch is one prompt's answers; an optimizer step takes rl_questions_per_step prompts, all
     generated at once. A checkpoint after every logging interval, so a run stopped midway resumes."""
     return {
-        "output_dir": str(checkpoints),
+        **run_arguments(cfg, checkpoints, progress),
         "per_device_train_batch_size": cfg.rl_generations,
         "gradient_accumulation_steps": cfg.rl_questions_per_step,
         "num_generations": cfg.rl_generations,
@@ -242,14 +243,8 @@ def _arguments(cfg: TrainingSettings, checkpoints: Path, progress: bool) -> dict
         "learning_rate": cfg.rl_learning_rate,
         "beta": cfg.rl_beta,
         "num_train_epochs": cfg.epochs,
-        "max_steps": cfg.max_steps or -1,
         "lr_scheduler_type": "constant",
-        "logging_steps": cfg.logging_steps,
         "save_strategy": "steps",
         "save_steps": cfg.logging_steps,
         "save_total_limit": 1,
-        "report_to": "none",
-        "seed": cfg.seed,
-        "disable_tqdm": not progress,
-        **mixed_precision(),
     }

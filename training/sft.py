@@ -19,13 +19,13 @@ from core.chat_model import model_fingerprint, prepare_chat_model
 from core.errors import RagtuneError
 from core.prompt import DEFAULT_SYSTEM_PROMPT, PROMPT_FORMAT
 from core.settings import TrainingSettings
+from training.arguments import run_arguments
 from training.data import Conversation
 from training.encoding import PackedCollator, encode, pack
 from training.modeling import (
     has_plain_output_layer,
     load_for_training,
     load_tokenizer,
-    mixed_precision,
     target_modules,
 )
 from training.output import TrainingFolders, check_writable, data_fingerprint, save_model_folder
@@ -234,15 +234,13 @@ def _trainer(
     total_steps = cfg.max_steps or math.ceil(steps_per_epoch * cfg.epochs)
     eval_steps = cfg.eval_steps or max(1, total_steps // 5)
     args = TrainingArguments(
-        output_dir=str(checkpoints),
+        **run_arguments(cfg, checkpoints, progress),
         **micro_batching(cfg),
         per_device_eval_batch_size=cfg.batch_size,
         learning_rate=cfg.learning_rate,
         lr_scheduler_type="cosine",
         warmup_steps=cfg.warmup_ratio,
         num_train_epochs=cfg.epochs,
-        max_steps=cfg.max_steps or -1,
-        logging_steps=cfg.logging_steps,
         eval_strategy="steps" if val_rows else "no",
         eval_steps=eval_steps,
         save_strategy="steps",
@@ -251,13 +249,9 @@ def _trainer(
         load_best_model_at_end=bool(val_rows),
         metric_for_best_model="eval_loss",
         greater_is_better=False,
-        seed=cfg.seed,
         data_seed=cfg.seed,
-        report_to="none",
-        disable_tqdm=not progress,
         remove_unused_columns=False,
         train_sampling_strategy="random" if cfg.packing else "group_by_length",
-        **mixed_precision(),
     )
     return _trainer_class(model, cfg)(
         model=model,
