@@ -2,8 +2,9 @@
 
 sft.jsonl: {"messages", "gold_sources", "id"}: corrected answers and up-rated answers, with the sources the
 user was shown as gold sources (for `--raft`), cleaned and deduplicated by training.cleaning.clean.
-dpo.jsonl: {"messages", "chosen", "rejected", "id"}: a correction over the logged answer, and the preferred
-answer over the other one on the compare page.
+dpo.jsonl: {"messages", "chosen", "rejected", "sources", "system_prompt", "style", "id"}: a correction over the
+logged answer, and the preferred answer over the other one on the compare page, with what the server built the
+(chosen) answer's prompt from, as kto.jsonl has it.
 kto.jsonl: {"messages", "completion", "label", "sources", "system_prompt", "style", "id"}: each thumbs up
 (label true) or down (false) on a generated answer, as `ragtune train kto` reads it, with what the server
 built the answer's prompt from (the sources as the prompt got them, None with RAG off), so training rebuilds
@@ -146,11 +147,11 @@ def _samples_of(
     """The SFT sample of one feedback (None: nothing to learn) and its DPO pairs, appended to `pairs`."""
     best = feedback.corrected_answer or (chat.answer if feedback.rating == "up" else None)
     if feedback.corrected_answer:
-        pairs.append(_pair(chat.response_id, prompt, feedback.corrected_answer, chat.answer))
+        pairs.append(_pair(chat, prompt, feedback.corrected_answer, chat.answer))
     if feedback.preferred_over:
         other = store.get_chat(feedback.preferred_over)
         if other is not None:
-            pairs.append(_pair(chat.response_id, prompt, best or chat.answer, other.answer))
+            pairs.append(_pair(chat, prompt, best or chat.answer, other.answer))
     if best is None:
         return None
     messages = [*prompt, {"role": "assistant", "content": best}]
@@ -163,9 +164,7 @@ def _rated_answer(chat: ChatRecord, feedback: Feedback, prompt: list[dict]) -> d
         "messages": prompt,
         "completion": chat.answer,
         "label": feedback.rating == "up",
-        "sources": chat.prompt["sources"],
-        "system_prompt": chat.prompt["system_prompt"],
-        "style": chat.prompt["style"],
+        **_served_with(chat),
         "id": chat.response_id,
     }
 
@@ -192,18 +191,32 @@ def _clean_rated(records: list[dict], options: CleaningOptions, skipped: Counter
     return kept
 
 
-def _pair(response_id: str, prompt: list[dict], chosen: str, rejected: str) -> dict:
-    return {"messages": prompt, "chosen": chosen, "rejected": rejected, "id": response_id}
+def _pair(chat: ChatRecord, prompt: list[dict], chosen: str, rejected: str) -> dict:
+    """A pair on the prompt `chat`'s answer was generated from (that of the chosen answer)."""
+    return {
+        "messages": prompt,
+        "chosen": chosen,
+        "rejected": rejected,
+        **_served_with(chat),
+        "id": chat.response_id,
+    }
+
+
+def _served_with(chat: ChatRecord) -> dict:
+    """What the server built the chat's prompt from: the sources as the prompt got them (None: RAG off), the
+    system prompt and style tag; all None for an answer no prompt was built for (preset, fallback, curated)."""
+    built = chat.prompt or {}
+    return {key: built.get(key) for key in ("sources", "system_prompt", "style")}
 
 
 def _clean_pairs(pairs: list[dict], options: CleaningOptions, skipped: Counter) -> list[dict]:
     """Normalised text, personal data masked; pairs whose answers are equal or empty, and repeats, dropped."""
     kept, seen = [], set()
     for pair in pairs:
-        if options.mask_pii:  # the response id is no personal data: left as it is
+        if options.mask_pii:  # the response id and what the prompt was built from stay (as for rated answers)
             pair = {
+                **pair,
                 **mask_value({k: pair[k] for k in ("messages", "chosen", "rejected")}, options.keep),
-                "id": pair["id"],
             }
         chosen, rejected = (normalise_text(pair[k])[0] for k in ("chosen", "rejected"))
         key = json.dumps([pair["messages"], chosen, rejected], ensure_ascii=False)

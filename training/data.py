@@ -92,6 +92,8 @@ def load_conversations(path: Path) -> list[Conversation]:
 
 
 def load_preferences(path: Path) -> list[PreferencePair]:
+    """Every preference pair of a file: `prompt` (text) or `messages`, `chosen`, `rejected`, and optionally
+    what the server built the prompt from, as for a rated answer (load_kto)."""
     pairs = []
     for where, record in read_records(path):
         if not isinstance(record, dict) or "chosen" not in record or "rejected" not in record:
@@ -105,6 +107,7 @@ def load_preferences(path: Path) -> list[PreferencePair]:
                 chosen=_text(record, "chosen", where),
                 rejected=_text(record, "rejected", where),
                 origin=where,
+                **_served_with(record, where),
             )
         )
     if not pairs:
@@ -128,10 +131,8 @@ def load_kto(path: Path) -> list[KtoExample]:
                 prompt=_prompt_of(record, where),
                 completion=_text(record, "completion", where),
                 label=record["label"],
-                sources=_sources_of(record, where),
-                system_prompt=_optional_text(record, "system_prompt", where),
-                style=_optional_text(record, "style", where),
                 origin=where,
+                **_served_with(record, where),
             )
         )
     if not examples:
@@ -348,6 +349,16 @@ def _prompt_of(record: dict, where: str) -> list[dict]:
             raise RagtuneError(f"{where}: 'messages' must be a non-empty list")
         return parse_messages({"messages": [*messages, {"role": "assistant", "content": ""}]}, where)[:-1]
     return [{"role": "user", "content": _text(record, "prompt", where)}]
+
+
+def _served_with(record: dict, where: str) -> dict:
+    """What the server built a logged answer's prompt from, where the record says: the sources shown (None:
+    RAG off), the system prompt and the style tag."""
+    return {
+        "sources": _sources_of(record, where),
+        "system_prompt": _optional_text(record, "system_prompt", where),
+        "style": _optional_text(record, "style", where),
+    }
 
 
 def _sources_of(record: dict, where: str) -> list[Source] | None:

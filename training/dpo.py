@@ -1,4 +1,6 @@
-"""DPO on preference pairs through TRL, continuing an SFT adapter (the reference is a frozen copy of it)."""
+"""DPO on preference pairs through TRL, continuing an SFT adapter (the reference is a frozen copy of it). Each
+prompt is built by the prompt contract as the server built it: with the sources, system prompt and style tag
+the pair names, else the SFT adapter's system prompt and no sources."""
 
 import shutil
 from pathlib import Path
@@ -6,10 +8,12 @@ from pathlib import Path
 from core.adapters import AdapterInfo, check_adapter_base, read_adapter_info
 from core.chat_model import model_fingerprint, prepare_chat_model
 from core.errors import RagtuneError
-from core.prompt import DEFAULT_SYSTEM_PROMPT, as_text, build_prompt
+from core.prompt import DEFAULT_SYSTEM_PROMPT
 from core.settings import TrainingSettings
+from training.arguments import preference_arguments
 from training.data import PreferencePair
-from training.modeling import load_for_training, load_tokenizer, mixed_precision
+from training.encoding import preference_row
+from training.modeling import load_for_training, load_tokenizer
 from training.output import TrainingFolders, check_writable, data_fingerprint, save_model_folder
 
 
@@ -24,8 +28,9 @@ def train_dpo(
     overwrite: bool = False,
     progress: bool = True,
 ) -> AdapterInfo:
-    """Adapter `name` (folders.adapters/NAME): SFT adapter `from_adapter` tuned on `pairs`, prompted with
-    `system_prompt` (the server's; None: the one the SFT adapter was trained with)."""
+    """Adapter `name` (folders.adapters/NAME): SFT adapter `from_adapter` tuned on `pairs`. Pairs without a
+    system prompt of their own get `system_prompt` (the server's; None: the one the SFT adapter was trained
+    with)."""
     from datasets import Dataset
     from peft import PeftModel
     from trl import DPOTrainer
@@ -41,7 +46,7 @@ def train_dpo(
     tokenizer = load_tokenizer(model_path)
     model = PeftModel.from_pretrained(load_for_training(model_path, "lora"), source_dir, is_trainable=True)
     system_prompt = system_prompt or parent.system_prompt or DEFAULT_SYSTEM_PROMPT
-    rows = [_row(pair, tokenizer, system_prompt, training.max_seq_len) for pair in pairs]
+    rows = [dpo_row(pair, tokenizer, system_prompt, training.max_seq_len) for pair in pairs]
     checkpoints = folders.checkpoints / name
     shutil.rmtree(checkpoints, ignore_errors=True)
     trainer = DPOTrainer(
@@ -66,7 +71,7 @@ def train_dpo(
         },
         train_loss=output.training_loss,
         system_prompt=system_prompt,
-        styles=parent.styles,
+        styles=sorted({*parent.styles, *(pair.style for pair in pairs if pair.style)}),
     )
     if "ref" in model.peft_config:
         model.delete_adapter("ref")  # TRL's frozen reference copy is not part of the result
@@ -74,42 +79,20 @@ def train_dpo(
     return info
 
 
+def dpo_row(pair: PreferencePair, tokenizer, system_prompt: str, max_len: int) -> dict:
+    """TRL's conversational pair (training.encoding.preference_row: the prompt as the server built it) with
+    the prompt within half of max_len, so that both answers keep room after it."""
+    return preference_row(pair, tokenizer, system_prompt, max(16, max_len // 2))
+
+
 def _dpo_arguments(cfg: TrainingSettings, checkpoints: Path, progress: bool):
     """One epoch, cosine schedule, no checkpoints kept: a short tuning of an adapter already trained."""
     from trl import DPOConfig
 
     return DPOConfig(
-        output_dir=str(checkpoints),
+        **preference_arguments(cfg, checkpoints, progress),
         per_device_train_batch_size=min(cfg.batch_size, 4),
-        gradient_accumulation_steps=cfg.grad_accum,
         learning_rate=cfg.dpo_learning_rate,
         beta=cfg.dpo_beta,
         num_train_epochs=1,
-        max_steps=cfg.max_steps or -1,
-        lr_scheduler_type="cosine",
-        warmup_steps=cfg.warmup_ratio,
-        logging_steps=cfg.logging_steps,
-        save_strategy="no",
-        report_to="none",
-        seed=cfg.seed,
-        max_length=cfg.max_seq_len,
-        disable_tqdm=not progress,
-        **mixed_precision(),
     )
-
-
-def _row(pair: PreferencePair, tokenizer, system_prompt: str, max_len: int) -> dict:
-    """The prompt exactly as the server builds it (RAG off), chosen and rejected as assistant turns."""
-    prompt = build_prompt(
-        pair.prompt,
-        None,
-        tokenizer=tokenizer,
-        system_prompt=system_prompt,
-        max_prompt_tokens=max(16, max_len // 2),
-    ).messages
-    return {
-        "prompt": prompt,
-        # Answers and corrections are text too: never control tokens (core.prompt.as_text).
-        "chosen": [{"role": "assistant", "content": as_text(pair.chosen, tokenizer)}],
-        "rejected": [{"role": "assistant", "content": as_text(pair.rejected, tokenizer)}],
-    }

@@ -115,6 +115,16 @@ def served_prompt(
     ).messages
 
 
+def preference_row(pair: PreferencePair, tokenizer, system_prompt: str, max_prompt_tokens: int) -> dict:
+    """TRL's conversational pair: the prompt as the server built it (served_prompt, within max_prompt_tokens),
+    the chosen and the rejected answer each as an assistant turn."""
+    return {
+        "prompt": served_prompt(pair, tokenizer, system_prompt, max_prompt_tokens),
+        "chosen": assistant_turn(pair.chosen, tokenizer),
+        "rejected": assistant_turn(pair.rejected, tokenizer),
+    }
+
+
 def assistant_turn(text: str, tokenizer) -> list[dict]:
     """An answer as one assistant turn; an answer is text too, never control tokens (core.prompt.as_text)."""
     return [{"role": "assistant", "content": as_text(text, tokenizer)}]

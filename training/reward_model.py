@@ -17,9 +17,10 @@ from core.chat_model import model_fingerprint, prepare_chat_model
 from core.errors import RagtuneError
 from core.prompt import DEFAULT_SYSTEM_PROMPT, PROMPT_FORMAT, Source, as_text, build_prompt
 from core.settings import TrainingSettings
+from training.arguments import preference_arguments
 from training.data import PreferencePair, load_kto, load_preferences, pairs_from_ratings, read_records
-from training.encoding import assistant_turn, served_prompt
-from training.modeling import load_tokenizer, mixed_precision, target_modules
+from training.encoding import preference_row
+from training.modeling import load_tokenizer, target_modules
 from training.output import TrainingFolders, check_writable, data_fingerprint, save_model_folder
 from training.rl import RlSample
 
@@ -67,7 +68,7 @@ def train_reward(
     tokenizer = load_tokenizer(model_path)
     model = _scoring_model(model_path, tokenizer)
     system_prompt = system_prompt or DEFAULT_SYSTEM_PROMPT
-    rows = [_row(pair, tokenizer, system_prompt, training.max_seq_len) for pair in pairs]
+    rows = [preference_row(pair, tokenizer, system_prompt, training.max_seq_len) for pair in pairs]
     checkpoints = folders.checkpoints / name
     shutil.rmtree(checkpoints, ignore_errors=True)
     trainer = RewardTrainer(
@@ -188,33 +189,13 @@ def _scoring_model(model_path: Path, tokenizer):
     return model
 
 
-def _row(pair: PreferencePair, tokenizer, system_prompt: str, max_len: int) -> dict:
-    """TRL's conversational pair: the prompt as the server builds it, each answer as an assistant turn."""
-    return {
-        "prompt": served_prompt(pair, tokenizer, system_prompt, max_len),
-        "chosen": assistant_turn(pair.chosen, tokenizer),
-        "rejected": assistant_turn(pair.rejected, tokenizer),
-    }
-
-
 def _reward_arguments(cfg: TrainingSettings, checkpoints: Path, progress: bool):
     from trl import RewardConfig
 
     return RewardConfig(
-        output_dir=str(checkpoints),
+        **preference_arguments(cfg, checkpoints, progress),
         per_device_train_batch_size=min(cfg.batch_size, 4),
-        gradient_accumulation_steps=cfg.grad_accum,
         learning_rate=cfg.learning_rate,
         num_train_epochs=cfg.epochs,
-        max_steps=cfg.max_steps or -1,
-        lr_scheduler_type="cosine",
-        warmup_steps=cfg.warmup_ratio,
-        logging_steps=cfg.logging_steps,
-        save_strategy="no",
-        report_to="none",
-        seed=cfg.seed,
-        max_length=cfg.max_seq_len,
         gradient_checkpointing=False,
-        disable_tqdm=not progress,
-        **mixed_precision(),
     )
