@@ -4,7 +4,8 @@ every replica reads the same files:
 
 answers/answers.json         {"version": n, "answers": [...]}: replaced atomically (tmp, fsync, os.replace)
 answers/versions/vNNNNNN.json each version as it was written; the last knowledge.keep_versions are kept
-answers/write.lock           one change at a time, across processes
+answers/write.lock           one change at a time, across processes (or a PostgreSQL advisory lock:
+                             knowledge/locking.py)
 answers/hits.sqlite          hit count and last hit per answer: kept apart so that serving an answer does not
                              change answers.json and make every replica reload it
 
@@ -90,10 +91,13 @@ def checked(answer: CuratedAnswer) -> CuratedAnswer:
 
 
 class AnswerStore:
-    def __init__(self, root: Path, lock_timeout_s: float = 30.0, keep_versions: int = 10):
+    def __init__(
+        self, root: Path, lock_timeout_s: float = 30.0, keep_versions: int = 10, lock_url: str | None = None
+    ):
+        """`lock_url`: as KnowledgeBase.open's (a PostgreSQL advisory lock instead of answers/write.lock)."""
         self.root = Path(root)
         self.file = self.root / "answers.json"
-        self.lock_timeout_s, self.keep_versions = lock_timeout_s, keep_versions
+        self.lock_timeout_s, self.keep_versions, self.lock_url = lock_timeout_s, keep_versions, lock_url
 
     # -- reading --
     def stamp(self) -> tuple | None:
@@ -180,7 +184,8 @@ class AnswerStore:
 
     def _change(self, change) -> int:
         self.root.mkdir(parents=True, exist_ok=True)
-        with write_lock(self.root / "write.lock", self.lock_timeout_s, f"curated answers {self.root}"):
+        lock = self.root / "write.lock"
+        with write_lock(lock, self.lock_timeout_s, f"curated answers {self.root}", self.lock_url):
             version, current = self.read()
             answers = change(current)
             data = json.dumps(

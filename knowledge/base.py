@@ -3,7 +3,8 @@ the write path (add, replace, remove, sync) and the versions (list, rollback).
 
 Errors (core.errors): RagtuneError for bad input (a file or folder, a query), NotFoundError for a missing
 document or version, ConflictError for a sync that would remove too much or an ambiguous name,
-UnavailableError when another writer holds the lock past knowledge.lock_timeout_s."""
+UnavailableError when another writer holds the lock past knowledge.lock_timeout_s (or the database that
+keeps the lock cannot be reached)."""
 
 from pathlib import Path
 
@@ -24,9 +25,10 @@ class KnowledgeBase:
         knowledge: KnowledgeSettings,
         retrieval: RetrievalSettings,
         embedder: Embedder | None = None,
+        lock_url: str | None = None,
     ):
         self.settings, self.retrieval = knowledge, retrieval
-        self.store = Store(Path(kb_dir), knowledge.lock_timeout_s)
+        self.store = Store(Path(kb_dir), knowledge.lock_timeout_s, lock_url)
         self.models = Models(retrieval, embedder)
         self._reader = Reader(self.store, retrieval, self.models)
         self._writer = Writer(self.store, knowledge, retrieval, self.models)
@@ -39,8 +41,11 @@ class KnowledgeBase:
         knowledge: KnowledgeSettings,
         retrieval: RetrievalSettings,
         embedder: Embedder | None = None,
+        lock_url: str | None = None,
     ) -> "KnowledgeBase":
-        return cls(kb_dir, knowledge, retrieval, embedder)
+        """`lock_url`: a PostgreSQL database whose advisory lock serialises the writers (the feedback
+        database, which every replica reaches); None: a file lock beside the knowledge base."""
+        return cls(kb_dir, knowledge, retrieval, embedder, lock_url)
 
     @property
     def embedder(self) -> Embedder:

@@ -3,7 +3,8 @@
 kb/catalog.sqlite   embedding cache (by model and chunk-text hash), version log, chunk-id counter
 kb/versions/vNNNNNN one immutable folder per version: meta.sqlite (documents + chunks), dense.faiss, sparse/
 kb/LIVE             the live version's name, replaced atomically (write tmp, fsync, os.replace)
-kb/write.lock       one writer at a time; readers never take it
+kb/write.lock       one writer at a time (or a PostgreSQL advisory lock: knowledge/locking.py); readers
+                    never take it
 kb/tmp-*            a version being built, or an old one being deleted; never read, removed by the next writer
 """
 
@@ -34,11 +35,11 @@ def fsync_tree(folder: Path) -> None:
 
 
 class Store:
-    def __init__(self, root: Path, lock_timeout_s: float):
+    def __init__(self, root: Path, lock_timeout_s: float, lock_url: str | None = None):
         self.root = root
         self.versions_dir = root / "versions"
         self.versions_dir.mkdir(parents=True, exist_ok=True)
-        self.lock_timeout_s = lock_timeout_s
+        self.lock_timeout_s, self.lock_url = lock_timeout_s, lock_url
         self.catalog = Catalog(root / "catalog.sqlite")
 
     # -- the live pointer (readers: one small file read per search) --
@@ -72,7 +73,8 @@ class Store:
     # -- writing --
     @contextmanager
     def writer(self) -> Iterator[None]:
-        with write_lock(self.root / "write.lock", self.lock_timeout_s, f"knowledge base {self.root}"):
+        lock = self.root / "write.lock"
+        with write_lock(lock, self.lock_timeout_s, f"knowledge base {self.root}", self.lock_url):
             for stale in self.root.glob("tmp-*"):  # left by a writer that was killed: never went live
                 shutil.rmtree(stale, ignore_errors=True)
             yield

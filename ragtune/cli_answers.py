@@ -24,10 +24,12 @@ console = Console()
 
 def _open() -> tuple[Settings, AnswerStore, KnowledgeBase]:
     settings = Settings()
+    lock_url = settings.feedback.database_url
     store = AnswerStore(
-        settings.answers_dir, settings.knowledge.lock_timeout_s, settings.knowledge.keep_versions
+        settings.answers_dir, settings.knowledge.lock_timeout_s, settings.knowledge.keep_versions, lock_url
     )
-    return settings, store, KnowledgeBase.open(settings.kb_dir, settings.knowledge, settings.retrieval)
+    kb = KnowledgeBase.open(settings.kb_dir, settings.knowledge, settings.retrieval, lock_url=lock_url)
+    return settings, store, kb
 
 
 @answers_app.command("import")

@@ -18,7 +18,9 @@ console = Console()
 
 def open_kb() -> KnowledgeBase:
     settings = Settings()
-    return KnowledgeBase.open(settings.kb_dir, settings.knowledge, settings.retrieval)
+    return KnowledgeBase.open(
+        settings.kb_dir, settings.knowledge, settings.retrieval, lock_url=settings.feedback.database_url
+    )
 
 
 def show_report(report: IngestReport, kb: KnowledgeBase) -> None:

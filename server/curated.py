@@ -31,7 +31,10 @@ class CuratedAnswers:
         self.rt, self.metrics = runtime, metrics
         settings = runtime.settings
         self.store = AnswerStore(
-            settings.answers_dir, settings.knowledge.lock_timeout_s, settings.knowledge.keep_versions
+            settings.answers_dir,
+            settings.knowledge.lock_timeout_s,
+            settings.knowledge.keep_versions,
+            lock_url=settings.feedback.database_url,
         )
         self.matcher = AnswerMatcher(self.store, lambda: runtime.kb.embedder, settings.answers)
         self._documents: tuple[int, dict[str, dict]] = (-1, {})  # (kb version, its documents by id)

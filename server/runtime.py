@@ -1,7 +1,9 @@
-"""What one server process holds: the engine, the knowledge base and the served adapters."""
+"""What one server process holds: the engine, the knowledge base and the served adapters (the ones every
+replica sharing RAGTUNE_HOME serves: server/shared_adapters.py)."""
 
 import asyncio
 import json
+import logging
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -11,7 +13,9 @@ from core.chat_model import model_fingerprint, prepare_chat_model
 from core.errors import NotFoundError, RagtuneError, UnavailableError
 from core.settings import Settings
 from server.engines import Engine, create_engine
+from server.shared_adapters import SharedAdapters
 
+logger = logging.getLogger(__name__)
 ADAPTER_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 
 
@@ -32,13 +36,26 @@ class Runtime:
     refused: dict[str, str] = field(default_factory=dict)  # adapter folder -> why it is not served
     training: dict[str, str] = field(default_factory=dict)  # adapter in training -> its latest progress
     changing: asyncio.Lock = field(default_factory=asyncio.Lock)  # one adapter load or unload at a time
+    # adapter -> the number of the shared change (another replica's load or unload) this one applied
+    followed: dict[str, int] = field(default_factory=dict)
+    followed_stamp: tuple | None = None  # the shared record as last read
+    shared: SharedAdapters = field(init=False)  # the loads and unloads of every replica
+
+    def __post_init__(self) -> None:
+        self.shared = SharedAdapters(
+            self.settings.adapters_dir,
+            self.settings.knowledge.lock_timeout_s,
+            self.settings.feedback.database_url,
+        )
 
     @classmethod
     def start(cls, settings: Settings) -> "Runtime":
         from knowledge import KnowledgeBase
 
         model_path = prepare_chat_model(settings.chat_model, settings.models_dir)
-        kb = KnowledgeBase.open(settings.kb_dir, settings.knowledge, settings.retrieval)
+        kb = KnowledgeBase.open(
+            settings.kb_dir, settings.knowledge, settings.retrieval, lock_url=settings.feedback.database_url
+        )
         kb.search("warm-up", k=1)  # loads the embedder at start, so the first request is not slow
         engine = create_engine(model_path, settings.engine)
         return cls(
@@ -111,31 +128,88 @@ class Runtime:
         return info
 
     async def load_adapter(self, name: str) -> AdapterInfo:
-        """Load (or reload) an adapter; a reload that fails leaves the version already loaded serving."""
-        folder = self.adapter_folder(name)
+        """Load (or reload) an adapter, here and then on every replica; a reload that fails leaves the
+        version already loaded serving."""
         async with self.changing:
-            info = await asyncio.to_thread(self.check_adapter, name, folder)
-            await self.engine.load_adapter(name, folder)
-            self.adapters[name] = info
-            self.refused.pop(name, None)
+            info = await self._load(name)
+            self.followed[name] = await asyncio.to_thread(self.shared.record, name, True)
+        return info
+
+    async def _load(self, name: str) -> AdapterInfo:
+        folder = self.adapter_folder(name)
+        info = await asyncio.to_thread(self.check_adapter, name, folder)
+        await self.engine.load_adapter(name, folder)
+        self.adapters[name] = info
+        self.refused.pop(name, None)
         return info
 
     async def load_all_adapters(self) -> None:
-        """Adapters under RAGTUNE_HOME/adapters at start; one that fails is reported, not fatal."""
+        """Adapters under RAGTUNE_HOME/adapters at start, but those a replica unloaded since; one that fails
+        is reported, not fatal."""
         folders = self.settings.adapters_dir
-        for folder in sorted(folders.iterdir()) if folders.exists() else []:
-            if folder.is_dir() and not folder.name.startswith("."):  # not a training run's temp folder
-                try:
-                    await self.load_adapter(folder.name)
-                except RagtuneError as err:
-                    self.refused[folder.name] = str(err)
+        async with self.changing:
+            self.followed_stamp = self.shared.stamp()
+            shared = self._read_shared()
+            self.followed = {name: entry.change for name, entry in shared.items()}
+            unloaded = {name for name, entry in shared.items() if not entry.loaded}
+            for folder in sorted(folders.iterdir()) if folders.exists() else []:
+                # not a training run's temp folder, nor one a replica unloaded
+                if folder.is_dir() and not folder.name.startswith(".") and folder.name not in unloaded:
+                    await self._load_or_refuse(folder.name)
 
     async def unload_adapter(self, name: str) -> None:
-        """New requests for it get 404 at once; the engine removes it when its last request has ended."""
+        """New requests for it get 404 at once, here and then on every replica; the engine removes it when
+        its last request has ended."""
+        await self.follow_shared()  # it may be one another replica loaded
         async with self.changing:
-            if self.adapters.pop(name, None) is None:
+            if name not in self.adapters:
                 raise NotFoundError(f"adapter '{name}' is not loaded", param="name", code="adapter_not_found")
-            await self.engine.unload_adapter(name)
+            await self._unload(name)
+            self.followed[name] = await asyncio.to_thread(self.shared.record, name, False)
+
+    async def _unload(self, name: str) -> None:
+        self.adapters.pop(name)
+        await self.engine.unload_adapter(name)
+
+    async def _load_or_refuse(self, name: str) -> None:
+        try:
+            await self._load(name)
+        except RagtuneError as err:
+            self.refused[name] = str(err)
+
+    async def follow_shared(self) -> None:
+        """Loads and unloads what other replicas loaded and unloaded since this one last looked; one stat
+        when nothing changed. An adapter this replica cannot load is listed as refused, as at start."""
+        if self.shared.stamp() == self.followed_stamp:
+            return
+        async with self.changing:
+            stamp = self.shared.stamp()
+            if stamp == self.followed_stamp:
+                return  # another request followed it while this one waited
+            self.followed_stamp = stamp
+            shared = await asyncio.to_thread(self._read_shared)
+            for name, entry in shared.items():
+                if self.followed.get(name) == entry.change:
+                    continue
+                self.followed[name] = entry.change
+                if entry.loaded:
+                    await self._load_or_refuse(name)
+                elif name in self.adapters:
+                    await self._unload(name)
+                done = "loaded" if name in self.adapters else "not served"
+                logger.info(
+                    "adapter '%s' %s: another replica %s it",
+                    name,
+                    done,
+                    "loaded" if entry.loaded else "unloaded",
+                )
+
+    def _read_shared(self) -> dict:
+        try:
+            return self.shared.read()
+        except RagtuneError as err:  # edited by hand: what is served stays as it is
+            logger.error("%s; this replica serves the adapters it has, and loads or unloads no other", err)
+            return {}
 
     def summary(self) -> str:
         adapters = ", ".join(self.adapters) or "none"

@@ -170,6 +170,7 @@ async def rollback(request: Request, body: RollbackRequest) -> dict:
 @router.get("/adapters")
 async def adapters(request: Request) -> dict:
     rt = _rt(request)
+    await rt.follow_shared()
     return {
         "data": [info.model_dump() for info in rt.adapters.values()],
         "refused": [{"name": name, "reason": why} for name, why in rt.refused.items()],

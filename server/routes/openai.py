@@ -37,6 +37,7 @@ DISCONNECT_POLL_S = 0.5
 @router.get("/v1/models")
 async def list_models(request: Request) -> ModelList:
     rt: Runtime = request.app.state.runtime
+    await rt.follow_shared()
     created = now()
     decoding = served_decoding(rt.settings.server, rt.model_id)
     cards = [ModelCard(id=rt.model_id, created=created, decoding=decoding)]
@@ -70,6 +71,7 @@ async def chat_completions(
     """Admitted first (server/admission.py: 429 past server.max_concurrent_requests or the key's rate), within
     the key's scope (403), and ended by server.request_timeout_s wherever it waits."""
     service: ChatService = request.app.state.chat
+    await service.rt.follow_shared()  # an adapter another replica loaded or unloaded
     request.state.model = service.metric_label(body.model)
     key = request.state.client_key
     rag = body.rag
