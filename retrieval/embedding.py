@@ -21,7 +21,9 @@ def resolve_embedding_model(name: str) -> str:
 
 class Embedder:
     """Thread-safe: a fast tokenizer fails ("Already borrowed") when one thread changes its truncation while
-    another encodes with it, so encoding runs under one lock and `tokenizer` gives each thread its own copy."""
+    another encodes with it, so encoding runs under one lock and `tokenizer` gives each thread its own copy.
+    Queries have a lane of their own (the same weights, another tokenizer, another lock): a question being
+    answered never waits behind a long encode (the answer check embedding an answer's sources, an upload)."""
 
     def __init__(self, model_name: str, device: str = "cpu"):
         from sentence_transformers import SentenceTransformer
@@ -30,6 +32,8 @@ class Embedder:
         self.model = SentenceTransformer(resolve_embedding_model(model_name), device=device)
         self.dimension = self.model.get_embedding_dimension()
         self._lock = threading.Lock()
+        self._query_model = sharing_weights(self.model)
+        self._query_lock = threading.Lock()
         self._local = threading.local()
 
     @property
@@ -42,27 +46,37 @@ class Embedder:
 
     def encode(self, texts: list[str], batch_size: int = 64, show_progress: bool = False) -> np.ndarray:
         with self._lock:
-            return self._encode(texts, batch_size, show_progress)
-
-    def _encode(self, texts: list[str], batch_size: int, show_progress: bool) -> np.ndarray:
-        vectors = self.model.encode(
-            texts,
-            batch_size=batch_size,
-            normalize_embeddings=True,
-            show_progress_bar=show_progress,
-            convert_to_numpy=True,
-        )
-        return np.asarray(vectors, dtype=np.float32)
+            return _encode(self.model, texts, batch_size, show_progress)
 
     def encode_query(self, text: str) -> np.ndarray:
         """One short text on one thread: splitting so small a job across cores only adds waiting; on a busy
-        machine a parallel step waits for its slowest thread (why: docs/decisions/embedding-threads.md)."""
+        machine a parallel step waits for its slowest thread (why: docs/decisions/embedding-threads.md).
+        torch's thread count is process-wide, so an encode running meanwhile also runs on one thread until
+        the query is embedded."""
         import torch
 
-        with self._lock:  # torch's thread count is process-wide: no other encode runs meanwhile
+        with self._query_lock:
             threads = torch.get_num_threads()
             torch.set_num_threads(1)
             try:
-                return self._encode([text], 1, False)[0]
+                return _encode(self._query_model, [text], 1, False)[0]
             finally:
                 torch.set_num_threads(threads)
+
+
+def sharing_weights(model):
+    """A copy of a SentenceTransformer with its own tokenizer and the same weights (no second copy in memory):
+    the two encode at the same time, each from one thread."""
+    weights = {id(tensor): tensor for tensor in (*model.parameters(), *model.buffers())}
+    return copy.deepcopy(model, memo=weights)
+
+
+def _encode(model, texts: list[str], batch_size: int, show_progress: bool) -> np.ndarray:
+    vectors = model.encode(
+        texts,
+        batch_size=batch_size,
+        normalize_embeddings=True,
+        show_progress_bar=show_progress,
+        convert_to_numpy=True,
+    )
+    return np.asarray(vectors, dtype=np.float32)

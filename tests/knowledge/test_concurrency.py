@@ -39,3 +39,32 @@ def test_ingest_and_searches_on_parallel_threads_do_not_trip_over_the_tokenizer(
         thread.join(timeout=300)
     assert errors == [] and len(kb.documents()) == 4
     assert kb.search("hold button 2 for 7 seconds", k=1)[0].source == "manual-2.md"
+
+
+def test_a_question_is_embedded_while_a_long_encode_runs(embedder, monkeypatch):
+    """The answer check (or an upload) encoding many texts must not hold up a question's search: the query is
+    embedded while the other encode is still under way, and gets the vector a plain encode gives it."""
+    question = "How long do I have to return a gadget?"
+    expected = embedder.encode([question])[0]
+    started, release = threading.Event(), threading.Event()
+    plain_encode = embedder.model.encode
+
+    def long_encode(*args, **kwargs):
+        started.set()
+        release.wait(timeout=120)
+        return plain_encode(*args, **kwargs)
+
+    monkeypatch.setattr(embedder.model, "encode", long_encode)
+    other = threading.Thread(target=embedder.encode, args=(["an answer sentence", "a source sentence"],))
+    other.start()
+    try:
+        assert started.wait(timeout=60)
+        vectors = []
+        query = threading.Thread(target=lambda: vectors.append(embedder.encode_query(question)))
+        query.start()
+        query.join(timeout=60)
+        assert vectors and other.is_alive(), "the query waited for the other encode"
+        assert abs(vectors[0] - expected).max() < 1e-5
+    finally:
+        release.set()
+        other.join(timeout=120)
