@@ -15,6 +15,22 @@ def vllm_importable() -> bool:
     return True
 
 
+VLLM_ONLY = (
+    "tensor_parallel_size",
+    "pipeline_parallel_size",
+    "data_parallel_size",
+    "distributed_executor_backend",
+    "speculative",
+    "vllm_args",
+)
+
+
+def vllm_only_settings(settings: EngineSettings) -> list[str]:
+    """The settings of vLLM's distribution and pass-through that differ from their defaults."""
+    default = EngineSettings()
+    return [name for name in VLLM_ONLY if getattr(settings, name) != getattr(default, name)]
+
+
 def create_engine(model_path: str, settings: EngineSettings) -> Engine:
     """`auto` picks vLLM when it is importable, else transformers+PEFT."""
     kind = settings.kind
@@ -32,6 +48,10 @@ def create_engine(model_path: str, settings: EngineSettings) -> Engine:
                 f"engine.quantization={settings.quantization!r} is applied by vLLM only; the transformers engine "
                 "loads a quantised copy as its config says (leave engine.quantization at 'none')"
             )
-
+        if unused := vllm_only_settings(settings):
+            raise RagtuneError(
+                f"{', '.join(f'engine.{name}' for name in unused)}: applied by vLLM only, and the engine is "
+                "transformers (set engine.kind to vllm where vLLM is installed, or leave them at their defaults)"
+            )
         return HfEngine(model_path, settings)
     raise RagtuneError(f"engine.kind: unknown engine '{settings.kind}' (use auto, vllm or transformers)")

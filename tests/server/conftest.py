@@ -1,6 +1,7 @@
 """One live `ragtune serve` process per test session (vLLM when importable, else transformers), with a
 small knowledge base uploaded through the admin API and a tiny LoRA adapter made here."""
 
+import importlib.util
 import json
 import os
 import shutil
@@ -105,6 +106,8 @@ def live_server(tmp_path_factory, chat_model_path):
         "RAGTUNE_KNOWLEDGE__SYNC_ROOTS": json.dumps([str(tmp_path_factory.getbasetemp())]),
         "RAGTUNE_KNOWLEDGE__LOCK_TIMEOUT_S": "10",  # test_hardening holds the lock past it
     }
+    if importlib.util.find_spec("vllm"):
+        env["RAGTUNE_ENGINE__VLLM_ARGS"] = json.dumps({"max_logprobs": 20})  # vLLM's own default, passed through
     ragtune = shutil.which("ragtune", path=str(Path(sys.executable).parent)) or "ragtune"
     command = [ragtune, "serve", "--host", "127.0.0.1", "--port", str(port)]
     url, log = f"http://127.0.0.1:{port}", home / "server.log"

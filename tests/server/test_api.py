@@ -331,11 +331,16 @@ def test_the_start_message_names_the_engine_its_lora_path_and_cpu_choices(live_s
         cpu = choose_cpu_runtime(settings.cpu_reserved_cores, settings.cpu_allocator, os.environ)
         assert engine == (
             f"engine: vllm (CPU, {dtype}: {why}; LoRA through ragtune's grouped ops, compiled model; "
-            f"256-token steps; 32-token cache blocks; {'; '.join(cpu.reasons)})"
+            f"256-token steps; 32-token cache blocks; {'; '.join(cpu.reasons)}; tensor parallel 1, pipeline "
+            "parallel 1, data parallel 1, mp executor (vLLM's choice); passed to vLLM: max_logprobs=20)"
         )
         assert "front end" in engine and ("tcmalloc" in engine or "system allocator" in engine)
     else:
-        assert engine in (f"engine: vllm ({dtype}: {why})", f"engine: transformers ({dtype}: {why})")
+        gpu = (
+            f"engine: vllm ({dtype}: {why}; tensor parallel 1, pipeline parallel 1, data parallel 1, uni executor "
+            "(vLLM's choice); passed to vLLM: max_logprobs=20)"
+        )
+        assert engine in (gpu, f"engine: transformers ({dtype}: {why})")
 
 
 def test_health_readiness_and_metrics(live_server):
