@@ -14,6 +14,12 @@ class RagtuneError(Exception):
         self.param, self.code = param, code  # which request field, and a stable machine-readable code
 
 
+class ForbiddenError(RagtuneError):
+    """Outside what the operator allows (a folder outside knowledge.sync_roots), whoever asks."""
+
+    status = 403
+
+
 class NotFoundError(RagtuneError):
     """A named thing (document, adapter, model, version, response id) does not exist."""
 

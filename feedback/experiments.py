@@ -160,7 +160,9 @@ class Experiments:
         experiment = self._running_named(name)
         unknown = sorted(set(weights) - {v.name for v in experiment.variants})
         if unknown:
-            raise RagtuneError(f"weights: experiment '{name}' has no variant {', '.join(map(repr, unknown))}")
+            raise NotFoundError(
+                f"weights: experiment '{name}' has no variant {', '.join(map(repr, unknown))}", param="weights"
+            )
         bad = {k: w for k, w in weights.items() if not isinstance(w, int | float) or not w > 0}
         if bad:
             raise RagtuneError(f"weights: must be greater than 0, got {bad}; stop the experiment to end it")

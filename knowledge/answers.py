@@ -268,7 +268,7 @@ def cited(refs: list[str], documents: list[dict]) -> list[dict]:
     for ref in dict.fromkeys(refs):
         doc = next((d for d in documents if ref in (d["doc_id"], d["source"])), None)
         if doc is None:
-            raise RagtuneError(
+            raise NotFoundError(
                 f"source '{ref}': no document with that id or source in the knowledge base", param="sources"
             )
         found.append(

@@ -6,7 +6,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from core.errors import RagtuneError
+from core.errors import ForbiddenError
 from knowledge.loaders import supported
 
 
@@ -38,7 +38,7 @@ def sync_scope(folder: Path, roots: list[Path] | None) -> tuple[Path, Path]:
         if candidate.is_relative_to(root):
             inside.append((candidate, root))
     if not inside:
-        raise RagtuneError(
+        raise ForbiddenError(
             f"sync: {folder} is not inside a folder this knowledge base may sync (knowledge.sync_roots)"
         )
     return next(((f, r) for f, r in inside if f.is_dir()), inside[0])

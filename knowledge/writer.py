@@ -104,7 +104,7 @@ class Writer:
             stored = self._stored(collection)
             under = [d for d in stored if d.path and Path(d.path).is_relative_to(resolved)]
             if not resolved.is_dir() and not under:
-                raise RagtuneError(f"sync: {folder} is not a folder")
+                raise NotFoundError(f"sync: {folder} is not a folder")
             present = {f.key for f in found.files}
             gone = [d for d in under if d.path not in present]
             self._check_removals(

@@ -115,6 +115,12 @@ def _param(loc: tuple) -> str | None:
     return ".".join(parts) or None
 
 
+def _telling(errors: list[dict]) -> dict:
+    """The error to report: for a union (`"stop": str | list[str]`) pydantic refuses the value once per member,
+    and a member's "not a string" says less than another's "at most 4 items"."""
+    return next((e for e in errors if not e.get("type", "").endswith("_type")), errors[0])
+
+
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ApiError)
     async def api_error(request: Request, err: ApiError):
@@ -122,7 +128,7 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def invalid_body(request: Request, err: RequestValidationError):
-        first = err.errors()[0]
+        first = _telling(err.errors())
         if first.get("type") == "json_invalid":
             return respond(
                 request,

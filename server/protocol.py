@@ -3,7 +3,7 @@ extensions (`rag`, `style`, `citations`). A field that changes the output either
 
 import time
 import uuid
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -11,30 +11,50 @@ from core.errors import RagtuneError
 
 NO_NUL = r"^[^\x00]*$"  # a path or name the operating system can take
 MAX_DOCUMENT_CHARS = 2_000_000  # an admin text document (the request body is capped by server.max_body_mb)
+NonEmpty = Annotated[str, Field(min_length=1)]
 # Fields OpenAI defines that change the output and that ragtune does not do: refused, never silently dropped.
 UNSUPPORTED_FIELDS = ("logit_bias", "audio", "modalities", "prediction", "web_search_options", "functions")
 
 
+def _when(given: dict, required: list[str], then: dict | None = None) -> dict:
+    """A JSON-schema rule a model's validator enforces: when the fields in `given` are present and match,
+    `required` must be there too (and match `then`)."""
+    rule = {"required": required, **({"properties": then} if then else {})}
+    return {"if": {"properties": given, "required": list(given)}, "then": rule}
+
+
+class TextPart(BaseModel):
+    type: Literal["text"]
+    text: str
+
+
 class ChatMessage(BaseModel):
     role: Literal["system", "developer", "user", "assistant", "tool"]
-    content: str | list[dict] | None = None
+    content: str | list[TextPart] | None = None
     name: str | None = None
     tool_calls: list[dict] | None = None
     tool_call_id: str | None = None
 
-    @field_validator("content")
+    @field_validator("content", mode="before")
     @classmethod
     def text_parts_only(cls, content):
-        """OpenAI also allows content as a list of parts; ragtune reads text parts and refuses others."""
+        """OpenAI also allows content as a list of parts; ragtune reads text parts and refuses others, by
+        name (before pydantic's own message about the union's members)."""
         if isinstance(content, list):
             for index, part in enumerate(content):
-                if part.get("type") != "text" or not isinstance(part.get("text"), str):
-                    raise ValueError(f"part {index}: only {{'type': 'text', 'text': '...'}} parts are supported")
+                if (
+                    not isinstance(part, dict)
+                    or part.get("type") != "text"
+                    or not isinstance(part.get("text"), str)
+                ):
+                    raise ValueError(
+                        f"part {index}: only {{'type': 'text', 'text': '...'}} parts are supported"
+                    )
         return content
 
     def text(self) -> str:
         if isinstance(self.content, list):
-            return "".join(part["text"] for part in self.content)
+            return "".join(part.text for part in self.content)
         return self.content or ""
 
 
@@ -63,6 +83,11 @@ class JsonSchema(BaseModel):
 
 
 class ResponseFormat(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra=_when(
+            {"type": {"const": "json_schema"}}, ["json_schema"], {"json_schema": {"type": "object"}}
+        )
+    )
     type: Literal["text", "json_object", "json_schema"]
     json_schema: JsonSchema | None = None
 
@@ -84,20 +109,31 @@ class Tool(BaseModel):
     function: FunctionDefinition
 
 
+class ToolName(BaseModel):
+    name: str
+
+
 class NamedToolChoice(BaseModel):
     type: Literal["function"] = "function"
-    function: dict
+    function: ToolName
 
-    @field_validator("function")
-    @classmethod
-    def has_name(cls, function: dict) -> dict:
-        if not isinstance(function.get("name"), str):
-            raise ValueError("needs {'name': '...'}")  # noqa: TRY004 - pydantic reports ValueError
-        return function
+
+# What refuse_unsupported checks, as the schema says it (a tool named in tool_choice must also be one of
+# `tools`, which a schema cannot say)
+_TOOLS_GIVEN = {"tools": {"type": "array", "minItems": 1}}
+_CHAT_RULES = [
+    _when({"top_logprobs": {"type": "integer"}}, ["logprobs"], {"logprobs": {"const": True}}),
+    _when({"tool_choice": {"enum": ["required"]}}, ["tools"], _TOOLS_GIVEN),
+    _when({"tool_choice": {"type": "object"}}, ["tools"], _TOOLS_GIVEN),
+    # with tools, "auto" (the default) needs a tool-call parser, which ragtune does not have (server/shaping.py)
+    _when(_TOOLS_GIVEN, ["tool_choice"], {"tool_choice": {"not": {"enum": ["auto", None]}}}),
+    {"properties": {name: {"type": "null"} for name in UNSUPPORTED_FIELDS}},
+]
 
 
 class ChatCompletionRequest(BaseModel):
-    model_config = ConfigDict(extra="allow")  # unknown fields are checked against UNSUPPORTED_FIELDS
+    # unknown fields are allowed, those in UNSUPPORTED_FIELDS only as null
+    model_config = ConfigDict(extra="allow", json_schema_extra={"allOf": _CHAT_RULES})
 
     model: str
     messages: list[ChatMessage] = Field(min_length=1)
@@ -105,7 +141,7 @@ class ChatCompletionRequest(BaseModel):
     top_p: float | None = Field(default=None, gt=0.0, le=1.0)
     max_tokens: int | None = Field(default=None, ge=1)
     max_completion_tokens: int | None = Field(default=None, ge=1)
-    stop: str | list[str] | None = None
+    stop: NonEmpty | Annotated[list[NonEmpty], Field(max_length=4)] | None = None
     min_tokens: int = Field(default=0, ge=0)  # vLLM's extension: no end of sequence before this many
     seed: int | None = None
     n: int = Field(default=1, ge=1, le=8)
@@ -124,14 +160,6 @@ class ChatCompletionRequest(BaseModel):
     style: str | None = None
     curated: bool = True  # False: never answered by a curated answer (the compare page shows both)
 
-    @field_validator("stop")
-    @classmethod
-    def stops_not_empty(cls, stop):
-        stops = [stop] if isinstance(stop, str) else stop or []
-        if any(not s for s in stops) or len(stops) > 4:
-            raise ValueError("at most 4 stop sequences, none empty")
-        return stop
-
     @model_validator(mode="after")
     def refuse_unsupported(self):
         for name in UNSUPPORTED_FIELDS:
@@ -141,8 +169,8 @@ class ChatCompletionRequest(BaseModel):
             raise ValueError("'top_logprobs' needs 'logprobs': true")
         if isinstance(self.tool_choice, NamedToolChoice):
             names = {tool.function.name for tool in self.tools or []}
-            if self.tool_choice.function["name"] not in names:
-                raise ValueError(f"tool_choice names '{self.tool_choice.function['name']}', not in 'tools'")
+            if self.tool_choice.function.name not in names:
+                raise ValueError(f"tool_choice names '{self.tool_choice.function.name}', not in 'tools'")
         if self.tool_choice == "required" and not self.tools:
             raise ValueError("tool_choice 'required' needs 'tools'")
         return self
@@ -310,18 +338,10 @@ class ModelList(BaseModel):
 
 class EmbeddingRequest(BaseModel):
     model: str
-    input: str | list[str] = Field(min_length=1)
+    input: NonEmpty | Annotated[list[NonEmpty], Field(min_length=1, max_length=256)]
     encoding_format: Literal["float", "base64"] = "float"
     dimensions: int | None = None
     user: str | None = None
-
-    @field_validator("input")
-    @classmethod
-    def texts_not_empty(cls, value):
-        texts = [value] if isinstance(value, str) else value
-        if len(texts) > 256 or any(not text for text in texts):
-            raise ValueError("1 to 256 non-empty strings")
-        return value
 
 
 class Embedding(BaseModel):

@@ -10,7 +10,7 @@ import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import asdict, dataclass, replace
 
-from core.errors import RagtuneError
+from core.errors import NotFoundError, RagtuneError
 from core.language import DECLINE
 from core.prompt import DEFAULT_SYSTEM_PROMPT, Prompt, build_prompt
 from core.settings import DecodingSettings, ServerSettings
@@ -268,9 +268,10 @@ class ChatService:
                 adapter = rt.style_adapter(style)
             else:
                 known = sorted({*settings.server.styles, *trained_tags, *rt.style_adapters()})
-                raise RagtuneError(
+                raise NotFoundError(
                     f"unknown style '{style}' for model '{request.model}' (known: {', '.join(known) or 'none'})",
                     param="style",
+                    code="style_not_found",
                 )
         trained_prompt = rt.adapters[adapter].system_prompt if adapter in rt.adapters else None
         system_prompt = (

@@ -33,7 +33,7 @@ def forced_tool_calls(request: ChatCompletionRequest) -> tuple[list[str] | None,
         return None, None
     tools = {tool.function.name: tool.function.parameters for tool in request.tools}
     if isinstance(choice, NamedToolChoice):
-        name = choice.function["name"]
+        name = choice.function.name
         return [name], _calls_schema({name: tools[name]})
     if choice == "required":
         return list(tools), _calls_schema(tools)

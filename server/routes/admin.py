@@ -20,10 +20,34 @@ from fastapi import Path as PathParam
 from server.auth import admin_key
 from server.errors import ApiError
 from server.protocol import NO_NUL, RollbackRequest, SyncRequest, TextDocument
-from server.runtime import Runtime
+from server.runtime import ADAPTER_NAME, Runtime
 
 router = APIRouter(prefix="/admin", dependencies=[Depends(admin_key)])
 DocumentRef = Annotated[str, PathParam(max_length=4096, pattern=NO_NUL)]  # an id, a source or a file
+AdapterName = Annotated[str, PathParam(pattern=ADAPTER_NAME.pattern)]  # a folder under RAGTUNE_HOME/adapters
+# An upload's parts as the schema declares them: the file's name picks its loader (by extension), its
+# content holds text, and `metadata` is a JSON object
+DocumentFile = Annotated[
+    UploadFile, File(description="A document, not blank", json_schema_extra={"pattern": r"\S"})
+]
+Metadata = Annotated[
+    str | None,
+    Form(
+        description="Metadata for the document, a JSON object",
+        json_schema_extra={"contentMediaType": "application/json", "contentSchema": {"type": "object"}},
+    ),
+]
+_FILE_NAME = {
+    "description": "The file's name; its extension is one of server.upload_types and picks how it is read",
+    "schema": {"type": "string", "example": 'form-data; name="file"; filename="returns.md"'},
+}
+UPLOAD = {
+    "requestBody": {
+        "content": {
+            "multipart/form-data": {"encoding": {"file": {"headers": {"Content-Disposition": _FILE_NAME}}}}
+        }
+    }
+}
 
 
 def _rt(request: Request) -> Runtime:
@@ -66,7 +90,7 @@ def _metadata(raw: str | None) -> dict | None:
         value = json.loads(raw)
     except json.JSONDecodeError as err:
         raise ApiError(400, f"metadata: not valid JSON: {err}", param="metadata") from err
-    if not isinstance(value, dict):
+    if value is not None and not isinstance(value, dict):  # null: none, as when the field is not sent
         raise ApiError(400, "metadata: must be a JSON object", param="metadata")
     return value
 
@@ -90,12 +114,12 @@ async def documents(request: Request, collection: str | None = None) -> dict:
     return {"data": await asyncio.to_thread(_rt(request).kb.documents, collection)}
 
 
-@router.post("/documents")
+@router.post("/documents", openapi_extra=UPLOAD)
 async def upload_document(
     request: Request,
-    file: Annotated[UploadFile, File()],
+    file: DocumentFile,
     collection: Annotated[str | None, Form()] = None,
-    metadata: Annotated[str | None, Form()] = None,
+    metadata: Metadata = None,
 ) -> dict:
     name, data = await _read_upload(request, file)
     return await _add(request, name, data, collection, _metadata(metadata))
@@ -108,13 +132,13 @@ async def add_text(request: Request, body: TextDocument) -> dict:
     return await _add(request, name, body.text.encode("utf-8"), body.collection, metadata)
 
 
-@router.put("/documents/{doc_id}")
+@router.put("/documents/{doc_id}", openapi_extra=UPLOAD)
 async def replace_document(
     request: Request,
     doc_id: DocumentRef,
-    file: Annotated[UploadFile, File()],
+    file: DocumentFile,
     collection: Annotated[str | None, Form()] = None,
-    metadata: Annotated[str | None, Form()] = None,
+    metadata: Metadata = None,
 ) -> dict:
     name, data = await _read_upload(request, file)
     return await _add(request, name, data, collection, _metadata(metadata), doc_id)
@@ -178,12 +202,12 @@ async def adapters(request: Request) -> dict:
 
 
 @router.post("/adapters/{name}/load")
-async def load_adapter(request: Request, name: str) -> dict:
+async def load_adapter(request: Request, name: AdapterName) -> dict:
     info = await _rt(request).load_adapter(name)
     return {"loaded": name, "adapter": info.model_dump()}
 
 
 @router.delete("/adapters/{name}")
-async def unload_adapter(request: Request, name: str) -> dict:
+async def unload_adapter(request: Request, name: AdapterName) -> dict:
     await _rt(request).unload_adapter(name)
     return {"unloaded": name}

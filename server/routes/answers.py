@@ -11,18 +11,32 @@ from fastapi import Path as PathParam
 from pydantic import BaseModel, ConfigDict, Field
 
 from core.errors import UnavailableError
-from knowledge.answers import CuratedAnswer, cited, from_correction, listed
+from knowledge.answers import (
+    MAX_ANSWER_CHARS,
+    MAX_PARAPHRASES,
+    MAX_QUESTION_CHARS,
+    CuratedAnswer,
+    cited,
+    from_correction,
+    listed,
+)
 from server.auth import admin_key, key_id
 
 router = APIRouter(prefix="/admin", dependencies=[Depends(admin_key)])
 AnswerId = Annotated[str, PathParam(max_length=64, pattern=r"^[\w-]+$")]
 
 
+# As knowledge.answers.checked takes them: text that is not all blank, within its length
+Question = Annotated[str, Field(max_length=MAX_QUESTION_CHARS, pattern=r"\S")]
+AnswerText = Annotated[str, Field(max_length=MAX_ANSWER_CHARS, pattern=r"\S")]
+Paraphrase = Annotated[str, Field(max_length=MAX_QUESTION_CHARS)]  # a blank one is dropped
+
+
 class AnswerIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    question: str = Field(max_length=1000)
-    answer: str = Field(max_length=20_000)
-    paraphrases: list[str] = Field([], max_length=50)
+    question: Question
+    answer: AnswerText
+    paraphrases: list[Paraphrase] = Field([], max_length=MAX_PARAPHRASES)
     language: str | None = Field(None, pattern="^(en|zh)$")  # detected from the question when not given
     collection: str | None = None  # None: any collection
     sources: list[str] = Field([], max_length=50)  # knowledge-base document ids or sources it cites
@@ -31,9 +45,10 @@ class AnswerIn(BaseModel):
 
 class AnswerEdit(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    question: str | None = Field(None, max_length=1000)
-    answer: str | None = Field(None, max_length=20_000)
-    paraphrases: list[str] | None = Field(None, max_length=50)
+    # absent: unchanged; these three are never null (null would set a curated answer without one)
+    question: Question = None
+    answer: AnswerText = None
+    paraphrases: list[Paraphrase] = Field(None, max_length=MAX_PARAPHRASES)
     language: str | None = Field(None, pattern="^(en|zh)$")
     collection: str | None = None
     sources: list[str] | None = Field(None, max_length=50)

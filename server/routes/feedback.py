@@ -5,40 +5,50 @@ core.errors types that the server turns into OpenAI-shaped error bodies."""
 import tempfile
 from dataclasses import asdict
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from feedback.experiments import Experiment, ExperimentSpec
 from feedback.export import ExportFilter, parse_time
+from feedback.ratings import MAX_ANSWER_CHARS, MAX_REASON_CHARS
 from feedback.service import FeedbackService
 from server.auth import admin_key, client_key
 
 router = APIRouter()
+# An ISO date (a bound on whole days) or date-time; parse_time reads it
+IsoTime = Annotated[str, Field(json_schema_extra={"anyOf": [{"format": "date"}, {"format": "date-time"}]})]
 
 
 class FeedbackRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    # A preference (compare page) rates the preferred response "up"
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "if": {"properties": {"preferred_over": {"type": "string"}}, "required": ["preferred_over"]},
+            "then": {"properties": {"rating": {"const": "up"}}},
+        },
+    )
 
-    response_id: str = Field(min_length=1, max_length=200)  # the chat completion's `id`
+    response_id: str = Field(max_length=200, pattern=r"\S")  # the chat completion's `id`
     rating: Literal["up", "down"]
-    reason: str | None = None
-    corrected_answer: str | None = None  # the answer it should have given
-    preferred_over: str | None = None  # compare page: the other response's `id`
+    reason: str | None = Field(None, max_length=MAX_REASON_CHARS)
+    corrected_answer: str | None = Field(None, max_length=MAX_ANSWER_CHARS)  # the answer it should have given
+    preferred_over: str | None = None  # compare page: the other response's `id`, not this one
 
 
 class WeightsRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    weights: dict[str, float] = Field(min_length=1)  # variant name -> new weight (> 0)
+    weights: dict[str, Annotated[float, Field(gt=0)]] = Field(min_length=1)  # variant name -> new weight
 
 
 class ExportRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    since: str | None = None  # ISO date or date-time
-    until: str | None = None
+    since: IsoTime | None = None
+    until: IsoTime | None = None
     rating: Literal["up", "down"] | None = None
     model: str | None = None
     collection: str | None = None
