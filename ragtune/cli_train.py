@@ -47,6 +47,7 @@ Templates = Annotated[
     Path | None, typer.Option(help="text file, one paraphrase template per line with {question}")
 ]
 Overwrite = Annotated[bool, typer.Option(help="replace an existing adapter of that name")]
+ProgressLinesFlag = Annotated[bool, typer.Option(help="print progress as 'step N/M' lines (for a log)")]
 
 
 @data_app.command("check")
@@ -152,15 +153,13 @@ def train_kto_command(
     max_seq_len: Annotated[
         int | None, typer.Option(help="default: the starting adapter's, else training.max_seq_len")
     ] = None,
-    progress_lines: Annotated[
-        bool, typer.Option(help="print progress as 'step N/M' lines (for a log)")
-    ] = False,
+    progress_lines: ProgressLinesFlag = False,
     overwrite: Overwrite = False,
 ) -> None:
     """Tune an adapter on answers rated good or bad (KTO): thumbs need no pairs."""
     from training.data import load_kto
     from training.kto import train_kto
-    from training.progress import ProgressLines
+    from training.progress import progress_arguments
 
     settings = Settings()
     if max_seq_len is None and from_adapter:  # the prompts it was trained on, sources and all, fit again
@@ -179,8 +178,7 @@ def train_kto_command(
         system_prompt=settings.server.system_prompt,
         learning_rate=learning_rate,
         overwrite=overwrite,
-        progress=not progress_lines,
-        callbacks=(ProgressLines(),) if progress_lines else (),
+        **progress_arguments(progress_lines),
     )
     console.print(
         f"[green]adapter '{info.name}' written[/green] to {settings.adapters_dir / name}; "
@@ -202,14 +200,12 @@ def train_reward_command(
     max_steps: int | None = None,
     learning_rate: float | None = None,
     max_seq_len: int | None = None,
-    progress_lines: Annotated[
-        bool, typer.Option(help="print progress as 'step N/M' lines (for a log)")
-    ] = False,
+    progress_lines: ProgressLinesFlag = False,
     overwrite: Overwrite = False,
 ) -> None:
     """Train a reward model (the base with a LoRA adapter and a score head) that scores answers; listed with
     the adapters as method 'reward', never served as a chat model."""
-    from training.progress import ProgressLines
+    from training.progress import progress_arguments
     from training.reward_model import load_reward_pairs, train_reward
 
     settings = _with_overrides(
@@ -227,8 +223,7 @@ def train_reward_command(
         base_model=base or settings.chat_model,
         system_prompt=settings.server.system_prompt,
         overwrite=overwrite,
-        progress=not progress_lines,
-        callbacks=(ProgressLines(),) if progress_lines else (),
+        **progress_arguments(progress_lines),
     )
     console.print(
         f"[green]reward model '{info.name}' written[/green] to {settings.adapters_dir / name}; "
@@ -363,7 +358,7 @@ def _train(
 ) -> "SftResult":
     """Train adapter `name` with train_sft and print what came of it (progress_lines: progress as plain
     lines, for a log, instead of progress bars)."""
-    from training.progress import ProgressLines
+    from training.progress import progress_arguments
     from training.sft import train_sft
 
     result = train_sft(
@@ -377,8 +372,7 @@ def _train(
         retriever=retriever,
         resume=resume,
         overwrite=overwrite,
-        progress=not progress_lines,
-        callbacks=(ProgressLines(),) if progress_lines else (),
+        **progress_arguments(progress_lines),
     )
     info = result.info
     summary = (

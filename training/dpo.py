@@ -2,19 +2,24 @@
 prompt is built by the prompt contract as the server built it: with the sources, system prompt and style tag
 the pair names, else the SFT adapter's system prompt and no sources."""
 
-import shutil
 from pathlib import Path
 
-from core.adapters import AdapterInfo, check_adapter_base, read_adapter_info
-from core.chat_model import model_fingerprint, prepare_chat_model
-from core.errors import RagtuneError
+from core.adapters import AdapterInfo
 from core.prompt import DEFAULT_SYSTEM_PROMPT
 from core.settings import TrainingSettings
 from training.arguments import preference_arguments
 from training.data import PreferencePair
 from training.encoding import preference_row
 from training.modeling import load_for_training, load_tokenizer
-from training.output import TrainingFolders, check_writable, data_fingerprint, save_model_folder
+from training.output import (
+    TrainingFolders,
+    check_writable,
+    checkpoint_folder,
+    data_fingerprint,
+    prepared_base,
+    save_model_folder,
+    starting_adapter,
+)
 
 
 def train_dpo(
@@ -35,20 +40,16 @@ def train_dpo(
     from peft import PeftModel
     from trl import DPOTrainer
 
-    source_dir = folders.adapters / from_adapter
-    if not source_dir.exists():
-        raise RagtuneError(f"{source_dir}: no adapter named '{from_adapter}' to start DPO from")
+    parent = starting_adapter(folders, from_adapter, "DPO")
     dest = folders.adapters / name
     check_writable(dest, overwrite)
-    parent = read_adapter_info(source_dir)
-    model_path = prepare_chat_model(parent.base_model, folders.models)
-    check_adapter_base(parent, model_fingerprint(model_path), parent.base_model)
+    model_path = prepared_base(parent, folders)
     tokenizer = load_tokenizer(model_path)
+    source_dir = folders.adapters / from_adapter
     model = PeftModel.from_pretrained(load_for_training(model_path, "lora"), source_dir, is_trainable=True)
     system_prompt = system_prompt or parent.system_prompt or DEFAULT_SYSTEM_PROMPT
     rows = [dpo_row(pair, tokenizer, system_prompt, training.max_seq_len) for pair in pairs]
-    checkpoints = folders.checkpoints / name
-    shutil.rmtree(checkpoints, ignore_errors=True)
+    checkpoints = checkpoint_folder(folders, name)
     trainer = DPOTrainer(
         model=model,
         args=_dpo_arguments(training, checkpoints, progress),

@@ -3,11 +3,10 @@ copy of it) or from the base model (a new LoRA adapter; the reference is the bas
 the prompt contract as the server built it: with the sources, system prompt and style tag the record names
 (the feedback export writes them), else the starting adapter's system prompt and no sources."""
 
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-from core.adapters import AdapterInfo, check_adapter_base, read_adapter_info
+from core.adapters import AdapterInfo, check_adapter_base
 from core.chat_model import model_fingerprint, prepare_chat_model
 from core.errors import RagtuneError
 from core.prompt import DEFAULT_SYSTEM_PROMPT, PROMPT_FORMAT
@@ -16,7 +15,14 @@ from training.arguments import preference_arguments
 from training.data import KtoExample
 from training.encoding import assistant_turn, served_prompt
 from training.modeling import load_for_training, load_tokenizer, target_modules
-from training.output import TrainingFolders, check_writable, data_fingerprint, save_model_folder
+from training.output import (
+    TrainingFolders,
+    check_writable,
+    checkpoint_folder,
+    data_fingerprint,
+    save_model_folder,
+    starting_adapter,
+)
 
 
 @dataclass(frozen=True)
@@ -63,7 +69,7 @@ def train_kto(
     dest = folders.adapters / name
     check_writable(dest, overwrite)
     set_seed(training.seed)
-    parent = _starting_adapter(folders, from_adapter)
+    parent = starting_adapter(folders, from_adapter, "KTO") if from_adapter else None
     base = parent.base_model if parent else base_model
     if base is None:
         raise RagtuneError("KTO needs an adapter to start from or a base model")
@@ -88,8 +94,7 @@ def train_kto(
     rows = [kto_row(e, tokenizer, system_prompt, training.max_seq_len) for e in examples]
     weights = KtoWeights.balanced(examples)
     rate = learning_rate or training.dpo_learning_rate
-    checkpoints = folders.checkpoints / name
-    shutil.rmtree(checkpoints, ignore_errors=True)
+    checkpoints = checkpoint_folder(folders, name)
     trainer = KTOTrainer(
         model=model,
         args=_kto_arguments(training, checkpoints, progress, weights, rate),
@@ -135,15 +140,6 @@ def kto_row(example: KtoExample, tokenizer, system_prompt: str, max_len: int) ->
         "completion": assistant_turn(example.completion, tokenizer),
         "label": example.label,
     }
-
-
-def _starting_adapter(folders: TrainingFolders, from_adapter: str | None) -> AdapterInfo | None:
-    if from_adapter is None:
-        return None
-    source_dir = folders.adapters / from_adapter
-    if not source_dir.exists():
-        raise RagtuneError(f"{source_dir}: no adapter named '{from_adapter}' to start KTO from")
-    return read_adapter_info(source_dir)
 
 
 def _kto_arguments(

@@ -1,6 +1,6 @@
-"""Writing a trained adapter: PEFT files, ragtune_adapter.json, a loss-curve PNG and after RL a reward curve,
-swapped in atomically so a reader (the server) never sees a half-written adapter and a failed run never loses
-the old one."""
+"""Where a training run reads and writes: the adapter it continues, its checkpoint folder, and the trained
+adapter: PEFT files, ragtune_adapter.json, a loss-curve PNG and after RL a reward curve, swapped in atomically
+so a reader (the server) never sees a half-written adapter and a failed run never loses the old one."""
 
 import hashlib
 import json
@@ -10,7 +10,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from core.adapters import AdapterInfo, write_adapter_info
+from core.adapters import AdapterInfo, check_adapter_base, read_adapter_info, write_adapter_info
+from core.chat_model import model_fingerprint, prepare_chat_model
 from core.errors import RagtuneError
 
 LOSS_CURVE = "loss_curve.png"
@@ -25,6 +26,33 @@ class TrainingFolders:
     models: Path  # base models are prepared here; a full fine-tune is written here
     adapters: Path
     checkpoints: Path  # a run's Trainer checkpoints, in a folder named after the run
+
+
+def starting_adapter(folders: TrainingFolders, name: str, method: str) -> AdapterInfo:
+    """Adapter `name`, which a `method` run (DPO, KTO, RL) continues; an error saying so when there is none."""
+    source = folders.adapters / name
+    if not source.exists():
+        raise RagtuneError(f"{source}: no adapter named '{name}' to start {method} from")
+    return read_adapter_info(source)
+
+
+def prepared_base(parent: AdapterInfo, folders: TrainingFolders) -> Path:
+    """The base model `parent` was trained on, prepared in folders.models; an error when the model of that
+    name is another one now."""
+    model_path = prepare_chat_model(parent.base_model, folders.models)
+    check_adapter_base(parent, model_fingerprint(model_path), parent.base_model)
+    return model_path
+
+
+def checkpoint_folder(folders: TrainingFolders, name: str, resume: bool = False) -> Path:
+    """Run `name`'s checkpoint folder: kept to resume from, otherwise emptied so a fresh run does not mix with
+    an older one's steps."""
+    checkpoints = folders.checkpoints / name
+    if resume and not any(checkpoints.glob("checkpoint-*")):
+        raise RagtuneError(f"{checkpoints}: no checkpoint of '{name}' to resume from")
+    if not resume:
+        shutil.rmtree(checkpoints, ignore_errors=True)
+    return checkpoints
 
 
 def check_writable(dest: Path, overwrite: bool) -> None:
@@ -56,7 +84,9 @@ def save_model_folder(
         info.created = datetime.now(UTC).isoformat(timespec="seconds")
         write_adapter_info(tmp, info)
     if log_history:
-        plot_curve(log_history, tmp / LOSS_CURVE, dest.name, "loss", {"loss": "train", "eval_loss": "validation"})
+        plot_curve(
+            log_history, tmp / LOSS_CURVE, dest.name, "loss", {"loss": "train", "eval_loss": "validation"}
+        )
     if any("reward" in entry for entry in log_history):  # online RL (training/rl.py)
         plot_curve(log_history, tmp / REWARD_CURVE, dest.name, "reward", {"reward": "mean reward"})
     old = dest.with_name(f".{dest.name}.old{os.getpid()}")

@@ -44,5 +44,10 @@ class ProgressLines(TrainerCallback):
         )
 
 
+def progress_arguments(lines: bool) -> dict:
+    """What a train_* function takes for its progress: progress bars, or with `lines` ProgressLines instead."""
+    return {"progress": not lines, "callbacks": (ProgressLines(),) if lines else ()}
+
+
 def _minutes(seconds: float) -> str:
     return "less than a minute left" if seconds < 60 else f"about {round(seconds / 60)} min left"

@@ -9,7 +9,6 @@ RL adds it to its reward with `ragtune train rl --reward-model NAME` (RewardMode
 part of evaluation/rewards.py)."""
 
 import math
-import shutil
 from pathlib import Path
 
 from core.adapters import AdapterInfo, read_adapter_info
@@ -21,7 +20,13 @@ from training.arguments import preference_arguments
 from training.data import PreferencePair, load_kto, load_preferences, pairs_from_ratings, read_records
 from training.encoding import preference_row
 from training.modeling import load_tokenizer, target_modules
-from training.output import TrainingFolders, check_writable, data_fingerprint, save_model_folder
+from training.output import (
+    TrainingFolders,
+    check_writable,
+    checkpoint_folder,
+    data_fingerprint,
+    save_model_folder,
+)
 from training.rl import RlSample
 
 REWARD_METHOD = "reward"
@@ -69,8 +74,7 @@ def train_reward(
     model = _scoring_model(model_path, tokenizer)
     system_prompt = system_prompt or DEFAULT_SYSTEM_PROMPT
     rows = [preference_row(pair, tokenizer, system_prompt, training.max_seq_len) for pair in pairs]
-    checkpoints = folders.checkpoints / name
-    shutil.rmtree(checkpoints, ignore_errors=True)
+    checkpoints = checkpoint_folder(folders, name)
     trainer = RewardTrainer(
         model=model,
         args=_reward_arguments(training, checkpoints, progress),

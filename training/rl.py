@@ -7,21 +7,27 @@ tokenizes it as the server does. The model samples rl_generations answers per pr
 reward: any object with `parts` and `total` (evaluation/rewards.py, verifiable checks of a RAG answer).
 Generation is transformers' generate: why not vLLM, and why the default algorithm, docs/decisions/rl.md."""
 
-import shutil
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Protocol
 
-from core.adapters import AdapterInfo, check_adapter_base, read_adapter_info
-from core.chat_model import model_fingerprint, prepare_chat_model
+from core.adapters import AdapterInfo
 from core.errors import RagtuneError
 from core.prompt import DEFAULT_SYSTEM_PROMPT, build_prompt
 from core.settings import TrainingSettings
 from retrieval.types import Hit
 from training.arguments import run_arguments
 from training.modeling import load_for_training, load_tokenizer
-from training.output import TrainingFolders, check_writable, data_fingerprint, save_model_folder
+from training.output import (
+    TrainingFolders,
+    check_writable,
+    checkpoint_folder,
+    data_fingerprint,
+    prepared_base,
+    save_model_folder,
+    starting_adapter,
+)
 from training.raft import RaftRetriever, as_source, is_gold
 
 
@@ -157,14 +163,10 @@ def train_rl(
     from datasets import Dataset
     from peft import PeftModel
 
-    source_dir = folders.adapters / from_adapter
-    if not source_dir.exists():
-        raise RagtuneError(f"{source_dir}: no adapter named '{from_adapter}' to start RL from")
+    parent = starting_adapter(folders, from_adapter, "RL")
     dest = folders.adapters / name
     check_writable(dest, overwrite)
-    parent = read_adapter_info(source_dir)
-    model_path = prepare_chat_model(parent.base_model, folders.models)
-    check_adapter_base(parent, model_fingerprint(model_path), parent.base_model)
+    model_path = prepared_base(parent, folders)
     tokenizer = load_tokenizer(model_path)
     system_prompt = system_prompt or parent.system_prompt or DEFAULT_SYSTEM_PROMPT
     samples, gated = rl_samples(
@@ -177,11 +179,8 @@ def train_rl(
     )
     if not samples:
         raise RagtuneError("no question to train on: the relevance gate answers every one with the fallback")
-    checkpoints = folders.checkpoints / name
-    if resume and not any(checkpoints.glob("checkpoint-*")):
-        raise RagtuneError(f"{checkpoints}: no checkpoint of '{name}' to resume from")
-    if not resume:
-        shutil.rmtree(checkpoints, ignore_errors=True)
+    checkpoints = checkpoint_folder(folders, name, resume)
+    source_dir = folders.adapters / from_adapter
     model = PeftModel.from_pretrained(load_for_training(model_path, "lora"), source_dir, is_trainable=True)
     trainer_class, config_class = _algorithm(training.rl_algorithm)
     trainer = trainer_class(

@@ -5,7 +5,6 @@ launch / torchrun give multi-GPU with no code of ours). Loss on assistant tokens
 (retrieval-aware with a RaftRetriever), the model with LoRA, the trainer, training, the adapter's metadata."""
 
 import math
-import shutil
 from collections import Counter
 from dataclasses import dataclass, field
 from functools import partial
@@ -28,7 +27,13 @@ from training.modeling import (
     load_tokenizer,
     target_modules,
 )
-from training.output import TrainingFolders, check_writable, data_fingerprint, save_model_folder
+from training.output import (
+    TrainingFolders,
+    check_writable,
+    checkpoint_folder,
+    data_fingerprint,
+    save_model_folder,
+)
 from training.raft import RaftRetriever, with_sources
 
 
@@ -76,7 +81,7 @@ def train_sft(
     full = training.finetune == "full"
     dest = (folders.models if full else folders.adapters) / name
     check_writable(dest, overwrite)
-    checkpoints = _checkpoint_folder(folders, name, resume)
+    checkpoints = checkpoint_folder(folders, name, resume)
     set_seed(training.seed)
     model_path = prepare_chat_model(base_model, folders.models)
     tokenizer = load_tokenizer(model_path)
@@ -143,17 +148,6 @@ def micro_batching(cfg: TrainingSettings) -> dict:
         "per_device_train_batch_size": micro,
         "gradient_accumulation_steps": cfg.grad_accum * cfg.batch_size // micro,
     }
-
-
-def _checkpoint_folder(folders: TrainingFolders, name: str, resume: bool) -> Path:
-    """The run's checkpoint folder: kept to resume from, otherwise emptied so a fresh run does not mix with
-    an older one's steps."""
-    checkpoints = folders.checkpoints / name
-    if resume and not any(checkpoints.glob("checkpoint-*")):
-        raise RagtuneError(f"{checkpoints}: no checkpoint of '{name}' to resume from")
-    if not resume:
-        shutil.rmtree(checkpoints, ignore_errors=True)
-    return checkpoints
 
 
 def _encode_samples(
