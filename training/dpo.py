@@ -17,7 +17,7 @@ from training.output import (
     checkpoint_folder,
     data_fingerprint,
     prepared_base,
-    save_model_folder,
+    save_tuned_adapter,
     starting_adapter,
 )
 
@@ -74,9 +74,7 @@ def train_dpo(
         system_prompt=system_prompt,
         styles=sorted({*parent.styles, *(pair.style for pair in pairs if pair.style)}),
     )
-    if "ref" in model.peft_config:
-        model.delete_adapter("ref")  # TRL's frozen reference copy is not part of the result
-    save_model_folder(model, dest, overwrite, info, trainer.state.log_history)
+    save_tuned_adapter(model, dest, overwrite, info, trainer.state.log_history)
     return info
 
 

@@ -20,7 +20,7 @@ from training.output import (
     check_writable,
     checkpoint_folder,
     data_fingerprint,
-    save_model_folder,
+    save_tuned_adapter,
     starting_adapter,
 )
 
@@ -126,9 +126,7 @@ def train_kto(
         system_prompt=system_prompt,
         styles=sorted({*(parent.styles if parent else []), *(e.style for e in examples if e.style)}),
     )
-    if "ref" in model.peft_config:
-        model.delete_adapter("ref")  # TRL's frozen reference copy is not part of the result
-    save_model_folder(model, dest, overwrite, info, trainer.state.log_history)
+    save_tuned_adapter(model, dest, overwrite, info, trainer.state.log_history)
     return info
 
 

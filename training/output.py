@@ -97,6 +97,16 @@ def save_model_folder(
     return dest
 
 
+def save_tuned_adapter(
+    model, dest: Path, overwrite: bool, info: AdapterInfo, log_history: list[dict]
+) -> None:
+    """save_model_folder for an adapter tuned against a frozen reference copy of itself (TRL's "ref" adapter
+    in DPO, KTO and RL with a KL term): that copy is not part of the result."""
+    if "ref" in model.peft_config:
+        model.delete_adapter("ref")
+    save_model_folder(model, dest, overwrite, info, log_history)
+
+
 def plot_curve(log_history: list[dict], out: Path, title: str, ylabel: str, series: dict[str, str]) -> None:
     """The logged values of each `series` key (its label as the legend) against the step."""
     import matplotlib

@@ -25,7 +25,7 @@ from training.output import (
     checkpoint_folder,
     data_fingerprint,
     prepared_base,
-    save_model_folder,
+    save_tuned_adapter,
     starting_adapter,
 )
 from training.raft import RaftRetriever, as_source, is_gold
@@ -210,9 +210,7 @@ def train_rl(
         system_prompt=system_prompt,
         styles=parent.styles,
     )
-    if "ref" in model.peft_config:
-        model.delete_adapter("ref")  # TRL's frozen reference copy (rl_beta > 0) is not part of the result
-    save_model_folder(model, dest, overwrite, info, history)
+    save_tuned_adapter(model, dest, overwrite, info, history)
     return RlResult(
         output_dir=dest,
         info=info,
