@@ -340,7 +340,7 @@ class EmbeddingRequest(BaseModel):
     model: str
     input: NonEmpty | Annotated[list[NonEmpty], Field(min_length=1, max_length=256)]
     encoding_format: Literal["float", "base64"] = "float"
-    dimensions: int | None = None
+    dimensions: int | None = Field(None, ge=1)  # the embedder's own (others are refused by name)
     user: str | None = None
 
 
@@ -365,7 +365,7 @@ class EmbeddingList(BaseModel):
 class TextDocument(BaseModel):
     """Admin upload of plain text (instead of a file)."""
 
-    text: str = Field(min_length=1, max_length=MAX_DOCUMENT_CHARS)
+    text: str = Field(max_length=MAX_DOCUMENT_CHARS, pattern=r"\S")  # not blank
     title: str = Field(default="document", min_length=1, max_length=200)
     collection: str | None = None
     metadata: dict[str, Any] = {}

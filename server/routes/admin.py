@@ -127,7 +127,8 @@ async def upload_document(
 
 @router.post("/documents/text")
 async def add_text(request: Request, body: TextDocument) -> dict:
-    name = safe_file_name(f"{body.title}.txt", [".txt"])
+    stem = PurePosixPath(body.title.replace("\\", "/")).name.strip(" .") or "document"  # a title of dots
+    name = safe_file_name(f"{stem}.txt", [".txt"])
     metadata = {"title": body.title, **body.metadata}
     return await _add(request, name, body.text.encode("utf-8"), body.collection, metadata)
 
