@@ -3,7 +3,9 @@ ragtune's grouped ops in place of vLLM's (what ragtune ran before), and ragtune'
 
 The shapes are SmolLM2-135M's merged q/k/v layer (576 -> 576 + 192 + 192) and its MLP up/gate layer
 (576 -> 1536 + 1536), rank 16, one adapter for all tokens: a decode step of 8 streams and a 655-token prefill.
-Prints milliseconds per call and the ratio against vLLM's own.
+Prints milliseconds per call and the ratio against vLLM's own. Then the cost of calling the adapter op that the
+compiled model calls once per LoRA layer and step (`ragtune::lora_delta`), on a batch with no adapter token,
+against the same op declared through torch's custom_op decorator (how ragtune declared it before).
 
     python benchmarks/lora_ops.py [--write-docs]   # --write-docs: the table into docs/benchmarks.md
 """
@@ -11,6 +13,7 @@ Prints milliseconds per call and the ratio against vLLM's own.
 import argparse
 import time
 from functools import partial
+from types import SimpleNamespace
 
 import docs_table  # this folder's helper (benchmarks/docs_table.py)
 import torch
@@ -38,6 +41,26 @@ def vllm_ops(grouped: bool) -> None:
     source = vllm_cpu_lora if grouped else lora_ops
     for name in ("bgmv_shrink", "bgmv_expand", "bgmv_expand_slice"):
         setattr(punica_cpu, name, getattr(source, name))
+
+
+def dispatch_us(repeats: int = 20000) -> tuple[float, float]:
+    """Microseconds per call of ragtune::lora_delta on a decode batch with no adapter token, and of the same
+    op declared with @torch.library.custom_op."""
+
+    @torch.library.custom_op("lora_ops_bench::lora_delta", mutates_args=("output",))
+    def decorated(output: torch.Tensor, x: torch.Tensor, layer: int) -> None:
+        vllm_cpu_lora.lora_delta(output, x, layer)
+
+    wrapper = punica_cpu.PunicaWrapperCPU(8, 8, "cpu")
+    wrapper._token_lora_indices[:8] = -1  # no adapter
+    wrapper.indices_len[0] = 8
+    vllm_cpu_lora._LAYERS.append(SimpleNamespace(punica_wrapper=wrapper))
+    layer, x, y = len(vllm_cpu_lora._LAYERS) - 1, torch.randn(8, HIDDEN), torch.zeros(8, HIDDEN)
+    with torch.inference_mode():
+        return tuple(
+            per_call_ms(partial(op, y, x, layer), repeats) * 1000
+            for op in (torch.ops.ragtune.lora_delta, torch.ops.lora_ops_bench.lora_delta)
+        )
 
 
 def main() -> None:
@@ -72,6 +95,13 @@ def main() -> None:
             )
     vllm_ops(False)
     print("ratio: vLLM's own / ragtune's one pass (higher is better); 'grouped ops': ragtune before it")
+    library_us, decorated_us = dispatch_us()
+    dispatch = (
+        f"The adapter op the compiled model calls once per LoRA layer and step, on a batch with no adapter "
+        f"token: {library_us:.1f} µs a call (declared through torch.library.Library), {decorated_us:.1f} µs "
+        f"through the custom_op decorator."
+    )
+    print(dispatch)
     if args.write_docs:
         header = [
             "layer",
@@ -83,7 +113,7 @@ def main() -> None:
         ]
         note = (
             f"One linear layer per call, rank {RANK}, one adapter for all tokens, float32, torch threads "
-            f"{torch.get_num_threads()}; 'grouped ops' is ragtune before the one pass."
+            f"{torch.get_num_threads()}; 'grouped ops' is ragtune before the one pass. {dispatch}"
         )
         docs_table.write_table("lora_ops", docs_table.markdown_table(header, rows), note=note)
 

@@ -125,7 +125,13 @@ def add_lora_linear(self, y, x, lora_a_stacked, lora_b_stacked, scale, output_sl
 _LAYERS: list = []
 
 
-@torch.library.custom_op("ragtune::lora_delta", mutates_args=("output",))
+# Defined through torch.library.Library rather than the custom_op decorator: the compiled model calls the op
+# once per LoRA layer and step, and the decorator's Python dispatch layers cost several times the call itself
+# (docs/decisions/lora-tax.md).
+_LIBRARY = torch.library.Library("ragtune", "DEF")
+_LIBRARY.define("lora_delta(Tensor(a!) output, Tensor x, int layer) -> ()")
+
+
 def lora_delta(output: torch.Tensor, x: torch.Tensor, layer: int) -> None:
     """Add layer number `layer`'s adapter part to `output` (its base output for input `x`), in place."""
     module = _LAYERS[layer]
@@ -137,7 +143,10 @@ def lora_delta(output: torch.Tensor, x: torch.Tensor, layer: int) -> None:
         _LINEAR_LORA(module, x, output)
 
 
-@lora_delta.register_fake
+_LIBRARY.impl("lora_delta", lora_delta, "CompositeExplicitAutograd")
+
+
+@torch.library.register_fake("ragtune::lora_delta", lib=_LIBRARY)
 def _(output: torch.Tensor, x: torch.Tensor, layer: int) -> None:
     return None
 
