@@ -57,6 +57,7 @@ class FeedbackStore:
     """Conversation log, feedback, experiments and assignments. Subclasses connect (SQLite, PostgreSQL)."""
 
     float_type = "REAL"
+    migrating = ""  # a statement that makes replicas starting together migrate one at a time
     where = ""  # the database, for messages (no password)
     errors: tuple[type[Exception], ...] = ()  # the backend's "cannot reach / locked" errors
 
@@ -128,6 +129,8 @@ class FeedbackStore:
 
     def migrate(self) -> None:
         with self._cursor() as cursor:
+            if self.migrating:
+                cursor.execute(self.migrating)
             for statement in SCHEMA:
                 cursor.execute(statement.format(float=self.float_type))
             for table, column, kind in ADDED_COLUMNS:
@@ -301,6 +304,8 @@ class SqliteStore(FeedbackStore):
 
 class PostgresStore(FeedbackStore):
     float_type = "DOUBLE PRECISION"
+    # concurrent CREATE TABLE IF NOT EXISTS can fail on PostgreSQL's catalog: a lock held to the commit
+    migrating = "SELECT pg_advisory_xact_lock(hashtext('ragtune feedback migration'))"
     connect_timeout = 10  # seconds
 
     def __init__(self, url: str) -> None:

@@ -10,6 +10,7 @@ import shutil
 import sys
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
 from pathlib import Path
 
@@ -35,11 +36,12 @@ WAIT_S = 120  # how long the test waits for something that should happen: a hung
 
 @pytest.fixture(scope="module")
 def replicas(tmp_path_factory, chat_model_path):
+    """Both started at once, as an orchestrator would start them."""
     home = tmp_path_factory.mktemp("replicas-home")
     (home / "adapters").mkdir()
     ragtune = shutil.which("ragtune", path=str(Path(sys.executable).parent)) or "ragtune"
     with postgres_cluster() as cluster, ExitStack() as stack:
-        urls = []
+        urls, servers = [], []
         for name in ("a", "b"):
             port = free_port()
             env = {
@@ -52,12 +54,18 @@ def replicas(tmp_path_factory, chat_model_path):
                 "RAGTUNE_SERVER__ADMIN_KEYS": json.dumps([ADMIN_KEY]),
                 "RAGTUNE_KNOWLEDGE__LOCK_TIMEOUT_S": str(WAIT_S),
             }
-            url = f"http://127.0.0.1:{port}"
+            urls.append(f"http://127.0.0.1:{port}")
             command = [ragtune, "serve", "--port", str(port)]
-            stack.enter_context(
-                server_process(command, env, home / f"{name}.log", f"{url}/readyz", name=name)
+            servers.append(
+                server_process(command, env, home / f"{name}.log", f"{urls[-1]}/readyz", name=name)
             )
-            urls.append(url)
+        with ThreadPoolExecutor(len(servers)) as pool:
+            started = [pool.submit(server.__enter__) for server in servers]
+        for server, start in zip(servers, started):
+            if start.exception() is None:
+                stack.push(server)  # stopped on leaving, also when the other did not start
+        for start in started:
+            start.result()
         yield home, cluster.url, urls
 
 
