@@ -130,7 +130,7 @@ def test_edits_through_both_replicas_wait_for_one_postgres_lock_and_none_is_lost
         assert [v["documents"] for v in versions["data"]] == [1, 2, 3, 4] and versions["live"] == 4
     for url, question, source in [
         (b, "How many days do I have to return a gadget?", "Returns.txt"),
-        (a, "保修多久？", "保修.txt"),
+        (a, "Northwind Gadgets 的保修多久？", "保修.txt"),
     ]:  # added through the other replica
         answer = chat(url, MODEL, question)
         assert answer.status_code == 200, answer.text
