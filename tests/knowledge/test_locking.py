@@ -58,11 +58,11 @@ def test_a_writer_waits_for_the_advisory_lock_not_the_file_lock(database_url, em
     try:
         assert [hit.source for hit in kb.search("保修多久", k=1)] == ["warranty-zh.md"]  # readers never wait
         with pytest.raises(UnavailableError, match="PostgreSQL advisory lock .* knowledge.lock_timeout_s"):
-            kb.remove_document("returns.md")
+            kb.remove("returns.md")
     finally:
         other.close()  # the lock ends with the session that held it
     assert kb.version == 2 and sorted(d["source"] for d in kb.documents()) == ["returns.md", "warranty-zh.md"]
-    kb.remove_document("returns.md")
+    kb.remove("returns.md")
     assert [d["source"] for d in kb.documents()] == ["warranty-zh.md"]
 
 
