@@ -70,7 +70,7 @@ def prepared(case, served: dict[str, list[str]], index: int) -> None:
         case.body["messages"] = [QUESTION] if index % 2 else [*case.body["messages"], QUESTION]
     if served and case.body.get("tools"):
         case.body["tool_choice"] = "none"
-    if served and isinstance(case.body.get("dimensions"), int):
+    if served and _number(case.body.get("dimensions")):
         case.body["dimensions"] = EMBEDDING_DIMENSIONS
     if served and isinstance(case.body.get("metadata"), str):
         case.body["metadata"] = json.dumps({"note": case.body["metadata"]})
@@ -78,8 +78,13 @@ def prepared(case, served: dict[str, list[str]], index: int) -> None:
         for number, variant in enumerate(case.body["variants"]):
             variant["name"] = f"v{number}"
     for name, cap in CAPS.items():
-        if isinstance(case.body.get(name), int) and not isinstance(case.body[name], bool):
+        if _number(case.body.get(name)):
             case.body[name] = min(case.body[name], cap)
+
+
+def _number(value) -> bool:
+    """An integer as JSON has it: 4 or 4.0 (schemathesis draws both for "integer"), not a boolean."""
+    return isinstance(value, int | float) and not isinstance(value, bool)
 
 
 def problems(response) -> list[str]:
