@@ -119,6 +119,7 @@ def test_kto_data_without_a_true_or_false_label_is_refused_with_file_and_line(en
 
 
 def test_reward_model_scores_a_held_out_good_answer_above_a_bad_one(env, tiny_model):
+    from core.settings import Settings
     from server.runtime import Runtime
     from training.reward_model import RewardModel
 
@@ -155,7 +156,7 @@ def test_reward_model_scores_a_held_out_good_answer_above_a_bad_one(env, tiny_mo
     assert 0.5 < judge.probability(messages, good) < 1
 
     runtime = Runtime(
-        settings=None,
+        settings=Settings(),  # from the environment the env fixture set
         engine=None,
         kb=None,
         model_path=tiny_model,
