@@ -1,5 +1,6 @@
 """`ragtune train rl`: online RL of an adapter on the server's own RAG prompts for a question set, rewarded by
-the verifiable checks of evaluation/rewards.py (each part's weight: training.rl_reward_weights)."""
+the verifiable checks of evaluation/rewards.py and, optionally, a trained reward model (each part's weight:
+training.rl_reward_weights)."""
 
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Literal
@@ -7,10 +8,12 @@ from typing import TYPE_CHECKING, Annotated, Literal
 import typer
 from rich.console import Console
 
+from core.errors import RagtuneError
 from core.settings import Settings
 from ragtune.cli_train import Overwrite, _folders, _kb_retriever, _with_overrides
 
 if TYPE_CHECKING:
+    from core.settings import TrainingSettings
     from evaluation.questions import Question
     from training.rl import RlResult
 
@@ -30,12 +33,20 @@ def train_rl_command(
     ] = None,
     epochs: float | None = None,
     max_steps: int | None = None,
+    reward_model: Annotated[
+        str | None,
+        typer.Option(
+            help="a reward model (`ragtune train reward`) as one more reward part, weighted by "
+            "training.rl_reward_weights.reward_model (1 when unset)"
+        ),
+    ] = None,
     resume: Annotated[bool, typer.Option(help="continue the last checkpoint of this run")] = False,
     overwrite: Overwrite = False,
     progress_lines: Annotated[bool, typer.Option(help="print progress as 'step N/M' lines (for a log)")] = False,
 ) -> None:
     """Online RL (GRPO or RLOO) of an adapter: answers sampled for the server's RAG prompts of each question,
-    rewarded for citing, grounding, key facts, declining right, language and length."""
+    rewarded for citing, grounding, key facts, declining right, language and length, and by a reward model
+    where one is named."""
     from evaluation.questions import load_questions
 
     settings = _with_overrides(Settings(), epochs=epochs, max_steps=max_steps, rl_algorithm=algorithm)
@@ -45,6 +56,7 @@ def train_rl_command(
         from_adapter=from_adapter,
         name=name,
         collection=collection,
+        reward_model=reward_model,
         resume=resume,
         overwrite=overwrite,
         progress_lines=progress_lines,
@@ -69,12 +81,13 @@ def run_rl(
     from_adapter: str,
     name: str,
     collection: str | None,
+    reward_model: str | None = None,
     resume: bool = False,
     overwrite: bool = False,
     progress_lines: bool = False,
 ) -> "RlResult":
     """RL as `ragtune train rl` runs it: the server's retrieval, relevance gate and prompt, the reward from
-    settings (the demo benchmark calls this too)."""
+    settings and, when named, reward model `reward_model` (the demo benchmark calls this too)."""
     from evaluation.rewards import RagReward
     from rails.groundedness import GroundednessChecker
     from rails.grounding import GroundingGate
@@ -82,20 +95,27 @@ def run_rl(
     from training.progress import ProgressLines
     from training.rl import RlQuestion, train_rl
 
+    training = _with_reward_model_weight(settings.training, reward_model)
+    judge = None
+    if reward_model:
+        from training.reward_model import RewardModel
+
+        judge = RewardModel.load(settings.adapters_dir / reward_model, settings.models_dir).judge
+        weight = training.rl_reward_weights["reward_model"]
+        console.print(f"reward model '{reward_model}' is the reward_model part, weight {weight:g}")
     retriever = _kb_retriever(settings, collection)
     grounding = GroundingGate(settings.rails.grounding, idf=retriever.kb.idf)
 
     def gate(conversation: list[dict], hits) -> bool:
         return grounding.decide_query(resolve_query(conversation, settings.retrieval), hits).answered
 
-    training = settings.training
     checker = GroundednessChecker(retriever.kb.embedder, settings.evaluation.groundedness_threshold)
     return train_rl(
         [
             RlQuestion(q.chat_messages(), q.gold_sources, q.answerable, q.key_facts)
             for q in questions
         ],
-        RagReward(training.rl_reward_weights, checker, training.rl_max_answer_words),
+        RagReward(training.rl_reward_weights, checker, training.rl_max_answer_words, reward_model=judge),
         retriever=retriever,
         training=training,
         folders=_folders(settings),
@@ -104,8 +124,29 @@ def run_rl(
         max_prompt_tokens=settings.engine.max_model_len - training.rl_max_completion_tokens,
         system_prompt=settings.server.system_prompt,
         gate=gate,
+        reward_model=reward_model,
         resume=resume,
         overwrite=overwrite,
         progress=not progress_lines,
         callbacks=(ProgressLines(),) if progress_lines else (),
     )
+
+
+def _with_reward_model_weight(training: "TrainingSettings", reward_model: str | None) -> "TrainingSettings":
+    """The settings with the reward_model part's weight: 1 when a reward model is named and the recipe sets
+    none; a weight without a reward model, or a named reward model weighted 0, is refused, since either
+    would leave the user's reward silently different from the one asked for."""
+    weights = training.rl_reward_weights
+    if reward_model is None:
+        if weights.get("reward_model", 0) > 0:
+            raise RagtuneError(
+                "training.rl_reward_weights gives reward_model a weight, but no reward model is named: "
+                "add --reward-model NAME (a model trained by `ragtune train reward`)"
+            )
+        return training
+    if weights.get("reward_model") == 0:
+        raise RagtuneError(
+            f"--reward-model {reward_model}: training.rl_reward_weights.reward_model is 0, so it would not count; "
+            "give it a weight above 0"
+        )
+    return training.model_copy(update={"rl_reward_weights": {"reward_model": 1.0, **weights}})

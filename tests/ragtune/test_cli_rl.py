@@ -87,3 +87,51 @@ def test_train_rl_from_a_missing_adapter_says_which(env):
         app, ["train", "rl", "--questions", str(env / "questions.jsonl"), "--from", "nope", "--name", "x"]
     )
     assert result.exit_code != 0 and "no adapter named 'nope'" in str(result.exception)
+
+
+def train_judge(env) -> None:
+    """A reward model of the tiny base from pairs of a cited, correct answer over a wrong one, in both
+    languages: quick, it need not be good, only trained by `ragtune train reward`."""
+    pairs = [
+        {"prompt": q["question"], "chosen": "Within 45 days [1].", "rejected": "Never, sorry!!!"}
+        for q in QUESTIONS[:3]
+    ] + [{"prompt": QUESTIONS[1]["question"], "chosen": "签收后 45 天内 [1]。", "rejected": "不知道！！！"}]
+    data = env / "pairs.jsonl"
+    data.write_text("".join(json.dumps(p, ensure_ascii=False) + "\n" for p in pairs), encoding="utf-8")
+    result = runner.invoke(app, ["train", "reward", "--data", str(data), "--name", "judge", "--max-steps", "1"])
+    assert result.exit_code == 0, result.output
+
+
+@pytest.mark.slow
+def test_train_rl_adds_a_reward_model_as_a_weighted_part(env, monkeypatch):
+    train_judge(env)
+    monkeypatch.setenv("RAGTUNE_TRAINING__RL_REWARD_WEIGHTS", json.dumps({"reward_model": 2.0, "language": 1.0}))
+    result = runner.invoke(app, ["train", "rl", "--questions", str(env / "questions.jsonl"), "--from", "start",
+                                 "--name", "judged", "--reward-model", "judge", "--max-steps", "1"])
+    assert result.exit_code == 0, result.output
+    assert "reward model 'judge' is the reward_model part, weight 2" in " ".join(result.output.split())
+    info = read_adapter_info(env / "home" / "adapters" / "judged")
+    assert info.settings["rl_reward_model"] == "judge"
+    assert info.settings["rl_reward_weights"] == {"reward_model": 2.0, "language": 1.0}
+    state = next((env / "home" / "checkpoints" / "judged").glob("checkpoint-*/trainer_state.json"))
+    logged = json.loads(state.read_text(encoding="utf-8"))["log_history"][0]
+    judged, language = logged["reward_parts/reward_model"], logged["reward_parts/language"]
+    assert 0 < judged < 1  # the reward model's probability for the sampled answers
+    assert logged["reward"] == pytest.approx((2 * judged + language) / 3, abs=1e-6)  # each part weighs in
+
+
+@pytest.mark.parametrize(
+    ("weights", "reward_model", "message"),
+    [
+        ({"reward_model": 1.0}, None, "no reward model is named: add --reward-model NAME"),
+        ({"citation": 1.0, "reward_model": 0.0}, "start", "reward_model is 0, so it would not count"),
+        ({"citation": 1.0}, "start", "'start' is a sft adapter, not a reward model"),
+        ({"citation": 1.0}, "nope", "adapter 'nope': no such adapter folder"),
+    ],
+)
+def test_train_rl_refuses_a_reward_model_it_cannot_use(env, monkeypatch, weights, reward_model, message):
+    monkeypatch.setenv("RAGTUNE_TRAINING__RL_REWARD_WEIGHTS", json.dumps(weights))
+    args = ["train", "rl", "--questions", str(env / "questions.jsonl"), "--from", "start", "--name", "x"]
+    result = runner.invoke(app, args + (["--reward-model", reward_model] if reward_model else []))
+    assert result.exit_code != 0 and message in str(result.exception)
+    assert not (env / "home" / "adapters" / "x").exists()
