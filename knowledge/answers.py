@@ -14,7 +14,6 @@ Each answer may cite knowledge-base documents; it records their content hash, so
 removed since then makes the answer stale (`staleness`)."""
 
 import json
-import os
 import re
 import sqlite3
 import time
@@ -26,7 +25,7 @@ from core.errors import NotFoundError, RagtuneError
 from core.language import detect_language
 from core.settings import RetrievalSettings
 from knowledge.loaders import load
-from knowledge.locking import write_atomic, write_lock
+from knowledge.locking import replaced_stamp, write_atomic, write_lock
 from retrieval.evidence import product_names
 from retrieval.query import ResolvedQuery, resolve_query
 
@@ -102,11 +101,7 @@ class AnswerStore:
     # -- reading --
     def stamp(self) -> tuple | None:
         """Changes whenever answers.json is replaced (by any process); None before the first answer."""
-        try:
-            st = os.stat(self.file)
-        except FileNotFoundError:
-            return None
-        return (st.st_ino, st.st_mtime_ns, st.st_size)
+        return replaced_stamp(self.file)
 
     def read(self) -> tuple[int, list[CuratedAnswer]]:
         """(version, answers) as the file holds them now."""

@@ -96,3 +96,12 @@ def write_atomic(path: Path, data: bytes) -> None:
         fh.flush()
         os.fsync(fh.fileno())
     os.replace(tmp, path)
+
+
+def replaced_stamp(path: Path) -> tuple | None:
+    """Changes whenever `path` is replaced by `write_atomic` (from any process); None while it does not exist."""
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        return None
+    return (st.st_ino, st.st_mtime_ns, st.st_size)

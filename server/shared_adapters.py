@@ -11,12 +11,11 @@ adapters/.served.lock   one change at a time (a PostgreSQL advisory lock when th
 A reader checks the record's stat (one system call) and reads it only when it was replaced."""
 
 import json
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
 from core.errors import RagtuneError
-from knowledge.locking import write_atomic, write_lock
+from knowledge.locking import replaced_stamp, write_atomic, write_lock
 
 
 @dataclass(frozen=True)
@@ -32,11 +31,7 @@ class SharedAdapters:
 
     def stamp(self) -> tuple | None:
         """Changes whenever the record is replaced (by any replica); None while there is none."""
-        try:
-            st = os.stat(self.file)
-        except FileNotFoundError:
-            return None
-        return (st.st_ino, st.st_mtime_ns, st.st_size)
+        return replaced_stamp(self.file)
 
     def read(self) -> dict[str, Entry]:
         """Each adapter a replica loaded or unloaded, as it was last changed."""
