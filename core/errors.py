@@ -2,6 +2,8 @@
 of failure it is, so the server maps them to an HTTP status without guessing. The message says what and where.
 """
 
+import re
+
 
 class RagtuneError(Exception):
     """A user-caused error; str(error) is the message to show, no traceback needed. Plain ones are
@@ -36,3 +38,10 @@ class UnavailableError(RagtuneError):
     """Try again later: a lock is held by another writer, a queue is full."""
 
     status = 503
+
+
+def mask_credentials(text: str) -> str:
+    """A database URL's or DSN's password masked, also one holding '@' (user:p@ss@host): the password runs
+    to the last '@' before the host."""
+    text = re.sub(r"://([^:/@\s]+):\S*@", r"://\1:***@", text)
+    return re.sub(r"(password\s*=\s*)\S+", r"\1***", text, flags=re.IGNORECASE)

@@ -6,7 +6,6 @@ or locked database raises UnavailableError."""
 import json
 import logging
 import os
-import re
 import sqlite3
 import threading
 import time
@@ -15,7 +14,7 @@ from contextlib import contextmanager, suppress
 from dataclasses import astuple, fields
 from pathlib import Path
 
-from core.errors import UnavailableError
+from core.errors import UnavailableError, mask_credentials
 from core.settings import FeedbackSettings
 from feedback.records import ChatRecord, Feedback
 
@@ -330,13 +329,6 @@ def open_store(config: FeedbackSettings, home: Path) -> FeedbackStore:
     store = PostgresStore(url) if url else SqliteStore(Path(home) / "feedback.sqlite")
     store.migrate()
     return store
-
-
-def mask_credentials(text: str) -> str:
-    """A database URL's or DSN's password masked, also one holding '@' (user:p@ss@host): the password runs
-    to the last '@' before the host."""
-    text = re.sub(r"://([^:/@\s]+):\S*@", r"://\1:***@", text)
-    return re.sub(r"(password\s*=\s*)\S+", r"\1***", text, flags=re.IGNORECASE)
 
 
 def _text(value):

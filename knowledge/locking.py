@@ -16,7 +16,7 @@ from pathlib import Path
 import psycopg
 from filelock import FileLock, Timeout
 
-from core.errors import UnavailableError
+from core.errors import UnavailableError, mask_credentials
 
 logger = logging.getLogger(__name__)
 CONNECT_TIMEOUT_S = 10
@@ -61,10 +61,7 @@ def advisory_lock(database_url: str, key: int, timeout_s: float, what: str) -> I
     try:
         conn = psycopg.connect(database_url, connect_timeout=CONNECT_TIMEOUT_S, autocommit=True)
     except psycopg.OperationalError as err:
-        raise UnavailableError(
-            f"{what}: its write lock is kept in the feedback database (feedback.database_url), which cannot be "
-            f"reached: {str(err).strip()}. Try again when it is back."
-        ) from None
+        raise _unreachable(what, err) from None
     with conn:
         try:
             # lock_timeout 0 would wait for ever: the shortest wait PostgreSQL knows is a millisecond
@@ -77,6 +74,8 @@ def advisory_lock(database_url: str, key: int, timeout_s: float, what: str) -> I
                 f"{what}: another replica or process is changing it (PostgreSQL advisory lock {key}); gave up "
                 f"after waiting {timeout_s:g}s (knowledge.lock_timeout_s). Try again when it is done."
             ) from None
+        except psycopg.Error as err:
+            raise _unreachable(what, err) from None
         try:
             yield
         finally:
@@ -86,6 +85,17 @@ def advisory_lock(database_url: str, key: int, timeout_s: float, what: str) -> I
                 logger.warning(
                     "%s: the connection holding its write lock was lost while writing: %s", what, err
                 )
+
+
+def _unreachable(what: str, err: Exception) -> UnavailableError:
+    """The client's error names the setting; the connection details (host, user) stay in the server log."""
+    logger.warning(
+        "%s: the feedback database holding its write lock failed: %s", what, mask_credentials(str(err))
+    )
+    return UnavailableError(
+        f"{what}: its write lock is kept in the feedback database (feedback.database_url), which cannot be "
+        "reached (the server log has the details). Try again when it is back."
+    )
 
 
 def write_atomic(path: Path, data: bytes) -> None:

@@ -131,8 +131,14 @@ class Runtime:
         """Load (or reload) an adapter, here and then on every replica; a reload that fails leaves the
         version already loaded serving."""
         async with self.changing:
+            was_served = name in self.adapters
             info = await self._load(name)
-            self.followed[name] = await asyncio.to_thread(self.shared.record, name, True)
+            try:
+                self.followed[name] = await asyncio.to_thread(self.shared.record, name, True)
+            except RagtuneError:
+                if not was_served:  # not on the other replicas, so not here either
+                    await self._unload(name)
+                raise
         return info
 
     async def _load(self, name: str) -> AdapterInfo:
@@ -164,8 +170,13 @@ class Runtime:
         async with self.changing:
             if name not in self.adapters:
                 raise NotFoundError(f"adapter '{name}' is not loaded", param="name", code="adapter_not_found")
-            await self._unload(name)
-            self.followed[name] = await asyncio.to_thread(self.shared.record, name, False)
+            info = self.adapters.pop(name)  # recorded before the engine waits for its requests to end
+            try:
+                self.followed[name] = await asyncio.to_thread(self.shared.record, name, False)
+            except RagtuneError:
+                self.adapters[name] = info
+                raise
+            await self.engine.unload_adapter(name)
 
     async def _unload(self, name: str) -> None:
         self.adapters.pop(name)

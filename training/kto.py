@@ -6,7 +6,7 @@ the prompt contract as the server built it: with the sources, system prompt and 
 from dataclasses import dataclass
 from pathlib import Path
 
-from core.adapters import AdapterInfo, check_adapter_base
+from core.adapters import AdapterInfo
 from core.chat_model import model_fingerprint, prepare_chat_model
 from core.errors import RagtuneError
 from core.prompt import DEFAULT_SYSTEM_PROMPT, PROMPT_FORMAT
@@ -20,6 +20,7 @@ from training.output import (
     check_writable,
     checkpoint_folder,
     data_fingerprint,
+    prepared_base,
     save_tuned_adapter,
     starting_adapter,
 )
@@ -73,10 +74,8 @@ def train_kto(
     base = parent.base_model if parent else base_model
     if base is None:
         raise RagtuneError("KTO needs an adapter to start from or a base model")
-    model_path = prepare_chat_model(base, folders.models)
+    model_path = prepared_base(parent, folders) if parent else prepare_chat_model(base, folders.models)
     fingerprint = model_fingerprint(model_path)
-    if parent:
-        check_adapter_base(parent, fingerprint, parent.base_model)
     tokenizer = load_tokenizer(model_path)
     model = load_for_training(model_path, "lora")
     peft_config = None

@@ -126,8 +126,7 @@ _LAYERS: list = []
 
 
 # Defined through torch.library.Library rather than the custom_op decorator: the compiled model calls the op
-# once per LoRA layer and step, and the decorator's Python dispatch layers cost several times the call itself
-# (docs/decisions/lora-tax.md).
+# once per LoRA layer and step, and this dispatch is the cheaper one (docs/decisions/lora-tax.md).
 _LIBRARY = torch.library.Library("ragtune", "DEF")
 _LIBRARY.define("lora_delta(Tensor(a!) output, Tensor x, int layer) -> ()")
 
@@ -219,10 +218,10 @@ def register() -> None:
 
     # the sgmv_* (prefill) ops call these through lora_ops' globals; punica_cpu imported them by name
     for module in (lora_ops, punica_cpu):
-        module.bgmv_shrink = bgmv_shrink
-        module.bgmv_expand = bgmv_expand
-        module.bgmv_expand_slice = bgmv_expand_slice
-    punica_cpu.PunicaWrapperCPU.add_lora_linear = add_lora_linear
+        _replace(module, "bgmv_shrink", bgmv_shrink)
+        _replace(module, "bgmv_expand", bgmv_expand)
+        _replace(module, "bgmv_expand_slice", bgmv_expand_slice)
+    _replace(punica_cpu.PunicaWrapperCPU, "add_lora_linear", add_lora_linear)
 
     global _LINEAR_LORA, _REGISTER_MODULE
     from vllm.lora.layers import VocabParallelEmbeddingWithLoRA
@@ -235,7 +234,18 @@ def register() -> None:
     if current_platform.is_cpu() and _LINEAR_LORA is None:
         _LINEAR_LORA = BaseLinearLayerWithLoRA._apply_lora_to_output
         _REGISTER_MODULE = LoRAModelManager.register_module
-        BaseLinearLayerWithLoRA._apply_lora_to_output = _linear_output
-        VocabParallelEmbeddingWithLoRA.forward = _embedding_forward
-        LoRAModelManager.register_module = _register_module
-        CpuPlatform.check_and_update_config = _compiled_with_lora(CpuPlatform.check_and_update_config)
+        _replace(BaseLinearLayerWithLoRA, "_apply_lora_to_output", _linear_output)
+        _replace(VocabParallelEmbeddingWithLoRA, "forward", _embedding_forward)
+        _replace(LoRAModelManager, "register_module", _register_module)
+        compiled = _compiled_with_lora(CpuPlatform.check_and_update_config)
+        _replace(CpuPlatform, "check_and_update_config", compiled)
+
+
+# (owner, name) -> vLLM's own attribute, kept when first replaced: an engine built in this process (its
+# configuration loads the plugins here too) leaves them replaced, and the tests compare against vLLM's own.
+STOCK: dict[tuple[object, str], object] = {}
+
+
+def _replace(owner, name: str, new) -> None:
+    STOCK.setdefault((owner, name), vars(owner)[name])
+    setattr(owner, name, new)

@@ -168,8 +168,8 @@ def test_the_sqlite_file_is_readable_by_its_owner_only(tmp_path):
 def test_errors_name_no_host_or_password_and_an_outage_is_not_retried_per_call():
     import pytest
 
-    from core.errors import UnavailableError
-    from feedback.store import PostgresStore, mask_credentials
+    from core.errors import UnavailableError, mask_credentials
+    from feedback.store import PostgresStore
 
     url = "postgresql://ragtune:p@ss@127.0.0.1:1/ragtune"  # nothing listens on port 1
     assert mask_credentials(url) == "postgresql://ragtune:***@127.0.0.1:1/ragtune"
