@@ -156,20 +156,43 @@ def test_unknown_model_is_404_in_openai_error_shape(live_server):
         ({"model": "m", "messages": [{"role": "wizard", "content": "x"}]}, "messages.0.role"),
         ({"model": "m", "messages": [{"role": "user", "content": "x"}], "n": 9}, "n"),
         ({"model": "m", "messages": [{"role": "user", "content": "x"}], "temperature": 9}, "temperature"),
-        ({"model": "m", "messages": [{"role": "user", "content": "x"}], "style": "nope"}, "style"),
     ],
 )
 def test_malformed_bodies_are_400(live_server, body, param):
-    if "model" in body and body["model"] == "m":
-        body["model"] = live_server.base_model
+    reply = post_chat(live_server, body)
+    assert reply.status_code == 400
+    assert reply.json()["error"]["param"] == param
+
+
+def test_an_unknown_style_is_404_naming_the_style(live_server):
+    body = {"model": "m", "messages": [{"role": "user", "content": "x"}], "style": "nope"}
+    reply = post_chat(live_server, body)
+    assert reply.status_code == 404
+    error = reply.json()["error"]
+    assert error["param"] == "style" and error["code"] == "style_not_found" and "'nope'" in error["message"]
+
+
+def test_an_error_echoing_a_lone_surrogate_shows_its_escape(live_server):
+    """JSON's \\ud800 parses to a string UTF-8 cannot encode: the 404 naming the model still reaches the client."""
+    body = '{"model": "no-such-\\ud800", "messages": [{"role": "user", "content": "x"}]}'
     reply = httpx.post(
+        f"{live_server.url}/v1/chat/completions",
+        content=body.encode(),
+        headers={"Authorization": f"Bearer {live_server.client_key}", "Content-Type": "application/json"},
+    )
+    assert reply.status_code == 404
+    assert "no-such-\\ud800" in reply.json()["error"]["message"]
+
+
+def post_chat(live_server, body: dict) -> httpx.Response:
+    if body.get("model") == "m":
+        body["model"] = live_server.base_model
+    return httpx.post(
         f"{live_server.url}/v1/chat/completions",
         json=body,
         headers={"Authorization": f"Bearer {live_server.client_key}"},
         timeout=60,
     )
-    assert reply.status_code == 400
-    assert reply.json()["error"]["param"] == param
 
 
 def test_invalid_json_is_400(live_server):

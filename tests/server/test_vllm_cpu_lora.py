@@ -58,6 +58,8 @@ def stock_vllm(monkeypatch):
     from vllm.lora.punica_wrapper import punica_cpu
     from vllm.platforms.cpu import CpuPlatform
 
+    for (owner, name), stock in vllm_cpu_lora.STOCK.items():  # an engine built in this process registered
+        monkeypatch.setattr(owner, name, stock)
     originals = {name: getattr(lora_ops, name) for name in ("bgmv_shrink", "bgmv_expand", "bgmv_expand_slice")}
     for module in (lora_ops, punica_cpu):
         for name, op in originals.items():
@@ -100,7 +102,7 @@ def test_the_plugin_replaces_vllms_ops_only_when_ragtune_asks(monkeypatch, stock
 
 
 @pytest.mark.parametrize("kind", ["mixed", "one adapter", "no adapter"])
-def test_the_fused_linear_lora_matches_vllms_shrink_and_expand(kind):
+def test_the_fused_linear_lora_matches_vllms_shrink_and_expand(kind, stock_vllm):
     """Three slices (a merged q/k/v layer): ragtune's one-pass add_lora_linear against vLLM's own
     add_shrink + add_expand over its own ops, on the same wrapper state; then new indices and new weights
     in a slot are picked up."""
