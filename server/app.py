@@ -23,7 +23,7 @@ from server.background_training import AdapterJob, start_training
 from server.errors import ERROR_RESPONSES, ApiError, install_error_handlers, respond
 from server.handoff_webhook import start_webhook
 from server.metrics import Metrics
-from server.protocol import check_chat_size
+from server.protocol import check_chat_size, check_unicode
 from server.routes import admin, answers, feedback, openai, rails_admin
 from server.runtime import Runtime
 from server.service import ChatService
@@ -69,17 +69,21 @@ class BodyLimit:
         await self.app(scope, counted, send)
 
 
-async def chat_size(request: Request) -> None:
-    """server.max_messages and server.max_request_chars, on the body FastAPI has parsed, before it is
-    validated: one request cannot hold the server."""
-    if request.method != "POST" or not await request.body():
+async def checked_body(request: Request) -> None:
+    """A JSON body, as FastAPI has parsed it, before it is validated: text UTF-8 can encode, and on the
+    OpenAI routes server.max_messages and server.max_request_chars (one request cannot hold the server)."""
+    if request.method not in ("POST", "PUT") or request.headers.get("content-type", "").startswith("multipart/"):
+        return  # an upload: FastAPI reads its parts from the stream itself
+    if not await request.body():
         return
     try:
         body = await request.json()  # parsed once: FastAPI has done it and Starlette keeps it
     except ValueError:
         return  # not JSON: the route's validation says so
-    server: ServerSettings = request.app.state.settings.server
-    check_chat_size(body, server.max_messages, server.max_request_chars)
+    check_unicode(body)
+    if request.url.path.startswith("/v1/"):
+        server: ServerSettings = request.app.state.settings.server
+        check_chat_size(body, server.max_messages, server.max_request_chars)
 
 
 def _audit_file(home: Path) -> logging.Handler:
@@ -146,13 +150,14 @@ def create_app(settings, announce=print, jobs: tuple[AdapterJob, ...] = ()) -> F
     app.add_middleware(BodyLimit, server=settings.server)
     app.add_middleware(LocalOnly, server=settings.server)  # the outermost: refuses before anything is read
     errors = ERROR_RESPONSES  # declared in the schema: what each route may answer besides its result
-    app.include_router(openai.router, dependencies=[Depends(chat_size)], responses=errors)
+    body = Depends(checked_body)
+    app.include_router(openai.router, dependencies=[body], responses=errors)
     audit = Depends(audited, scope="function")  # recorded before the response leaves
-    app.include_router(admin.router, dependencies=[audit], responses=errors)
+    app.include_router(admin.router, dependencies=[audit, body], responses=errors)
     # audits the feedback router's admin routes' changes
-    app.include_router(feedback.router, dependencies=[audit], responses=errors)
-    app.include_router(rails_admin.router, dependencies=[audit], responses=errors)
-    app.include_router(answers.router, dependencies=[audit], responses=errors)  # curated answers
+    app.include_router(feedback.router, dependencies=[audit, body], responses=errors)
+    app.include_router(rails_admin.router, dependencies=[audit, body], responses=errors)
+    app.include_router(answers.router, dependencies=[audit, body], responses=errors)  # curated answers
 
     @app.get("/", include_in_schema=False)
     async def compare_page() -> FileResponse:

@@ -186,6 +186,35 @@ class ChatCompletionRequest(BaseModel):
         ]
 
 
+def check_unicode(body: object) -> None:
+    """A JSON escape of a lone surrogate ("\\ud800") parses to text that UTF-8 cannot encode and that no
+    tokenizer, log or database takes: refused where it is, before anything reads the body."""
+    stack: list[tuple[list, object]] = [([], body)]  # not recursive: JSON nests as deep as its parser allows
+    while stack:
+        path, value = stack.pop()
+        if isinstance(value, str) and not _encodable(value):
+            param = ".".join(map(str, path)) or None
+            raise RagtuneError(
+                f"{param or 'body'}: the text holds a lone surrogate (an unpaired \\ud800-\\udfff escape); "
+                "send UTF-8 text",
+                param=param,
+                code="invalid_unicode",
+            )
+        items = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
+        for key, item in items:
+            stack.append(([*path, key], item))
+            if isinstance(key, str):
+                stack.append(([*path, key], key))
+
+
+def _encodable(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def check_chat_size(body: object, max_messages: int, max_chars: int) -> None:
     """One request cannot hold the server: at most `max_messages` messages and `max_chars` characters of
     text. Checked on the parsed JSON before it is validated (validating 10,000 messages takes time too);

@@ -172,16 +172,26 @@ def test_an_unknown_style_is_404_naming_the_style(live_server):
     assert error["param"] == "style" and error["code"] == "style_not_found" and "'nope'" in error["message"]
 
 
-def test_an_error_echoing_a_lone_surrogate_shows_its_escape(live_server):
-    """JSON's \\ud800 parses to a string UTF-8 cannot encode: the 404 naming the model still reaches the client."""
-    body = '{"model": "no-such-\\ud800", "messages": [{"role": "user", "content": "x"}]}'
+@pytest.mark.parametrize(
+    "path, body, param",
+    [
+        ("/v1/chat/completions", '{"model": "m", "messages": [{"role": "user", "content": "hi \\ud800"}]}', "messages.0.content"),
+        ("/v1/chat/completions", '{"model": "no-such-\\udc00", "messages": [{"role": "user", "content": "x"}]}', "model"),
+        ("/admin/answers", '{"question": "why?", "answer": "because", "sources": ["\\ud83d"]}', "sources.0"),
+    ],
+)
+def test_a_lone_surrogate_is_400_naming_where(live_server, path, body, param):
+    """JSON's "\\ud800" parses to text UTF-8 cannot encode (no tokenizer, log or database takes it)."""
+    key = live_server.admin_key if path.startswith("/admin") else live_server.client_key
     reply = httpx.post(
-        f"{live_server.url}/v1/chat/completions",
-        content=body.encode(),
-        headers={"Authorization": f"Bearer {live_server.client_key}", "Content-Type": "application/json"},
+        f"{live_server.url}{path}",
+        content=body.replace('"m"', f'"{live_server.base_model}"').encode(),
+        headers={"Authorization": f"Bearer {key}", "Content-Type": "application/json"},
+        timeout=60,
     )
-    assert reply.status_code == 404
-    assert "no-such-\\ud800" in reply.json()["error"]["message"]
+    assert reply.status_code == 400
+    error = reply.json()["error"]
+    assert error["param"] == param and error["code"] == "invalid_unicode" and "lone surrogate" in error["message"]
 
 
 def post_chat(live_server, body: dict) -> httpx.Response:
