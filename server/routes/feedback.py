@@ -2,6 +2,7 @@
 (admin keys). They call the FeedbackService in `app.state.feedback` (feedback.service); its errors are
 core.errors types that the server turns into OpenAI-shaped error bodies."""
 
+import asyncio
 import tempfile
 from dataclasses import asdict
 from pathlib import Path
@@ -78,11 +79,15 @@ def list_experiments(request: Request) -> dict:
 
 
 @router.post("/admin/experiments", status_code=201, dependencies=[Depends(admin_key)])
-def start_experiment(body: ExperimentSpec, request: Request) -> dict:
-    """Starts an experiment at once on this and (within feedback.experiments_refresh_s) every replica."""
+async def start_experiment(body: ExperimentSpec, request: Request) -> dict:
+    """Starts an experiment at once on this and (within feedback.experiments_refresh_s) every replica. Its
+    variants may name any adapter served, also one loaded through another replica."""
     runtime = getattr(request.app.state, "runtime", None)
+    if runtime is not None:
+        await runtime.follow_shared()
     served = set(runtime.adapters) if runtime is not None else None
-    return _experiment(_service(request).experiments.start(body, known_adapters=served))
+    started = await asyncio.to_thread(_service(request).experiments.start, body, known_adapters=served)
+    return _experiment(started)
 
 
 @router.put("/admin/experiments/{name}", dependencies=[Depends(admin_key)])

@@ -22,6 +22,10 @@ SPEC = {
 }
 
 
+async def no_other_replica() -> None:
+    """The runtime stand-in's follow_shared: no other replica records adapters."""
+
+
 @pytest.fixture
 def api(tmp_path):
     settings = Settings(
@@ -36,7 +40,7 @@ def api(tmp_path):
     install_error_handlers(app)
     app.include_router(router)
     app.state.settings, app.state.feedback = settings, service
-    app.state.runtime = SimpleNamespace(adapters={"demo": object()})
+    app.state.runtime = SimpleNamespace(adapters={"demo": object()}, follow_shared=no_other_replica)
     service.record(chat("chatcmpl-1", client="widget"))  # the responses the widget's key was given
     service.record(chat("chatcmpl-2", model="base", answer="Unplug it.", client="widget"))
     service.record(chat("chatcmpl-3", client="client-2"))  # the other key's (named by its position)

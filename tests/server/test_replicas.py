@@ -144,6 +144,11 @@ def test_an_adapter_loaded_through_one_replica_serves_on_both(replicas, chat_mod
     assert chat(b, "shared-tiny", question, rag=False).status_code == 404  # written, not loaded yet
     with admin(a) as client:
         client.post("/admin/adapters/shared-tiny/load").raise_for_status()
+    variants = [{"name": "base", "adapter": None}, {"name": "tuned", "adapter": "shared-tiny"}]
+    with admin(b) as client:  # B's first request since the load: an experiment may name the adapter
+        started = client.post("/admin/experiments", json={"name": "shared", "model": "a-b", "variants": variants})
+        assert started.status_code == 201, started.text
+        client.delete("/admin/experiments/shared").raise_for_status()
     with httpx.Client(headers={"Authorization": f"Bearer {CLIENT_KEY}"}) as client:
         listed = client.get(f"{b}/v1/models").json()["data"]
     assert "shared-tiny" in [card["id"] for card in listed]
