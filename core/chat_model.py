@@ -52,7 +52,12 @@ def _convert_gguf(gguf_file: Path, target: Path) -> None:
     model.save_pretrained(tmp, safe_serialization=True)
     tokenizer.save_pretrained(tmp)
     target.parent.mkdir(parents=True, exist_ok=True)
-    os.replace(tmp, target)  # atomic: a reader never sees a half-written model
+    try:
+        os.replace(tmp, target)  # atomic: a reader never sees a half-written model
+    except OSError:
+        if not (target / "config.json").exists():
+            raise
+        shutil.rmtree(tmp)  # another process (a replica starting beside this one) converted it first
 
 
 def model_fingerprint(model_path: str) -> str:
