@@ -20,7 +20,7 @@ from rails import Rails
 from server.admission import Admission
 from server.auth import LocalOnly, audit_log, audited
 from server.background_training import AdapterJob, start_training
-from server.errors import ERROR_RESPONSES, ApiError, install_error_handlers, respond
+from server.errors import ERROR_RESPONSES, ApiError, FiniteJSONResponse, install_error_handlers, respond
 from server.handoff_webhook import start_webhook
 from server.metrics import Metrics
 from server.protocol import check_chat_size, check_unicode
@@ -144,7 +144,7 @@ def create_app(settings, announce=print, jobs: tuple[AdapterJob, ...] = ()) -> F
             audit_log.removeHandler(audit_file)
             audit_file.close()
 
-    app = FastAPI(title="ragtune", lifespan=lifespan)
+    app = FastAPI(title="ragtune", lifespan=lifespan, default_response_class=FiniteJSONResponse)
     app.state.settings = settings
     install_error_handlers(app)
     app.add_middleware(BodyLimit, server=settings.server)

@@ -1,6 +1,7 @@
 """Every error leaves the server in OpenAI's shape: {"error": {"message", "type", "param", "code"}}."""
 
 import logging
+import math
 import re
 
 from fastapi import FastAPI, Request
@@ -82,6 +83,28 @@ ERROR_RESPONSES[429] = {
     "headers": _RETRY_AFTER,
 }
 ERROR_RESPONSES[503]["headers"] = _RETRY_AFTER
+
+
+class FiniteJSONResponse(JSONResponse):
+    """The server's JSON responses: a float JSON cannot carry (NaN, infinity) in a score is sent as null and
+    logged, rather than failing the whole answer with a 500."""
+
+    def render(self, content) -> bytes:
+        try:
+            return super().render(content)
+        except ValueError:
+            log.warning("a non-finite number in a response to %s was sent as null", type(content).__name__)
+            return super().render(_finite(content))
+
+
+def _finite(value):
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {key: _finite(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite(item) for item in value]
+    return value
 
 
 def error_body(status: int, message: str, param: str | None = None, code: str | None = None) -> dict:

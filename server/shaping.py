@@ -3,6 +3,7 @@ and several choices' streams merged into one."""
 
 import asyncio
 import json
+import math
 import re
 import uuid
 from collections.abc import AsyncIterator
@@ -88,8 +89,13 @@ def last_chunk_choice(index: int, last: Delta, text: str, tool_names: list[str] 
     return ChunkChoice(index=index, delta=ChunkDelta(tool_calls=calls), finish_reason="tool_calls")
 
 
+# What OpenAI sends for a token the sampling ruled out (-inf): JSON has no infinity
+LOGPROB_FLOOR = -9999.0
+
+
 def logprobs(tokens) -> ChoiceLogprobs:
     def entry(token: str, logprob: float) -> dict:
+        logprob = logprob if math.isfinite(logprob) else LOGPROB_FLOOR
         return {"token": token, "logprob": logprob, "bytes": list(token.encode("utf-8"))}
 
     return ChoiceLogprobs(

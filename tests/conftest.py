@@ -46,3 +46,13 @@ def settings(tmp_path, chat_model_path):
     from core.settings import Settings
 
     return Settings(home=tmp_path / "home", chat_model=chat_model_path)
+
+
+@pytest.fixture(autouse=True)
+def environment_restored():
+    """A test that builds an engine in this process sets vLLM's variables in os.environ: they reach no later
+    test, nor a server a later test starts with a copy of the environment."""
+    saved = dict(os.environ)
+    yield
+    os.environ.clear()
+    os.environ.update(saved)
