@@ -69,21 +69,28 @@ class BodyLimit:
         await self.app(scope, counted, send)
 
 
-async def checked_body(request: Request) -> None:
-    """A JSON body, as FastAPI has parsed it, before it is validated: text UTF-8 can encode, and on the
-    OpenAI routes server.max_messages and server.max_request_chars (one request cannot hold the server)."""
+async def _json_body(request: Request) -> object:
+    """The JSON body as FastAPI has parsed it (Starlette keeps it), before it is validated; None for none,
+    an upload (FastAPI reads its parts from the stream itself) or one that is not JSON (the route says so)."""
     if request.method not in ("POST", "PUT") or request.headers.get("content-type", "").startswith("multipart/"):
-        return  # an upload: FastAPI reads its parts from the stream itself
+        return None
     if not await request.body():
-        return
+        return None
     try:
-        body = await request.json()  # parsed once: FastAPI has done it and Starlette keeps it
+        return await request.json()
     except ValueError:
-        return  # not JSON: the route's validation says so
-    check_unicode(body)
-    if request.url.path.startswith("/v1/"):
-        server: ServerSettings = request.app.state.settings.server
-        check_chat_size(body, server.max_messages, server.max_request_chars)
+        return None
+
+
+async def unicode_text(request: Request) -> None:
+    """Every JSON body: text UTF-8 can encode."""
+    check_unicode(await _json_body(request))
+
+
+async def chat_size(request: Request) -> None:
+    """server.max_messages and server.max_request_chars: one request cannot hold the server."""
+    server: ServerSettings = request.app.state.settings.server
+    check_chat_size(await _json_body(request), server.max_messages, server.max_request_chars)
 
 
 def _audit_file(home: Path) -> logging.Handler:
@@ -150,8 +157,8 @@ def create_app(settings, announce=print, jobs: tuple[AdapterJob, ...] = ()) -> F
     app.add_middleware(BodyLimit, server=settings.server)
     app.add_middleware(LocalOnly, server=settings.server)  # the outermost: refuses before anything is read
     errors = ERROR_RESPONSES  # declared in the schema: what each route may answer besides its result
-    body = Depends(checked_body)
-    app.include_router(openai.router, dependencies=[body], responses=errors)
+    body = Depends(unicode_text)
+    app.include_router(openai.router, dependencies=[body, Depends(chat_size)], responses=errors)
     audit = Depends(audited, scope="function")  # recorded before the response leaves
     app.include_router(admin.router, dependencies=[audit, body], responses=errors)
     # audits the feedback router's admin routes' changes

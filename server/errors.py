@@ -93,7 +93,7 @@ class FiniteJSONResponse(JSONResponse):
         try:
             return super().render(content)
         except ValueError:
-            log.warning("a non-finite number in a response to %s was sent as null", type(content).__name__)
+            log.warning("a response held a non-finite number (NaN or infinity): sent as null")
             return super().render(_finite(content))
 
 
@@ -109,14 +109,7 @@ def _finite(value):
 
 def error_body(status: int, message: str, param: str | None = None, code: str | None = None) -> dict:
     kind = _TYPES.get(status, "server_error" if status >= 500 else "invalid_request_error")
-    message, param = _encodable(message), _encodable(param)
     return {"error": {"message": message, "type": kind, "param": param, "code": code}}
-
-
-def _encodable(text: str | None) -> str | None:
-    """A message that echoes the client's input (a model name, a path) may hold a lone surrogate, which JSON
-    escapes parse to but UTF-8 cannot encode: shown as its escape instead of failing the response."""
-    return text.encode("utf-8", "backslashreplace").decode("utf-8") if text else text
 
 
 def respond(

@@ -204,7 +204,7 @@ def check_unicode(body: object) -> None:
         for key, item in items:
             stack.append(([*path, key], item))
             if isinstance(key, str):
-                stack.append(([*path, key], key))
+                stack.append((path, key))  # a bad key is named by the object holding it
 
 
 def _encodable(text: str) -> bool:
