@@ -8,7 +8,10 @@ keeps the lock cannot be reached)."""
 
 from pathlib import Path
 
+import numpy as np
+
 from core.settings import KnowledgeSettings, RetrievalSettings
+from knowledge.documents import sha
 from knowledge.models import Models
 from knowledge.reader import Reader
 from knowledge.store import Store
@@ -73,6 +76,14 @@ class KnowledgeBase:
         (rails.grounding weighs a question's terms with it); {} before the first change."""
         live = self._reader.live()
         return {term: live.sparse.idf(term) for term in terms} if live else {}
+
+    def stored_vectors(self, texts: list[str]) -> dict[str, np.ndarray]:
+        """The vectors stored for these texts, by text (every chunk's context units are embedded when it is
+        indexed: retrieval.sentences); texts never embedded here are left out."""
+        by_hash = {sha(text): text for text in texts}
+        model, dimension = self.retrieval.embedding_model, self.embedder.dimension
+        found = self.store.catalog.cached_vectors(model, list(by_hash), dimension)
+        return {by_hash[h]: vector for h, vector in found.items()}
 
     def documents(self, collection: str | None = None) -> list[dict]:
         """The live version's documents: id, collection, source, title, metadata, chunk count, times."""

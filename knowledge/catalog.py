@@ -116,6 +116,17 @@ class Catalog:
                 )
         return found
 
+    def cached_hashes(self, model: str, hashes: list[str]) -> set[str]:
+        """Which of these texts the cache holds a vector for."""
+        found: set[str] = set()
+        with connect(self.path) as db:
+            for batch, marks in _batches(hashes):
+                rows = db.execute(
+                    f"SELECT hash FROM embeddings WHERE model = ? AND hash IN ({marks})", (model, *batch)
+                )
+                found.update(r["hash"] for r in rows)
+        return found
+
     def cache_vectors(self, model: str, hashes: list[str], vectors: np.ndarray) -> None:
         with connect(self.path) as db:
             db.executemany(

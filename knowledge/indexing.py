@@ -1,5 +1,6 @@
 """A version's indexes, built in its workspace: vectors (from the embedding cache, else embedded now),
-the dense index, the BM25 index, and info.json (which model and index type made them)."""
+the dense index, the BM25 index, and info.json (which model and index type made them). The chunks' context
+units (retrieval.sentences) are embedded into the cache too, for the answer check to find."""
 
 import json
 import sqlite3
@@ -10,10 +11,11 @@ from tqdm import tqdm
 
 from core.settings import RetrievalSettings
 from knowledge import catalog
-from knowledge.documents import embed_text
+from knowledge.documents import embed_text, sha
 from knowledge.models import Models
 from knowledge.store import Store
 from retrieval.dense import DenseIndex
+from retrieval.sentences import context_units
 from retrieval.sparse import SparseIndex
 
 EMBED_BATCH = 64
@@ -24,21 +26,29 @@ class Indexer:
         self.store, self.retrieval, self.models = store, retrieval, models
 
     def vectors(self, hashes: list[str], texts: list[str], progress: bool) -> tuple[np.ndarray, int]:
-        """Vectors for these chunk texts: from the cache when the text was embedded before, else embedded now
-        (and cached batch by batch, so a killed run resumes where it stopped). Returns (vectors, embedded)."""
+        """Vectors for these chunk texts: from the cache when the text was embedded before, else embedded now.
+        Returns (vectors, embedded)."""
         model, dim = self.retrieval.embedding_model, self.models.embedder.dimension
         cached = self.store.catalog.cached_vectors(model, hashes, dim)
-        missing = [i for i, h in enumerate(hashes) if h not in cached]
-        bar = tqdm(total=len(missing), desc="embedding", unit="chunk", disable=not progress or not missing)
-        for start in range(0, len(missing), EMBED_BATCH):
-            batch = missing[start : start + EMBED_BATCH]
-            vectors = self.models.embedder.encode([texts[i] for i in batch], batch_size=EMBED_BATCH)
-            self.store.catalog.cache_vectors(model, [hashes[i] for i in batch], vectors)
-            cached.update(zip((hashes[i] for i in batch), vectors))
-            bar.update(len(batch))
-        bar.close()
+        missing = list({h: t for h, t in zip(hashes, texts) if h not in cached}.items())
+        cached.update(self._embed(missing, progress, "chunk"))
         out = np.stack([cached[h] for h in hashes]) if hashes else np.zeros((0, dim), dtype=np.float32)
         return out, len(missing)
+
+    def _embed(self, texts: list[tuple[str, str]], progress: bool, unit: str) -> dict[str, np.ndarray]:
+        """(hash, text) pairs embedded and cached batch by batch, so a killed run resumes where it stopped;
+        shortest first, as a batch is padded to its longest text."""
+        texts = sorted(texts, key=lambda pair: len(pair[1]))
+        model, embedded = self.retrieval.embedding_model, {}
+        bar = tqdm(total=len(texts), desc="embedding", unit=unit, disable=not progress or not texts)
+        for start in range(0, len(texts), EMBED_BATCH):
+            hashes, batch = zip(*texts[start : start + EMBED_BATCH])
+            vectors = self.models.embedder.encode(list(batch), batch_size=EMBED_BATCH)
+            self.store.catalog.cache_vectors(model, list(hashes), vectors)
+            embedded.update(zip(hashes, vectors))
+            bar.update(len(batch))
+        bar.close()
+        return embedded
 
     def build(
         self,
@@ -64,6 +74,7 @@ class Indexer:
             ids, all_vectors = self._all_vectors(db, progress)
             dense.add(ids, all_vectors)
         dense.save(work / "dense.faiss")
+        self._unit_vectors(db, progress)
         tokens = catalog.chunk_tokens(db)
         SparseIndex.build([i for i, _ in tokens], [t for _, t in tokens]).save(work / "sparse")
         (work / "info.json").write_text(json.dumps(info))
@@ -80,3 +91,10 @@ class Indexer:
             cached.update(zip(missing, vectors))
         ids = np.array([i for i, _ in rows], dtype=np.int64)
         return ids, np.stack([cached[h] for _, h in rows]) if rows else np.zeros((0, dim), dtype=np.float32)
+
+    def _unit_vectors(self, db: sqlite3.Connection, progress: bool) -> None:
+        """Every chunk's context units into the cache, those it lacks embedded now: the new chunks', and a
+        version made before units were stored gets them all."""
+        units = {sha(u): u for _, _, text in catalog.chunk_texts(db) for u in context_units(text)}
+        stored = self.store.catalog.cached_hashes(self.retrieval.embedding_model, list(units))
+        self._embed([(h, u) for h, u in units.items() if h not in stored], progress, "sentence")

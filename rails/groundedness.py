@@ -16,54 +16,53 @@ is the one named in settings.retrieval.embedding_model, so a multilingual one th
 Evaluation reports score the `snippet` of each citation the server returned (the first 240 characters of
 a chunk: a lower bound); the serving check (`AnswerCheck`) scores the kept sources' full text:
 
-    check = AnswerCheck(embedder, settings.rails.grounding)
+    check = AnswerCheck(kb.embedder, settings.rails.grounding, kb.stored_vectors)
     support = check.check(answer, [hit.text for hit in kept_hits])
     support.supported, support.share, support.threshold   # share None: nothing to judge (supported)
     answer = final_answer(answer, support, settings.rails.grounding.answer_check, rails.texts, question)
 """
 
-import re
 import threading
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 
-from core.language import words
-from core.prompt import without_citations
 from core.settings import GroundingSettings
 from rails.language import Texts
 from retrieval.embedding import Embedder
+from retrieval.sentences import context_units, split_sentences
 
-_SENTENCE_END = re.compile(r"(?<=[.!?。！？；;])\s*|\n+")
-MIN_WORDS = 3
-
-
-def split_sentences(text: str) -> list[str]:
-    parts = (without_citations(part).strip() for part in _SENTENCE_END.split(text))
-    return [p for p in parts if len(words(p)) >= MIN_WORDS]
-
-
-_BATCH = 8  # a batch is padded to its longest text: whole sources and short sentences apart
-# why: docs/decisions/answer-check-cost.md
+# Vectors stored for texts (knowledge.KnowledgeBase.stored_vectors: every chunk's units, embedded when it was
+# indexed), by text; those it lacks are left out.
+StoredVectors = Callable[[list[str]], dict[str, np.ndarray]]
 # Context units kept embedded (1.5 KB each): the same sources come back request after request.
 _CACHED_UNITS = 4096
 
 
 class GroundednessChecker:
-    def __init__(self, embedder: Embedder, threshold: float):
+    """Context units are looked up in memory, then in the stored vectors; only what neither has is embedded,
+    with the answer's sentences, on one thread (Embedder.encode_for_check): the check runs on the cores the
+    chat engine computes on."""
+
+    def __init__(self, embedder: Embedder, threshold: float, stored: StoredVectors | None = None):
         self.embedder = embedder
         self.threshold = threshold
+        self.stored = stored
         self._units: OrderedDict[str, np.ndarray] = OrderedDict()  # least recently used first
         self._lock = threading.Lock()
 
     def _unit_vectors(self, units: list[str]) -> np.ndarray:
-        """The context units' vectors: from the cache, the others embedded now."""
+        """The context units' vectors: from the cache, the stored vectors, the others embedded now."""
         with self._lock:
             known = {u: self._units[u] for u in units if u in self._units}
         missing = [u for u in dict.fromkeys(units) if u not in known]
+        if missing and self.stored is not None:
+            known.update(self.stored(missing))
+            missing = [u for u in missing if u not in known]
         if missing:
-            known.update(zip(missing, self.embedder.encode(missing, batch_size=_BATCH)))
+            known.update(zip(missing, self.embedder.encode_for_check(missing)))
         with self._lock:
             for unit in dict.fromkeys(units):
                 self._units[unit] = known[unit]
@@ -76,10 +75,10 @@ class GroundednessChecker:
         """Each judged sentence of the answer and whether the context supports it; [] when there is no
         context or nothing to judge."""
         sentences = split_sentences(answer)
-        units = [u for text in context for u in [text.strip(), *split_sentences(text)] if u]
+        units = [u for text in context for u in context_units(text)]
         if not sentences or not units:
             return []
-        similarity = self.embedder.encode(sentences, batch_size=_BATCH) @ self._unit_vectors(units).T
+        similarity = self.embedder.encode_for_check(sentences) @ self._unit_vectors(units).T
         return list(zip(sentences, (similarity.max(axis=1) >= self.threshold).tolist()))
 
     def score(self, answer: str, context: list[str]) -> float | None:
@@ -99,9 +98,9 @@ class AnswerSupport:
 class AnswerCheck:
     """After generation: is the answer supported by the sources it was given (their full text)?"""
 
-    def __init__(self, embedder: Embedder, settings: GroundingSettings):
+    def __init__(self, embedder: Embedder, settings: GroundingSettings, stored: StoredVectors | None = None):
         self.settings = settings
-        self.checker = GroundednessChecker(embedder, settings.answer_sentence_threshold)
+        self.checker = GroundednessChecker(embedder, settings.answer_sentence_threshold, stored)
 
     def check(self, answer: str, sources: list[str]) -> AnswerSupport:
         judged = self.checker.supported(answer, sources)

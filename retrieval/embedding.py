@@ -22,8 +22,9 @@ def resolve_embedding_model(name: str) -> str:
 class Embedder:
     """Thread-safe: a fast tokenizer fails ("Already borrowed") when one thread changes its truncation while
     another encodes with it, so encoding runs under one lock and `tokenizer` gives each thread its own copy.
-    Queries have a lane of their own (the same weights, another tokenizer, another lock): a question being
-    answered never waits behind a long encode (the answer check embedding an answer's sources, an upload)."""
+    Queries and the answer check each have a lane of their own (the same weights, another tokenizer, another
+    lock, one thread): a question being answered never waits behind a long encode (an upload) nor behind an
+    answer being checked, and neither takes the cores the chat engine computes on."""
 
     def __init__(self, model_name: str, device: str = "cpu"):
         from sentence_transformers import SentenceTransformer
@@ -32,8 +33,8 @@ class Embedder:
         self.model = SentenceTransformer(resolve_embedding_model(model_name), device=device)
         self.dimension = self.model.get_embedding_dimension()
         self._lock = threading.Lock()
-        self._query_model = sharing_weights(self.model)
-        self._query_lock = threading.Lock()
+        self._query_lane = OneThreadLane(self.model)
+        self._check_lane = OneThreadLane(self.model)
         self._local = threading.local()
 
     @property
@@ -49,17 +50,35 @@ class Embedder:
             return _encode(self.model, texts, batch_size, show_progress)
 
     def encode_query(self, text: str) -> np.ndarray:
-        """One short text on one thread: splitting so small a job across cores only adds waiting; on a busy
-        machine a parallel step waits for its slowest thread (why: docs/decisions/embedding-threads.md).
-        torch's thread count is process-wide, so an encode running meanwhile also runs on one thread until
-        the query is embedded."""
+        return self._query_lane.encode([text], batch_size=1)[0]
+
+    def encode_for_check(self, texts: list[str]) -> np.ndarray:
+        """The answer check's few texts: an answer's sentences, a source unit the knowledge base has not
+        stored."""
+        return self._check_lane.encode(texts, batch_size=CHECK_BATCH)
+
+
+# A batch is padded to its longest text: small batches keep short sentences apart from a whole source.
+CHECK_BATCH = 8
+
+
+class OneThreadLane:
+    """Short texts encoded on one thread: splitting so small a job across cores only adds waiting; on a busy
+    machine a parallel step waits for its slowest thread (why: docs/decisions/embedding-threads.md). torch's
+    thread count (OpenMP) belongs to the thread that sets it, so other encodes keep theirs."""
+
+    def __init__(self, model):
+        self.model = sharing_weights(model)
+        self._lock = threading.Lock()
+
+    def encode(self, texts: list[str], batch_size: int) -> np.ndarray:
         import torch
 
-        with self._query_lock:
+        with self._lock:
             threads = torch.get_num_threads()
             torch.set_num_threads(1)
             try:
-                return _encode(self._query_model, [text], 1, False)[0]
+                return _encode(self.model, texts, batch_size, False)
             finally:
                 torch.set_num_threads(threads)
 

@@ -100,7 +100,9 @@ class ChatService:
         self.gate = GroundingGate(grounding, idf=runtime.kb.idf)
         self.count_tokens = token_counter(runtime.engine.tokenizer)
         self.answer_check = (
-            AnswerCheck(runtime.kb.embedder, grounding) if grounding.answer_check != "off" else None
+            AnswerCheck(runtime.kb.embedder, grounding, runtime.kb.stored_vectors)
+            if grounding.answer_check != "off"
+            else None
         )
         self.curated = CuratedAnswers(runtime, metrics)
         self.answers = self.curated.store  # the admin routes edit it
