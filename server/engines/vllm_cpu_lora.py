@@ -84,41 +84,51 @@ def _groups(wrapper) -> list[tuple[int, torch.Tensor | None]]:
     return wrapper.ragtune_groups
 
 
-def _fused(wrapper, lora_a_stacked, lora_b_stacked, output_slices, slot) -> tuple[torch.Tensor, torch.Tensor]:
-    """One slot's LoRA of a layer as two matrices, laid out for x @ A @ B: the A of every slice side by side
-    ([in, ranks], float32) and the B of every slice as one block-diagonal matrix ([ranks, out]), the ranks
-    vLLM pads up to max_lora_rank left out. Built again only when vLLM has written new weights into the
-    layer's stacks (an in-place write bumps a tensor's version)."""
+def _fused(wrapper, lora_a_stacked, lora_b_stacked, output_slices, slot, dtype):
+    """One slot's LoRA of a layer as two matrices in `dtype`, laid out for x @ A @ B: the A of every slice side
+    by side ([in, ranks]) and the B of every slice as one block-diagonal matrix ([ranks, out]), the ranks vLLM
+    pads up to max_lora_rank left out; None where the adapter leaves the layer out (rank 0). Built again only
+    when vLLM has written new weights into the layer's stacks (an in-place write bumps a tensor's version)."""
     cache = wrapper.__dict__.setdefault("ragtune_fused", {})
     versions = tuple(t._version for t in (*lora_a_stacked, *lora_b_stacked))
-    key = (id(lora_a_stacked[0]), slot)
+    key = (id(lora_a_stacked[0]), slot, dtype)
     if key not in cache or cache[key][0] != versions:
         a_parts, b_parts = [], []
         for lora_a, lora_b, size in zip(lora_a_stacked, lora_b_stacked, output_slices):
             a, b = lora_a[slot, 0], lora_b[slot, 0, :size]
             used = a.abs().sum(dim=1).nonzero()
             rank = int(used[-1]) + 1 if len(used) else 0  # an adapter of rank r fills rows [:r]
-            a_parts.append(a[:rank].float())
+            a_parts.append(a[:rank])
             b_parts.append(b[:, :rank])
-        cache[key] = (versions, torch.cat(a_parts).T.contiguous(), torch.block_diag(*b_parts).T.contiguous())
-    return cache[key][1], cache[key][2]
+        a, b = torch.cat(a_parts).T, torch.block_diag(*b_parts).T
+        cache[key] = (versions, (a.to(dtype).contiguous(), b.to(dtype).contiguous()) if a.shape[1] else None)
+    return cache[key][1]
+
+
+# Batches of fewer tokens (decode steps) multiply the adapter in float32: on CPU a 16-bit matrix product pays
+# a fixed cost per call that outweighs its speed at such sizes, and vLLM's own shrink is float32 too.
+FLOAT32_BELOW_TOKENS = 32
 
 
 def add_lora_linear(self, y, x, lora_a_stacked, lora_b_stacked, scale, output_slices, **kwargs) -> None:
     """y[:, slice i] += scale * (x @ A_i[slot].T) @ B_i[slot].T for each slice and each group of tokens that
-    share an adapter slot: what vLLM's add_shrink + add_expand compute (the shrink in float32, as there), in
-    two matrix products per group for all slices together."""
+    share an adapter slot: what vLLM's add_shrink + add_expand compute, in two matrix products per group for
+    all slices together (float32 for small batches, else the model's number format)."""
     x, out = x.view(-1, x.shape[-1]), y.view(-1, y.shape[-1])
     width = sum(output_slices)
     target = out if width == out.shape[1] else out[:, :width]
+    dtype = torch.float32 if x.shape[0] < FLOAT32_BELOW_TOKENS else out.dtype
     for slot, rows in _groups(self):
-        a, b = _fused(self, lora_a_stacked, lora_b_stacked, output_slices, slot)
-        shrunk = torch.mm((x if rows is None else x[rows]).float(), a)
-        shrunk = (shrunk if scale == 1.0 else scale * shrunk).to(out.dtype)
+        fused = _fused(self, lora_a_stacked, lora_b_stacked, output_slices, slot, dtype)
+        if fused is None:  # the adapter leaves this layer out
+            continue
+        delta = torch.mm(torch.mm((x if rows is None else x[rows]).to(dtype), fused[0]), fused[1])
+        if scale != 1.0:
+            delta *= scale
         if rows is None:
-            target.addmm_(shrunk, b)
+            target += delta.to(out.dtype)
         else:
-            target[rows] += torch.mm(shrunk, b)
+            target[rows] += delta.to(out.dtype)
 
 
 # vLLM's LoRA layers by the number their custom op call carries (set when vLLM registers each layer)
@@ -138,8 +148,10 @@ def lora_delta(output: torch.Tensor, x: torch.Tensor, layer: int) -> None:
         return
     if hasattr(module, "lora_a_stacked_2d"):  # the token embedding
         _embedding_lora(module, output, x)
-    else:
-        _LINEAR_LORA(module, x, output)
+    else:  # the wrapper's add_lora_linear is this module's, without vLLM's reshaping around it
+        add_lora_linear(
+            module.punica_wrapper, output, x, module.lora_a_stacked, module.lora_b_stacked, 1.0, module.output_slices
+        )
 
 
 _LIBRARY.impl("lora_delta", lora_delta, "CompositeExplicitAutograd")
