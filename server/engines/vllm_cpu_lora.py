@@ -131,6 +131,15 @@ def add_lora_linear(self, y, x, lora_a_stacked, lora_b_stacked, scale, output_sl
             target[rows] += delta.to(out.dtype)
 
 
+def add_lora_logits(self, y, x, lora_a_stacked, lora_b_stacked, scale, **kwargs) -> None:
+    """vLLM's add_lora_logits (the LM head's adapter part, once per step), skipped when no sampled token has
+    an adapter: base traffic adds nothing there."""
+    from vllm.lora.punica_wrapper.punica_cpu import PunicaWrapperCPU
+
+    if token_groups(self.sampler_indices):
+        STOCK[(PunicaWrapperCPU, "add_lora_logits")](self, y, x, lora_a_stacked, lora_b_stacked, scale, **kwargs)
+
+
 # vLLM's LoRA layers by the number their custom op call carries (set when vLLM registers each layer)
 _LAYERS: list = []
 
@@ -234,6 +243,7 @@ def register() -> None:
         _replace(module, "bgmv_expand", bgmv_expand)
         _replace(module, "bgmv_expand_slice", bgmv_expand_slice)
     _replace(punica_cpu.PunicaWrapperCPU, "add_lora_linear", add_lora_linear)
+    _replace(punica_cpu.PunicaWrapperCPU, "add_lora_logits", add_lora_logits)
 
     global _LINEAR_LORA, _REGISTER_MODULE
     from vllm.lora.layers import VocabParallelEmbeddingWithLoRA

@@ -66,6 +66,7 @@ def stock_vllm(monkeypatch):
             monkeypatch.setattr(module, name, op)
     for owner, name in [
         (punica_cpu.PunicaWrapperCPU, "add_lora_linear"),
+        (punica_cpu.PunicaWrapperCPU, "add_lora_logits"),
         (BaseLinearLayerWithLoRA, "_apply_lora_to_output"),
         (VocabParallelEmbeddingWithLoRA, "forward"),
         (LoRAModelManager, "register_module"),
@@ -141,6 +142,30 @@ def test_the_fused_linear_lora_matches_vllms_shrink_and_expand(kind, stock_vllm)
     vllm_cpu_lora.add_lora_linear(wrapper, ours, x, lora_a, lora_b, 0.5, slices)
     PunicaWrapperCPU.add_lora_linear(wrapper, theirs, x, lora_a, lora_b, 0.5, slices)
     torch.testing.assert_close(ours, theirs)
+
+
+def test_the_lm_heads_adapter_pass_adds_what_vllms_adds_and_nothing_on_base_batches(monkeypatch, stock_vllm):
+    """The logits' adapter pass, once per step: vLLM's own result where a sampled token has an adapter, and
+    the logits untouched on a batch where none has (skipped)."""
+    from vllm.lora.punica_wrapper import punica_cpu
+
+    stock = punica_cpu.PunicaWrapperCPU.__dict__["add_lora_logits"]
+    monkeypatch.setenv(vllm_cpu_lora.ENV_FLAG, "1")
+    vllm_cpu_lora.register()
+    x, lora_a, lora_b, indices = batch(seed=6)
+    wrapper = punica_cpu.PunicaWrapperCPU(TOKENS, 4, "cpu")
+    wrapper.indices_len[1] = TOKENS
+    for kind, sampled in (("base", torch.full((TOKENS,), -1)), ("mixed", indices)):
+        wrapper._sampler_indices[:TOKENS].copy_(sampled)
+        start = torch.randn(TOKENS, HIDDEN)
+        ours, theirs = start.clone(), start.clone()
+        wrapper.add_lora_logits(ours, x, lora_a, lora_b, 0.5)
+        with monkeypatch.context() as patch:  # vLLM's own ops under vLLM's own add_lora_logits
+            for name, op in stock_vllm.items():
+                patch.setattr(punica_cpu, name, op)
+            stock(wrapper, theirs, x, lora_a, lora_b, 0.5)
+        torch.testing.assert_close(ours, theirs)
+        assert (ours == start).all() == (kind == "base")
 
 
 def test_lora_layers_compile_as_one_graph_and_add_what_vllm_adds(monkeypatch, stock_vllm):
