@@ -10,7 +10,8 @@ One run starts, one at a time:
 The CPU's model and flags, the formats and ragtune's CPU choices are printed with the figures.
 
 Load: concurrency 8, streaming, exactly 64 new tokens per request (min_tokens = max_tokens = 64),
-temperature 0, the demo evaluation questions (a warm-up on other questions first, so the measured prompts
+the decoding ragtune serves the model with (greedy, frequency penalty), sent to every server so all sample
+alike; the demo evaluation questions (a warm-up on other questions first, so the measured prompts
 are not in the prefix cache before they are sent: cold). Figures: completion tokens/s over the whole run,
 mean time to first token, and the share of prompt tokens the engine read from its prefix cache.
 
@@ -85,7 +86,6 @@ async def run_load(
             "messages": messages,
             "max_tokens": NEW_TOKENS,
             "min_tokens": NEW_TOKENS,
-            "temperature": 0,
             "stream": True,
             "stream_options": {"include_usage": True},
             **extra,
@@ -232,6 +232,7 @@ def main() -> None:
     from core.hardware import choose_cpu_runtime, choose_dtype, describe_cpu, usable_cores
     from core.settings import Settings
     from server.engines.vllm_cpu_lora import ENV_FLAG
+    from server.service import served_decoding
 
     settings = Settings()
     model_path = prepare_chat_model(EMBEDDED_CHAT_MODEL, settings.models_dir)
@@ -241,6 +242,7 @@ def main() -> None:
     wanted = args.requests + CONCURRENCY  # the last CONCURRENCY warm up (run_load)
     questions = (questions * (wanted // len(questions) + 1))[:wanted]
     plain, augmented = conversations(args.home, model_path, questions)
+    decoding = served_decoding(settings.server, Path(model_path).name)
     bare = [[{"role": "user", "content": q}] for q in questions]  # ragtune adds its system prompt itself
     engine = settings.engine
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "VLLM_CPU_KVCACHE_SPACE": str(engine.kv_cache_space_gib)}
@@ -256,7 +258,18 @@ def main() -> None:
             ("vllm tuned", [], {**env, **cpu.env}, [("base", "base", plain), ("base", "base", augmented)]),
             ("vllm lora", lora_args, env, [("base", "base", plain), ("adapter", "bench", plain)]),
         ]:
-            vllm_runs(label, model_path, extra_args, server_env, args.home, runs, kinds, augmented, figures)
+            vllm_runs(
+                label,
+                model_path,
+                extra_args,
+                server_env,
+                args.home,
+                runs,
+                kinds,
+                augmented,
+                decoding,
+                figures,
+            )
 
     dtype, why = choose_dtype(engine.dtype)
     rt_env = {
@@ -275,10 +288,16 @@ def main() -> None:
         if kind in kinds
     ]
     other = "float32" if dtype == "bfloat16" else "bfloat16"
-    ragtune_runs(f"ragtune {dtype}", rt_env, args.home, runs, bare, figures)
+    ragtune_runs(f"ragtune {dtype}", rt_env, args.home, runs, bare, decoding, figures)
     if args.other_format:
         ragtune_runs(
-            f"ragtune {other}", {**rt_env, "RAGTUNE_ENGINE__DTYPE": other}, args.home, runs, bare, figures
+            f"ragtune {other}",
+            {**rt_env, "RAGTUNE_ENGINE__DTYPE": other},
+            args.home,
+            runs,
+            bare,
+            decoding,
+            figures,
         )
     rails_figures: dict[str, dict] = {}
     if args.rails:
@@ -290,13 +309,15 @@ def main() -> None:
         }
         rails_on = {**rt_env, "RAGTUNE_RAILS__RULES_FILE": str(REPO / "examples" / "rails" / "rules.yaml")}
         run = [("base", Path(model_path).name, True)]
-        ragtune_runs("rails off", rails_off, args.home, run, bare, rails_figures)
-        ragtune_runs("rails on", rails_on, args.home, run, bare, rails_figures)
+        ragtune_runs("rails off", rails_off, args.home, run, bare, decoding, rails_figures)
+        ragtune_runs("rails on", rails_on, args.home, run, bare, decoding, rails_figures)
 
     machine = f"{describe_cpu()}, {usable_cores()} cores"
     print(f"\n{machine}; ragtune's chosen format: {dtype} ({why}); vLLM's own server: its default")
     print(f"ragtune's CPU choices (also 'vllm tuned'): {'; '.join(cpu.reasons)}")
-    print(f"\nconcurrency {CONCURRENCY}, {NEW_TOKENS} new tokens, {args.requests} requests, streaming")
+    print(
+        f"\nconcurrency {CONCURRENCY}, {NEW_TOKENS} new tokens, {args.requests} requests, streaming, {decoding}"
+    )
     print(f"{'run':34} {'prompt tok':>10} {'cached':>7} {'tokens/s':>9} {'TTFT mean':>10} {'TTFT p50':>9}")
     for name, fig in {**figures, **rails_figures}.items():
         print(
@@ -308,7 +329,8 @@ def main() -> None:
     if args.write_docs:
         note = (
             f"SmolLM2-135M-Instruct, {dtype}; {args.requests} streamed requests at concurrency {CONCURRENCY}, "
-            f"{NEW_TOKENS} new tokens, cold prefix cache (warm-up on other questions). Tokens/s / mean time to "
+            f"{NEW_TOKENS} new tokens, decoding {decoding} on every server, cold prefix cache (warm-up on "
+            f"other questions). Tokens/s / mean time to "
             f"the first token. ragtune's CPU choices: {'; '.join(cpu.reasons)}; 'tuned' is vLLM's own server "
             f"started with them.\n\n" + "\n".join(f"- {line}" for line in verdicts)
         )
@@ -396,6 +418,7 @@ def vllm_runs(
     runs: list,
     kinds: list[str],
     augmented: list,
+    decoding: dict,
     figures: dict,
 ) -> None:
     """Start vLLM's own OpenAI server with `extra_args` and `env` and put one load per (kind, model, prompts)
@@ -429,10 +452,12 @@ def vllm_runs(
         for kind, model, prompts in runs:
             if kind in kinds:
                 name = f"{label} {kind} RAG {'on' if prompts is augmented else 'off'}"
-                figures[name] = asyncio.run(run_load(name, url, model, prompts, {}))
+                figures[name] = asyncio.run(run_load(name, url, model, prompts, decoding))
 
 
-def ragtune_runs(label: str, env: dict, home: Path, runs: list, prompts: list, figures: dict) -> None:
+def ragtune_runs(
+    label: str, env: dict, home: Path, runs: list, prompts: list, decoding: dict, figures: dict
+) -> None:
     """Start ragtune's server with `env` and put one load per (kind, model, rag) of `runs` into `figures`."""
     from core.process import free_port
 
@@ -450,7 +475,7 @@ def ragtune_runs(label: str, env: dict, home: Path, runs: list, prompts: list, f
                     url,
                     model,
                     prompts,
-                    {"rag": {"enabled": rag}},
+                    {**decoding, "rag": {"enabled": rag}},
                     lambda: marks.append(retrieval_time(url)),
                 )
             )
