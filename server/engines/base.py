@@ -1,14 +1,17 @@
 """The one interface every generation engine implements."""
 
 import asyncio
+import logging
 from abc import ABC, abstractmethod
 from collections import Counter
-from collections.abc import AsyncIterator, Hashable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Hashable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from core.errors import NotFoundError
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass
@@ -63,6 +66,7 @@ class InUse:
 
     def __init__(self):
         self._counts: Counter = Counter()
+        self._retiring: set[asyncio.Task] = set()  # kept, so a removal under way is not garbage-collected
 
     @contextmanager
     def hold(self, version: Hashable) -> Iterator[None]:
@@ -75,6 +79,23 @@ class InUse:
     async def idle(self, version: Hashable, poll_s: float = 0.05) -> None:
         while self._counts[version] > 0:
             await asyncio.sleep(poll_s)
+
+    def remove_when_idle(self, version: Hashable, remove: Callable[[], Awaitable[None]]) -> None:
+        """Removes a retired version once its last generation has ended, in the background: the load or
+        unload that retired it (and the lock its caller holds) does not wait for generations under way."""
+
+        async def retire() -> None:
+            await self.idle(version)
+            await remove()
+
+        task = asyncio.create_task(retire())
+        self._retiring.add(task)
+        task.add_done_callback(self._retired)
+
+    def _retired(self, task: asyncio.Task) -> None:
+        self._retiring.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            logger.error("a retired adapter version could not be removed: %s", task.exception())
 
 
 def unloaded(adapter: str) -> NotFoundError:
@@ -103,11 +124,13 @@ class Engine(ABC):
     @abstractmethod
     async def load_adapter(self, name: str, path: Path) -> None:
         """Load the adapter; when `name` is loaded already, its new version replaces it only once loaded
-        (a failed load leaves the old one serving), and the old one goes when its last request ends."""
+        (a failed load leaves the old one serving), and the old one goes when its last request ends (in the
+        background: this returns once the new version serves)."""
 
     @abstractmethod
     async def unload_adapter(self, name: str) -> None:
-        """New requests can no longer use it at once; it is removed when its last request has ended."""
+        """New requests can no longer use it at once; it is removed when its last request has ended (in the
+        background: this returns at once)."""
 
     @abstractmethod
     def running(self) -> int:

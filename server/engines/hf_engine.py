@@ -188,7 +188,7 @@ class HfEngine(Engine):
         old = self._adapters.get(name)
         self._adapters[name] = version
         if old is not None:
-            await self._retire(old)
+            self._retire(old)
 
     def _load_locked(self, name: str, version: str, path: Path) -> None:
         from peft import PeftModel
@@ -206,11 +206,10 @@ class HfEngine(Engine):
             self._loaded.append(version)
 
     async def unload_adapter(self, name: str) -> None:
-        await self._retire(self._adapters.pop(name))
+        self._retire(self._adapters.pop(name))
 
-    async def _retire(self, version: str) -> None:
-        await self._in_use.idle(version)
-        await asyncio.to_thread(self._unload_locked, version)
+    def _retire(self, version: str) -> None:
+        self._in_use.remove_when_idle(version, lambda: asyncio.to_thread(self._unload_locked, version))
 
     def _unload_locked(self, version: str) -> None:
         with self._lock:

@@ -218,14 +218,13 @@ class VllmEngine(Engine):
         old = self._loras.get(name)
         self._loras[name] = request
         if old is not None:
-            await self._retire(old)
+            self._retire(old)
 
     async def unload_adapter(self, name: str) -> None:
-        await self._retire(self._loras.pop(name))
+        self._retire(self._loras.pop(name))
 
-    async def _retire(self, request) -> None:
-        await self._in_use.idle(request.lora_int_id)
-        await self.llm.remove_lora(request.lora_int_id)
+    def _retire(self, request) -> None:
+        self._in_use.remove_when_idle(request.lora_int_id, lambda: self.llm.remove_lora(request.lora_int_id))
 
     def running(self) -> int:
         return self.llm.get_num_unfinished_requests()

@@ -77,9 +77,16 @@ def test_closing_a_stream_early_frees_the_engine(engine):
 def test_unloading_the_last_adapter_restores_the_base_model(chat_model_path, tmp_path, adapter_factory):
     hf = HfEngine(chat_model_path, EngineSettings())
     base, _ = asyncio.run(_answer(hf, None))
-    asyncio.run(hf.load_adapter("tiny", adapter_factory(chat_model_path, tmp_path / "tiny", "tiny")))
-    asyncio.run(hf.unload_adapter("tiny"))
-    assert hf.adapters() == [] and asyncio.run(_answer(hf, None))[0] == base
+
+    async def load_then_unload() -> None:
+        await hf.load_adapter("tiny", adapter_factory(chat_model_path, tmp_path / "tiny", "tiny"))
+        await hf.unload_adapter("tiny")
+        assert hf.adapters() == []  # at once; the engine removes it in the background
+        while hasattr(hf.model, "peft_config"):  # still wrapped by PEFT
+            await asyncio.sleep(0.05)
+
+    asyncio.run(asyncio.wait_for(load_then_unload(), timeout=60))
+    assert asyncio.run(_answer(hf, None))[0] == base
 
 
 def test_penalties_change_a_repetitive_answer(engine):
