@@ -5,6 +5,7 @@ import asyncio
 import json
 import logging
 import re
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -17,6 +18,7 @@ from server.shared_adapters import SharedAdapters
 
 logger = logging.getLogger(__name__)
 ADAPTER_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+RELOAD_RETRY_S = 30.0  # a reload another replica asked for that failed here is tried again this often
 
 
 def base_model_id(chat_model: str) -> str:
@@ -34,6 +36,9 @@ class Runtime:
     base_fingerprint: str  # what each adapter's metadata must name as its base
     adapters: dict[str, AdapterInfo] = field(default_factory=dict)
     refused: dict[str, str] = field(default_factory=dict)  # adapter folder -> why it is not served
+    # adapter -> why the version another replica loaded fails here (the version before it serves meanwhile)
+    reload_failed: dict[str, str] = field(default_factory=dict)
+    reload_retry_at: float = 0.0  # time.monotonic() when a failed reload is next tried
     training: dict[str, str] = field(default_factory=dict)  # adapter in training -> its latest progress
     changing: asyncio.Lock = field(default_factory=asyncio.Lock)  # one adapter load or unload at a time
     # adapter -> the number of the shared change (another replica's load or unload) this one applied
@@ -131,14 +136,17 @@ class Runtime:
         """Load (or reload) an adapter, here and then on every replica; a reload that fails leaves the
         version already loaded serving."""
         async with self.changing:
-            was_served = name in self.adapters
-            info = await self._load(name)
-            try:
-                self.followed[name] = await asyncio.to_thread(self.shared.record, name, True)
-            except RagtuneError:
-                if not was_served:  # not on the other replicas, so not here either
-                    await self._unload(name)
-                raise
+            return await self._load_and_record(name)
+
+    async def _load_and_record(self, name: str) -> AdapterInfo:
+        was_served = name in self.adapters
+        info = await self._load(name)
+        try:
+            self.followed[name] = await asyncio.to_thread(self.shared.record, name, True)
+        except RagtuneError:
+            if not was_served:  # not on the other replicas, so not here either
+                await self._unload(name)
+            raise
         return info
 
     async def _load(self, name: str) -> AdapterInfo:
@@ -147,6 +155,7 @@ class Runtime:
         await self.engine.load_adapter(name, folder)
         self.adapters[name] = info
         self.refused.pop(name, None)
+        self.reload_failed.pop(name, None)
         return info
 
     async def load_all_adapters(self) -> None:
@@ -180,6 +189,7 @@ class Runtime:
 
     async def _unload(self, name: str) -> None:
         self.adapters.pop(name)
+        self.reload_failed.pop(name, None)
         await self.engine.unload_adapter(name)
 
     async def _load_or_refuse(self, name: str) -> None:
@@ -188,32 +198,75 @@ class Runtime:
         except RagtuneError as err:
             self.refused[name] = str(err)
 
-    async def follow_shared(self) -> None:
+    async def follow_shared(self, model: str | None = None) -> None:
         """Loads and unloads what other replicas loaded and unloaded since this one last looked; one stat
-        when nothing changed. An adapter this replica cannot load is listed as refused, as at start."""
-        if self.shared.stamp() == self.followed_stamp:
+        when nothing changed. An adapter this replica cannot load is listed as refused, as at start; a new
+        version of one it serves that fails here leaves the version before serving and is tried again.
+        `model`, the name a request asks for, may be an adapter folder not loaded yet (`_load_on_demand`)."""
+        if self.shared.stamp() != self.followed_stamp or self._reload_due():
+            async with self.changing:
+                await self._follow()
+        if model is not None:
+            await self._load_on_demand(model)
+
+    def _reload_due(self) -> bool:
+        return bool(self.reload_failed) and time.monotonic() >= self.reload_retry_at
+
+    async def _follow(self) -> None:
+        stamp = self.shared.stamp()
+        if stamp == self.followed_stamp and not self._reload_due():
+            return  # another request followed it while this one waited
+        self.followed_stamp = stamp
+        shared = await asyncio.to_thread(self._read_shared)
+        for name, entry in shared.items():
+            if self.followed.get(name) == entry.change:
+                continue
+            if entry.loaded and name in self.adapters:
+                try:
+                    await self._load(name)
+                except RagtuneError as err:  # not followed: tried again on a later follow
+                    self.reload_failed[name] = str(err)
+                    self.reload_retry_at = time.monotonic() + RELOAD_RETRY_S
+                    logger.error(
+                        "adapter '%s': its version before serves here; another replica reloaded it, "
+                        "and the new version fails: %s",
+                        name,
+                        err,
+                    )
+                    continue
+            elif entry.loaded:
+                await self._load_or_refuse(name)
+            elif name in self.adapters:
+                await self._unload(name)
+            self.followed[name] = entry.change
+            done = "loaded" if name in self.adapters else "not served"
+            logger.info(
+                "adapter '%s' %s: another replica %s it", name, done, "loaded" if entry.loaded else "unloaded"
+            )
+
+    async def _load_on_demand(self, model: str) -> None:
+        """A request naming a folder copied into adapters_dir by hand (`ragtune train` elsewhere) loads it,
+        as an admin load would, on every replica; as vLLM's LoRA resolvers do. A name that cannot be an
+        adapter's never reaches the file system, and a folder an admin unloaded stays unloaded."""
+        if model in self.adapters or model in self.training or not ADAPTER_NAME.match(model):
+            return
+        folder = self.settings.adapters_dir / model
+        if model == self.model_id or not folder.is_dir():
             return
         async with self.changing:
-            stamp = self.shared.stamp()
-            if stamp == self.followed_stamp:
-                return  # another request followed it while this one waited
-            self.followed_stamp = stamp
-            shared = await asyncio.to_thread(self._read_shared)
-            for name, entry in shared.items():
-                if self.followed.get(name) == entry.change:
-                    continue
-                self.followed[name] = entry.change
-                if entry.loaded:
-                    await self._load_or_refuse(name)
-                elif name in self.adapters:
-                    await self._unload(name)
-                done = "loaded" if name in self.adapters else "not served"
-                logger.info(
-                    "adapter '%s' %s: another replica %s it",
-                    name,
-                    done,
-                    "loaded" if entry.loaded else "unloaded",
-                )
+            if model in self.adapters:
+                return  # another request loaded it while this one waited
+            entry = (await asyncio.to_thread(self._read_shared)).get(model)
+            if entry is not None and not entry.loaded:
+                return
+            try:
+                await self._load_and_record(model)
+            except RagtuneError as err:
+                raise RagtuneError(
+                    f"The model '{model}' is the adapter folder {folder}, which cannot be served: {err}",
+                    param="model",
+                    code="invalid_adapter",
+                ) from err
 
     def _read_shared(self) -> dict:
         try:

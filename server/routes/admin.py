@@ -199,6 +199,8 @@ async def adapters(request: Request) -> dict:
     return {
         "data": [info.model_dump() for info in rt.adapters.values()],
         "refused": [{"name": name, "reason": why} for name, why in rt.refused.items()],
+        # served, but the newer version another replica loaded fails here (tried again later)
+        "reload_failed": [{"name": name, "reason": why} for name, why in rt.reload_failed.items()],
     }
 
 

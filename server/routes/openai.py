@@ -71,7 +71,8 @@ async def chat_completions(
     """Admitted first (server/admission.py: 429 past server.max_concurrent_requests or the key's rate), within
     the key's scope (403), and ended by server.request_timeout_s wherever it waits."""
     service: ChatService = request.app.state.chat
-    await service.rt.follow_shared()  # an adapter another replica loaded or unloaded
+    # an adapter another replica loaded or unloaded, or the folder of one not loaded yet that it names
+    await service.rt.follow_shared(body.model)
     request.state.model = service.metric_label(body.model)
     key = request.state.client_key
     rag = body.rag
