@@ -1,7 +1,9 @@
 """Two `ragtune serve` replicas behind one load balancer share RAGTUNE_HOME and one PostgreSQL feedback
 database: knowledge-base edits through both wait for one PostgreSQL advisory lock and none is lost, each
 replica answers from the documents the other added, and an adapter loaded through one serves on both (and an
-unload through either stops it on both). Engine: transformers (starts in seconds; the sharing sits beside any
+unload through either stops it on both); an adapter folder copied in by hand serves when a request names it,
+an unload does not wait for the adapter's generations under way, and a reload that fails on one replica
+leaves the version before serving there until it loads. Engine: transformers (starts in seconds; the sharing sits beside any
 engine)."""
 
 import json
@@ -20,6 +22,7 @@ import pytest
 
 from core.process import free_port, server_process
 from knowledge.locking import advisory_key
+from server.shared_adapters import SharedAdapters
 from tests.postgres import postgres_cluster
 from tests.server.conftest import ADMIN_KEY, CLIENT_KEY, make_adapter
 
@@ -141,12 +144,13 @@ def test_an_adapter_loaded_through_one_replica_serves_on_both(replicas, chat_mod
     home, _, (a, b) = replicas
     make_adapter(chat_model_path, home / "adapters" / "shared-tiny", "shared-tiny", seed=3)
     question = "Say hello to our new customer."
-    assert chat(b, "shared-tiny", question, rag=False).status_code == 404  # written, not loaded yet
     with admin(a) as client:
         client.post("/admin/adapters/shared-tiny/load").raise_for_status()
     variants = [{"name": "base", "adapter": None}, {"name": "tuned", "adapter": "shared-tiny"}]
     with admin(b) as client:  # B's first request since the load: an experiment may name the adapter
-        started = client.post("/admin/experiments", json={"name": "shared", "model": "a-b", "variants": variants})
+        started = client.post(
+            "/admin/experiments", json={"name": "shared", "model": "a-b", "variants": variants}
+        )
         assert started.status_code == 201, started.text
         client.delete("/admin/experiments/shared").raise_for_status()
     with httpx.Client(headers={"Authorization": f"Bearer {CLIENT_KEY}"}) as client:
@@ -162,3 +166,91 @@ def test_an_adapter_loaded_through_one_replica_serves_on_both(replicas, chat_mod
         client.delete("/admin/adapters/shared-tiny").raise_for_status()
     gone = chat(a, "shared-tiny", "你好", rag=False)
     assert gone.status_code == 404 and gone.json()["error"]["code"] == "model_not_found"
+
+
+def models(url: str) -> list[str]:
+    listed = httpx.get(f"{url}/v1/models", headers={"Authorization": f"Bearer {CLIENT_KEY}"}, timeout=WAIT_S)
+    return [card["id"] for card in listed.json()["data"]]
+
+
+def test_an_adapter_folder_copied_in_by_hand_serves_once_a_request_names_it(replicas, chat_model_path):
+    home, _, (a, b) = replicas
+    folder = make_adapter(chat_model_path, home / "adapters" / "copied-tiny", "copied-tiny", seed=4)
+    answer = chat(b, "copied-tiny", "欢迎新客户。", rag=False)  # no admin load, no restart
+    assert answer.status_code == 200, answer.text
+    assert "copied-tiny" in models(a)  # loaded on every replica, as an admin load would
+    half = home / "adapters" / "half-copied"  # its ragtune_adapter.json was left behind
+    half.mkdir()
+    shutil.copy(folder / "adapter_config.json", half)
+    refused = chat(a, "half-copied", "Welcome our new customer.", rag=False)
+    message = refused.json()["error"]["message"]
+    assert refused.status_code == 400 and str(half) in message and "ragtune_adapter.json" in message
+    assert "half-copied" not in models(a)
+    outside = chat(a, "../adapters/copied-tiny", "Hello", rag=False)  # not an adapter's name: no path
+    assert outside.status_code == 404 and outside.json()["error"]["code"] == "model_not_found"
+
+
+def test_a_reload_or_unload_does_not_wait_for_the_adapters_generations_under_way(replicas, chat_model_path):
+    home, _, (a, b) = replicas
+    make_adapter(chat_model_path, home / "adapters" / "long-tiny", "long-tiny", seed=5)
+    with admin(a) as client:
+        client.post("/admin/adapters/long-tiny/load").raise_for_status()
+    body = {
+        "model": "long-tiny",
+        "messages": [{"role": "user", "content": "Tell me a long story."}],
+        "max_tokens": 2000,
+        "min_tokens": 2000,  # far longer than the test: it ends by disconnecting
+        "temperature": 0,
+        "stream": True,
+        "rag": {"enabled": False},
+    }
+    headers = {"Authorization": f"Bearer {CLIENT_KEY}"}
+    with httpx.stream(
+        "POST", f"{a}/v1/chat/completions", json=body, headers=headers, timeout=WAIT_S
+    ) as stream:
+        assert stream.status_code == 200
+        next(line for line in stream.iter_lines() if line.startswith("data:"))  # generating on A
+        with admin(a) as client:  # the new version serves new requests; the story goes on with the old
+            client.post("/admin/adapters/long-tiny/load").raise_for_status()
+        with admin(b) as client:
+            client.delete("/admin/adapters/long-tiny").raise_for_status()
+        assert "long-tiny" not in models(a)  # A followed the unload, its change lock free meanwhile
+        with admin(a) as client:
+            running = client.get("/metrics").text.splitlines()
+        assert "ragtune_engine_running_requests 1.0" in running  # the story was under way all along
+    base = chat(a, MODEL, "Say hello.", rag=False)
+    assert base.status_code == 200 and base.json()["choices"][0]["message"]["content"]
+
+
+def test_a_reload_that_fails_on_a_replica_keeps_the_version_before_serving_and_is_tried_again(
+    replicas, chat_model_path
+):
+    home, database_url, (a, b) = replicas
+    folder = make_adapter(chat_model_path, home / "adapters" / "reload-tiny", "reload-tiny", seed=6)
+    with admin(a) as client:
+        client.post("/admin/adapters/reload-tiny/load").raise_for_status()
+    question = "Greet the customer, please."
+    before = chat(b, "reload-tiny", question, rag=False).json()["choices"][0]["message"]["content"]
+    meta = folder / "ragtune_adapter.json"
+    good = meta.read_text(encoding="utf-8")
+    meta.write_text(good.replace(json.loads(good)["base_fingerprint"], "another-base"), encoding="utf-8")
+    shared = SharedAdapters(home / "adapters", WAIT_S, database_url)
+    shared.record("reload-tiny", True)  # another replica's reload, which fails on these two
+    still = chat(b, "reload-tiny", question, rag=False)
+    assert still.status_code == 200 and still.json()["choices"][0]["message"]["content"] == before
+    with admin(b) as client:
+        status = client.get("/admin/adapters").json()
+    assert "reload-tiny" in [info["name"] for info in status["data"]]
+    assert "reload-tiny" not in [r["name"] for r in status["refused"]]
+    [failed] = [r for r in status["reload_failed"] if r["name"] == "reload-tiny"]
+    assert "another-base" in failed["reason"]
+
+    make_adapter(chat_model_path, folder, "reload-tiny", seed=7)  # the new version, whole now
+    shared.record("not-an-adapter", False)  # any later change: B follows and tries the reload again
+    after = chat(b, "reload-tiny", question, rag=False).json()["choices"][0]["message"]["content"]
+    with admin(b) as client:
+        assert client.get("/admin/adapters").json()["reload_failed"] == []
+    assert (
+        after != before
+        and after == chat(a, "reload-tiny", question, rag=False).json()["choices"][0]["message"]["content"]
+    )
