@@ -64,23 +64,27 @@ CHECK_BATCH = 8
 
 class OneThreadLane:
     """Short texts encoded on one thread: splitting so small a job across cores only adds waiting; on a busy
-    machine a parallel step waits for its slowest thread (why: docs/decisions/embedding-threads.md). torch's
-    thread count (OpenMP) belongs to the thread that sets it, so other encodes keep theirs."""
+    machine a parallel step waits for its slowest thread (why: docs/decisions/embedding-threads.md).
+    torch's thread count is the calling thread's and also the default of threads that start meanwhile, so it
+    is put back to the count the lane found when it was made, not to what another lane set a moment before:
+    two lanes ending in either order leave it as it was."""
 
     def __init__(self, model):
+        import torch
+
         self.model = sharing_weights(model)
         self._lock = threading.Lock()
+        self._threads = torch.get_num_threads()
 
     def encode(self, texts: list[str], batch_size: int) -> np.ndarray:
         import torch
 
         with self._lock:
-            threads = torch.get_num_threads()
             torch.set_num_threads(1)
             try:
                 return _encode(self.model, texts, batch_size, False)
             finally:
-                torch.set_num_threads(threads)
+                torch.set_num_threads(self._threads)
 
 
 def sharing_weights(model):
