@@ -25,6 +25,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from prompt_planner import prompt_planner  # this folder's helper, imported before the folder leaves sys.path
+
 # This folder comes first on sys.path and its scripts would shadow the packages of the same name: drop it.
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -91,19 +93,7 @@ def index_demo(home: Path, model_path: str) -> tuple[Settings, KnowledgeBase, di
 def planned(settings: Settings, kb: KnowledgeBase, model_path: str, questions: list[str]) -> list[dict]:
     """Each question the chat service would answer by generating: its prompt, its sources (the excerpts) and
     the chunks they were cut from."""
-    from transformers import AutoTokenizer
-
-    from rails import Rails
-    from server.metrics import Metrics
     from server.protocol import ChatCompletionRequest
-    from server.runtime import Runtime
-    from server.service import ChatService
-
-    class PromptOnly:
-        name, supports = "prompt-only", frozenset()
-
-        def __init__(self, tokenizer):
-            self.tokenizer = tokenizer
 
     found = []
     search = kb.search
@@ -114,15 +104,7 @@ def planned(settings: Settings, kb: KnowledgeBase, model_path: str, questions: l
         return hits
 
     kb.search = recording
-    runtime = Runtime(
-        settings=settings,
-        engine=PromptOnly(AutoTokenizer.from_pretrained(model_path)),
-        kb=kb,
-        model_path=model_path,
-        model_id="base",
-        base_fingerprint="",
-    )
-    service = ChatService(runtime, Metrics(), Rails(settings.rails, settings.pii))
+    service = prompt_planner(settings, kb, model_path)
     plans = []
     for question in questions:
         found.clear()

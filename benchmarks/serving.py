@@ -44,8 +44,9 @@ import time
 from contextlib import contextmanager
 from pathlib import Path
 
-import docs_table  # this folder's helper, imported before the folder leaves sys.path
+import docs_table  # this folder's helpers, imported before the folder leaves sys.path
 import httpx
+from prompt_planner import prompt_planner
 
 REPO = Path(__file__).resolve().parents[1]
 # This folder comes first on sys.path and its scripts would shadow the packages of the same name: drop it.
@@ -146,28 +147,14 @@ def prepare_home(home: Path, model_path: str) -> Path:
 def conversations(home: Path, model_path: str, questions: list[str]) -> tuple[list, list]:
     """The same questions as ragtune's server sees them with RAG off and on, planned by ragtune's own chat
     service (system prompt, retrieval, prompt contract): vLLM's server is sent those very messages."""
-    from transformers import AutoTokenizer
-
     from core.settings import Settings
     from knowledge import KnowledgeBase
-    from rails import Rails
-    from server.metrics import Metrics
     from server.protocol import ChatCompletionRequest
-    from server.runtime import Runtime
-    from server.service import ChatService
 
     settings = Settings(home=home, chat_model=model_path)
     settings.rails.grounding.enabled = False  # every question generates: the load is the same on both sides
     kb = KnowledgeBase.open(settings.kb_dir, settings.knowledge, settings.retrieval)
-    runtime = Runtime(
-        settings=settings,
-        engine=PromptOnly(AutoTokenizer.from_pretrained(model_path)),
-        kb=kb,
-        model_path=model_path,
-        model_id="base",
-        base_fingerprint="",
-    )
-    service = ChatService(runtime, Metrics(), Rails(settings.rails, settings.pii))
+    service = prompt_planner(settings, kb, model_path)
 
     def messages(question: str, rag: bool) -> list[dict]:
         request = ChatCompletionRequest(
@@ -179,15 +166,6 @@ def conversations(home: Path, model_path: str, questions: list[str]) -> tuple[li
         return asyncio.run(service.plan(request)).prompt.messages
 
     return [messages(q, False) for q in questions], [messages(q, True) for q in questions]
-
-
-class PromptOnly:
-    """Stands in for the engine where only the prompt is wanted: the chat service plans with its tokenizer."""
-
-    name, supports = "prompt-only", frozenset()
-
-    def __init__(self, tokenizer):
-        self.tokenizer = tokenizer
 
 
 @contextmanager
