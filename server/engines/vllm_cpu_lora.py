@@ -132,16 +132,45 @@ def add_lora_linear(self, y, x, lora_a_stacked, lora_b_stacked, scale, output_sl
 
 
 def add_lora_logits(self, y, x, lora_a_stacked, lora_b_stacked, scale, **kwargs) -> None:
-    """vLLM's add_lora_logits (the LM head's adapter part, once per step), skipped when no sampled token has
-    an adapter: base traffic adds nothing there."""
+    """vLLM's add_lora_logits (the LM head's adapter part, once per step), skipped unless a sampled token's
+    adapter has an LM head part: base traffic, and adapters of the attention layers only, add nothing there."""
     from vllm.lora.punica_wrapper.punica_cpu import PunicaWrapperCPU
 
-    if token_groups(self.sampler_indices):
+    if any(_filled(lora_b_stacked, slot) for slot, _ in token_groups(self.sampler_indices)):
         STOCK[(PunicaWrapperCPU, "add_lora_logits")](self, y, x, lora_a_stacked, lora_b_stacked, scale, **kwargs)
 
 
+def _filled(stack: torch.Tensor, slot: int) -> bool:
+    """Whether the adapter in `slot` has weights in this layer's stack (vLLM zeroes a slot's part of the stack
+    when the adapter leaves the layer out); looked at again only when vLLM has written into the stack."""
+    cache = _FILLED.setdefault(id(stack), (stack, {}))[1]
+    if cache.get(slot, (None,))[0] != stack._version:
+        cache[slot] = (stack._version, bool(stack[slot].any()))
+    return cache[slot][1]
+
+
+# id of a stack -> (the stack, kept so that its id is not reused; slot -> (the stack's version, filled))
+_FILLED: dict[int, tuple[torch.Tensor, dict[int, tuple[int, bool]]]] = {}
+
+
+class _Layer:
+    """One of vLLM's LoRA layers as the op reads it, its attributes read once: through the module each read
+    goes through vLLM's forwarding __getattr__, once per layer and step."""
+
+    def __init__(self, module):
+        self.module, self.wrapper = module, None
+
+    def bind(self) -> None:
+        """Read the layer's attributes (vLLM gives a layer its punica wrapper only after registering it)."""
+        module = self.module
+        self.embedding = "lora_a_stacked_2d" in vars(module)
+        self.lora_a, self.lora_b = module.lora_a_stacked, module.lora_b_stacked
+        self.slices = None if self.embedding else module.output_slices
+        self.wrapper = module.punica_wrapper
+
+
 # vLLM's LoRA layers by the number their custom op call carries (set when vLLM registers each layer)
-_LAYERS: list = []
+_LAYERS: list[_Layer] = []
 
 
 # Defined through torch.library.Library rather than the custom_op decorator: the compiled model calls the op
@@ -152,15 +181,17 @@ _LIBRARY.define("lora_delta(Tensor(a!) output, Tensor x, int layer) -> ()")
 
 def lora_delta(output: torch.Tensor, x: torch.Tensor, layer: int) -> None:
     """Add layer number `layer`'s adapter part to `output` (its base output for input `x`), in place."""
-    module = _LAYERS[layer]
-    if not _groups(module.punica_wrapper):  # no adapter token in this batch
+    entry = _LAYERS[layer]
+    if entry.wrapper is None:
+        entry.bind()
+    groups = _groups(entry.wrapper)
+    if not groups:  # no adapter token in this batch
         return
-    if hasattr(module, "lora_a_stacked_2d"):  # the token embedding
-        _embedding_lora(module, output, x)
-    else:  # the wrapper's add_lora_linear is this module's, without vLLM's reshaping around it
-        add_lora_linear(
-            module.punica_wrapper, output, x, module.lora_a_stacked, module.lora_b_stacked, 1.0, module.output_slices
-        )
+    if entry.embedding:
+        _embedding_lora(entry.module, output, x)
+    elif any(_filled(lora_a, slot) for lora_a in entry.lora_a for slot, _ in groups):  # else: all left it out
+        # the wrapper's add_lora_linear is this module's, without vLLM's reshaping around it
+        add_lora_linear(entry.wrapper, output, x, entry.lora_a, entry.lora_b, 1.0, entry.slices)
 
 
 _LIBRARY.impl("lora_delta", lora_delta, "CompositeExplicitAutograd")
@@ -172,8 +203,11 @@ def _(output: torch.Tensor, x: torch.Tensor, layer: int) -> None:
 
 
 def _embedding_lora(module, output: torch.Tensor, ids: torch.Tensor) -> None:
-    """What vLLM's VocabParallelEmbeddingWithLoRA.forward adds to the base embedding."""
+    """What vLLM's VocabParallelEmbeddingWithLoRA.forward adds to the base embedding: nothing unless an adapter
+    of the batch has an embedding part."""
     wrapper = module.punica_wrapper
+    if not any(_filled(module.lora_b_stacked, slot) for slot, _ in _groups(wrapper)):
+        return
     lora_a = F.embedding(ids + wrapper._embeddings_indices[: ids.shape[0]], module.lora_a_stacked_2d)
     wrapper.add_lora_embedding(output.view(-1, output.shape[-1]), lora_a, module.lora_b_stacked, add_input=True)
 
@@ -202,7 +236,7 @@ def _register_module(self, module_name: str, module) -> None:
     """LoRAModelManager.register_module, numbering each layer for its custom op call."""
     _REGISTER_MODULE(self, module_name, module)
     module.ragtune_layer = len(_LAYERS)
-    _LAYERS.append(module)
+    _LAYERS.append(_Layer(module))
 
 
 def _compiled_with_lora(original):

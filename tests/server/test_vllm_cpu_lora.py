@@ -146,7 +146,7 @@ def test_the_fused_linear_lora_matches_vllms_shrink_and_expand(kind, stock_vllm)
 
 def test_the_lm_heads_adapter_pass_adds_what_vllms_adds_and_nothing_on_base_batches(monkeypatch, stock_vllm):
     """The logits' adapter pass, once per step: vLLM's own result where a sampled token has an adapter, and
-    the logits untouched on a batch where none has (skipped)."""
+    the logits untouched on a batch where none has, or where the adapters have no LM head part (skipped)."""
     from vllm.lora.punica_wrapper import punica_cpu
 
     stock = punica_cpu.PunicaWrapperCPU.__dict__["add_lora_logits"]
@@ -166,6 +166,10 @@ def test_the_lm_heads_adapter_pass_adds_what_vllms_adds_and_nothing_on_base_batc
             stock(wrapper, theirs, x, lora_a, lora_b, 0.5)
         torch.testing.assert_close(ours, theirs)
         assert (ours == start).all() == (kind == "base")
+
+    lora_b[:] = 0  # adapters of the attention layers only: vLLM leaves their LM head part at zero
+    monkeypatch.setitem(vllm_cpu_lora.STOCK, (punica_cpu.PunicaWrapperCPU, "add_lora_logits"), None)  # not run
+    wrapper.add_lora_logits(start, x, lora_a, lora_b, 0.5)
 
 
 def test_lora_layers_compile_as_one_graph_and_add_what_vllm_adds(monkeypatch, stock_vllm):
