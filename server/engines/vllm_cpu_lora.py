@@ -174,9 +174,12 @@ _LAYERS: list[_Layer] = []
 
 
 # Defined through torch.library.Library rather than the custom_op decorator: the compiled model calls the op
-# once per LoRA layer and step, and this dispatch is the cheaper one (docs/decisions/lora-tax.md).
+# once per LoRA layer and step, and this dispatch is the cheaper one (docs/decisions/lora-tax.md). Its kernel
+# is lora_gate.cpp's where that builds (it calls lora_delta_python only for batches with adapter tokens), else
+# lora_delta_python's.
 _LIBRARY = torch.library.Library("ragtune", "DEF")
 _LIBRARY.define("lora_delta(Tensor(a!) output, Tensor x, int layer) -> ()")
+_LIBRARY.define("lora_delta_python(Tensor(a!) output, Tensor x, int layer) -> ()")
 
 
 def lora_delta(output: torch.Tensor, x: torch.Tensor, layer: int) -> None:
@@ -194,12 +197,38 @@ def lora_delta(output: torch.Tensor, x: torch.Tensor, layer: int) -> None:
         add_lora_linear(entry.wrapper, output, x, entry.lora_a, entry.lora_b, 1.0, entry.slices)
 
 
-_LIBRARY.impl("lora_delta", lora_delta, "CompositeExplicitAutograd")
+_LIBRARY.impl("lora_delta_python", lora_delta, "CompositeExplicitAutograd")
 
 
 @torch.library.register_fake("ragtune::lora_delta", lib=_LIBRARY)
 def _(output: torch.Tensor, x: torch.Tensor, layer: int) -> None:
     return None
+
+
+def _load_gate():
+    """lora_gate.cpp built (once per machine, cached by torch) and loaded as the op's kernel, returning its
+    switch: a function taking whether the batch has adapter tokens. None where it cannot be built (no
+    compiler): the op then runs its Python body on every call."""
+    import ctypes
+    import logging
+    import subprocess
+
+    from torch.utils.cpp_extension import load
+
+    source = os.path.join(os.path.dirname(__file__), "lora_gate.cpp")
+    try:
+        path = load("ragtune_lora_gate", [source], is_python_module=False, extra_cflags=["-O2"])
+    except (OSError, RuntimeError, subprocess.SubprocessError) as err:  # no compiler, no headers, a failed build
+        logging.getLogger(__name__).warning("LoRA op gate not built (%s): the op runs in Python on every call", err)
+        return None
+    return ctypes.CDLL(path).ragtune_set_adapters_in_batch
+
+
+def _update_metadata(self, *args, **kwargs) -> None:
+    """PunicaWrapperBase.update_metadata (a new batch's adapter mapping), then the op's gate set for it."""
+    STOCK[(type(self), "update_metadata")](self, *args, **kwargs)
+    if _GATE is not None:
+        _GATE(1 if token_groups(self.token_lora_indices) else 0)
 
 
 def _embedding_lora(module, output: torch.Tensor, ids: torch.Tensor) -> None:
@@ -255,6 +284,7 @@ def _compiled_with_lora(original):
 
 _LINEAR_LORA = None  # vLLM's own BaseLinearLayerWithLoRA._apply_lora_to_output, once registered
 _REGISTER_MODULE = None
+_GATE = None  # lora_gate.cpp's switch, once registered and built
 
 
 def active() -> bool:
@@ -279,7 +309,7 @@ def register() -> None:
     _replace(punica_cpu.PunicaWrapperCPU, "add_lora_linear", add_lora_linear)
     _replace(punica_cpu.PunicaWrapperCPU, "add_lora_logits", add_lora_logits)
 
-    global _LINEAR_LORA, _REGISTER_MODULE
+    global _LINEAR_LORA, _REGISTER_MODULE, _GATE
     from vllm.lora.layers import VocabParallelEmbeddingWithLoRA
     from vllm.lora.layers.base_linear import BaseLinearLayerWithLoRA
     from vllm.lora.model_manager import LoRAModelManager
@@ -295,6 +325,14 @@ def register() -> None:
         _replace(LoRAModelManager, "register_module", _register_module)
         compiled = _compiled_with_lora(CpuPlatform.check_and_update_config)
         _replace(CpuPlatform, "check_and_update_config", compiled)
+        _GATE = _load_gate()
+        if _GATE is not None:
+            _replace(punica_cpu.PunicaWrapperCPU, "update_metadata", _update_metadata)
+        elif not any(_has_kernel("ragtune::lora_delta", key) for key in ("CPU", "CompositeExplicitAutograd")):
+            _LIBRARY.impl("lora_delta", lora_delta, "CompositeExplicitAutograd")
+
+
+_has_kernel = torch._C._dispatch_has_kernel_for_dispatch_key
 
 
 # (owner, name) -> vLLM's own attribute, kept when first replaced: an engine built in this process (its
@@ -303,5 +341,5 @@ STOCK: dict[tuple[object, str], object] = {}
 
 
 def _replace(owner, name: str, new) -> None:
-    STOCK.setdefault((owner, name), vars(owner)[name])
+    STOCK.setdefault((owner, name), vars(owner)[name] if name in vars(owner) else getattr(owner, name))  # inherited
     setattr(owner, name, new)
