@@ -2,6 +2,7 @@
 
 import copy
 import threading
+from concurrent.futures import Future
 from pathlib import Path
 
 import numpy as np
@@ -33,7 +34,7 @@ class Embedder:
         self.model = SentenceTransformer(resolve_embedding_model(model_name), device=device)
         self.dimension = self.model.get_embedding_dimension()
         self._lock = threading.Lock()
-        self._query_lane = OneThreadLane(self.model)
+        self._query_lane = QueryLane(self.model)
         self._check_lane = OneThreadLane(self.model)
         self._local = threading.local()
 
@@ -50,7 +51,7 @@ class Embedder:
             return _encode(self.model, texts, batch_size, show_progress)
 
     def encode_query(self, text: str) -> np.ndarray:
-        return self._query_lane.encode([text], batch_size=1)[0]
+        return self._query_lane.encode_one(text)
 
     def encode_for_check(self, texts: list[str]) -> np.ndarray:
         """The answer check's few texts: an answer's sentences, a source unit the knowledge base has not
@@ -85,6 +86,36 @@ class OneThreadLane:
                 return _encode(self.model, texts, batch_size, False)
             finally:
                 torch.set_num_threads(self._threads)
+
+
+class QueryLane(OneThreadLane):
+    """Questions that arrive while another is being embedded are embedded together, in one batch, as soon as
+    it is done: a burst of questions waits for one or two encodes instead of one after another
+    (docs/decisions/rag-ttft.md)."""
+
+    def __init__(self, model):
+        super().__init__(model)
+        self._leader = threading.Lock()  # held by the thread encoding a batch for everyone waiting
+        self._waiting: list[tuple[str, Future]] = []
+        self._waiting_lock = threading.Lock()
+
+    def encode_one(self, text: str) -> np.ndarray:
+        mine = Future()
+        with self._waiting_lock:
+            self._waiting.append((text, mine))
+        with self._leader:
+            if not mine.done():  # else an earlier leader's batch took it
+                with self._waiting_lock:
+                    batch, self._waiting = self._waiting, []
+                try:
+                    vectors = self.encode([text for text, _ in batch], batch_size=len(batch))
+                except Exception as err:  # noqa: BLE001 (every question of the batch gets the failure)
+                    for _, future in batch:
+                        future.set_exception(err)
+                else:
+                    for (_, future), vector in zip(batch, vectors):
+                        future.set_result(vector)
+        return mine.result()
 
 
 def sharing_weights(model):

@@ -68,3 +68,39 @@ def test_a_question_is_embedded_while_a_long_encode_runs(embedder, monkeypatch):
     finally:
         release.set()
         other.join(timeout=120)
+
+
+def test_questions_arriving_together_are_embedded_together_each_with_its_own_vector(embedder, monkeypatch):
+    """A burst of questions (a front end's busy minute) waits for one batch encode, not for each other's in
+    turn; every question still gets the vector a plain encode gives it, in English and Chinese."""
+    questions = ["How long do I have to return a gadget?", "退货要多少天？", "Where is my parcel?", "发票怎么开？"]
+    expected = embedder.encode(questions)
+    started, release = threading.Event(), threading.Event()
+    plain_encode, batches = embedder._query_lane.model.encode, []
+
+    def held_encode(texts, *args, **kwargs):
+        batches.append(list(texts))
+        started.set()
+        release.wait(timeout=120)  # the first question is being embedded while the others arrive
+        return plain_encode(texts, *args, **kwargs)
+
+    monkeypatch.setattr(embedder._query_lane.model, "encode", held_encode)
+    vectors: dict[str, object] = {}
+
+    def ask(question: str) -> None:
+        vectors[question] = embedder.encode_query(question)
+
+    first = threading.Thread(target=ask, args=(questions[0],))
+    first.start()
+    assert started.wait(timeout=120)
+    others = [threading.Thread(target=ask, args=(q,)) for q in questions[1:]]
+    for thread in others:
+        thread.start()
+    while len(embedder._query_lane._waiting) < len(others):
+        threading.Event().wait(0.01)
+    release.set()
+    for thread in [first, *others]:
+        thread.join(timeout=120)
+    assert len(batches) == 2 and batches[0] == questions[:1] and sorted(batches[1]) == sorted(questions[1:])
+    for question, vector in zip(questions, expected):
+        assert abs(float(vectors[question] @ vector) - 1.0) < 1e-4
