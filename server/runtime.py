@@ -39,6 +39,8 @@ class Runtime:
     # adapter -> why the version another replica loaded fails here (the version before it serves meanwhile)
     reload_failed: dict[str, str] = field(default_factory=dict)
     reload_retry_at: float = 0.0  # time.monotonic() when a failed reload is next tried
+    # adapter folder a request named and that failed to load -> (its files' sizes and times then, the refusal)
+    unservable: dict[str, tuple[tuple, RagtuneError]] = field(default_factory=dict)
     training: dict[str, str] = field(default_factory=dict)  # adapter in training -> its latest progress
     changing: asyncio.Lock = field(default_factory=asyncio.Lock)  # one adapter load or unload at a time
     # adapter -> the number of the shared change (another replica's load or unload) this one applied
@@ -253,6 +255,9 @@ class Runtime:
         folder = self.settings.adapters_dir / model
         if model == self.model_id or not folder.is_dir():
             return
+        files = await asyncio.to_thread(_files_signature, folder)
+        if model in self.unservable and self.unservable[model][0] == files:
+            raise self.unservable[model][1]  # tried again once the folder changes, not on every request
         async with self.changing:
             if model in self.adapters:
                 return  # another request loaded it while this one waited
@@ -262,11 +267,14 @@ class Runtime:
             try:
                 await self._load_and_record(model)
             except RagtuneError as err:
-                raise RagtuneError(
+                refusal = RagtuneError(
                     f"The model '{model}' is the adapter folder {folder}, which cannot be served: {err}",
                     param="model",
                     code="invalid_adapter",
-                ) from err
+                )
+                self.unservable[model], self.refused[model] = (files, refusal), str(err)
+                raise refusal from err
+            self.unservable.pop(model, None)
 
     def _read_shared(self) -> dict:
         try:
@@ -286,3 +294,8 @@ class Runtime:
         lines += [f"adapter refused: {name}: {why}" for name, why in self.refused.items()]
         lines += [f"adapter in training: {name} ({progress})" for name, progress in self.training.items()]
         return "\n".join(lines)
+
+
+def _files_signature(folder: Path) -> tuple:
+    """The name, size and modification time of each file in `folder`: what a fixed copy changes."""
+    return tuple(sorted((p.name, p.stat().st_size, p.stat().st_mtime_ns) for p in folder.iterdir()))

@@ -186,6 +186,13 @@ def test_an_adapter_folder_copied_in_by_hand_serves_once_a_request_names_it(repl
     message = refused.json()["error"]["message"]
     assert refused.status_code == 400 and str(half) in message and "ragtune_adapter.json" in message
     assert "half-copied" not in models(a)
+    with admin(a) as client:  # admins see why, and the folder is tried again only once it changes
+        listed = client.get("/admin/adapters").json()["refused"]
+    assert [entry["name"] for entry in listed] == ["half-copied"]
+    assert chat(a, "half-copied", "Welcome our new customer.", rag=False).json() == refused.json()
+    for copied in folder.iterdir():
+        shutil.copy(copied, half)  # the copy finished: the next request serves it
+    assert chat(a, "half-copied", "Welcome our new customer.", rag=False).status_code == 200
     outside = chat(a, "../adapters/copied-tiny", "Hello", rag=False)  # not an adapter's name: no path
     assert outside.status_code == 404 and outside.json()["error"]["code"] == "model_not_found"
 
