@@ -71,6 +71,7 @@ bench: setup
 	$(PY) benchmarks/retrieval.py
 	$(PY) benchmarks/training.py
 	$(PY) benchmarks/lora_ops.py
+	$(PY) benchmarks/lora_engine.py
 	$(PY) benchmarks/serving.py --rails
 	$(PY) benchmarks/rails.py
 	$(PY) benchmarks/feedback_log.py

@@ -172,6 +172,23 @@ def test_the_lm_heads_adapter_pass_adds_what_vllms_adds_and_nothing_on_base_batc
     wrapper.add_lora_logits(start, x, lora_a, lora_b, 0.5)
 
 
+def lora_layer(generator: torch.Generator):
+    """A q/k/v-like LoRA layer of vLLM with random adapters in its slots, registered with the plugin, and its
+    base weight."""
+    from vllm.lora.layers.base_linear import BaseLinearLayerWithLoRA
+    from vllm.lora.punica_wrapper.punica_cpu import PunicaWrapperCPU
+
+    slices = (HIDDEN, HIDDEN // 2)
+    layer = BaseLinearLayerWithLoRA.__new__(BaseLinearLayerWithLoRA)  # its weights set below, not loaded
+    torch.nn.Module.__init__(layer)
+    layer.punica_wrapper = PunicaWrapperCPU(TOKENS, 4, "cpu")
+    layer.lora_a_stacked = tuple(torch.randn(SLOTS, 1, RANK, HIDDEN, generator=generator) for _ in slices)
+    layer.lora_b_stacked = tuple(torch.randn(SLOTS, 1, size, RANK, generator=generator) for size in slices)
+    layer.output_slices = slices
+    vllm_cpu_lora._register_module(SimpleNamespace(modules={}), "model.layers.0.qkv_proj", layer)
+    return layer, torch.randn(sum(slices), HIDDEN, generator=generator)
+
+
 def test_lora_layers_compile_as_one_graph_and_add_what_vllm_adds(monkeypatch, stock_vllm):
     """vLLM compiles a LoRA model on CPU only with ragtune's plugin: each layer's adapter part is one opaque op
     that reads the batch's adapters when it runs, so one compiled graph serves batches with an adapter, with
@@ -184,15 +201,7 @@ def test_lora_layers_compile_as_one_graph_and_add_what_vllm_adds(monkeypatch, st
     vllm_cpu_lora.register()
 
     generator = torch.Generator().manual_seed(5)
-    slices = (HIDDEN, HIDDEN // 2)
-    layer = BaseLinearLayerWithLoRA.__new__(BaseLinearLayerWithLoRA)  # its weights set below, not loaded
-    torch.nn.Module.__init__(layer)
-    layer.punica_wrapper = PunicaWrapperCPU(TOKENS, 4, "cpu")
-    layer.lora_a_stacked = tuple(torch.randn(SLOTS, 1, RANK, HIDDEN, generator=generator) for _ in slices)
-    layer.lora_b_stacked = tuple(torch.randn(SLOTS, 1, size, RANK, generator=generator) for size in slices)
-    layer.output_slices = slices
-    vllm_cpu_lora._register_module(SimpleNamespace(modules={}), "model.layers.0.qkv_proj", layer)
-    weight = torch.randn(sum(slices), HIDDEN, generator=generator)
+    layer, weight = lora_layer(generator)
 
     def forward(x):
         return BaseLinearLayerWithLoRA._apply_lora_to_output(layer, x, x @ weight.T)
@@ -220,3 +229,40 @@ def test_lora_layers_compile_as_one_graph_and_add_what_vllm_adds(monkeypatch, st
     for lora in layer.lora_a_stacked + layer.lora_b_stacked:
         lora[1].copy_(torch.randn(lora[1].shape, generator=generator))  # an adapter loaded later, in place
     torch.testing.assert_close(step(torch.full((TOKENS,), 1)), stock_step(), rtol=1e-4, atol=1e-3)
+
+
+def test_the_ops_gate_follows_each_batchs_adapter_mapping(monkeypatch, stock_vllm):
+    """The compiled model's op skips Python on a batch without adapter tokens (a C++ gate vLLM's mapping
+    update sets): such a batch gets nothing added, and the next batch with adapters gets vLLM's result."""
+    from vllm.lora.layers import LoRAMapping
+    from vllm.lora.layers.base_linear import BaseLinearLayerWithLoRA
+    from vllm.lora.punica_wrapper.punica_cpu import PunicaWrapperCPU
+
+    stock, stock_linear = BaseLinearLayerWithLoRA._apply_lora_to_output, PunicaWrapperCPU.__dict__["add_lora_linear"]
+    monkeypatch.setenv(vllm_cpu_lora.ENV_FLAG, "1")
+    vllm_cpu_lora.register()
+    if vllm_cpu_lora._GATE is None:
+        pytest.skip("the gate could not be built here (no compiler): the op runs in Python")
+    layer, weight = lora_layer(torch.Generator().manual_seed(7))
+    for lora in layer.lora_a_stacked + layer.lora_b_stacked:
+        lora[-1] = 0  # vLLM's own ops read -1 as the last slot: kept empty so the two agree
+    x = torch.randn(TOKENS, HIDDEN, generator=torch.Generator().manual_seed(8))
+    base = x @ weight.T
+
+    def step(lora_ids: list[int]) -> torch.Tensor:
+        """vLLM's per-step mapping update (lora ids per token, 0: none), then the compiled model's op call."""
+        layer.punica_wrapper.update_metadata(LoRAMapping(lora_ids, lora_ids), [1, 2, 3, None], SLOTS, 1000)
+        output = base.clone()
+        torch.ops.ragtune.lora_delta(output, x, layer.ragtune_layer)
+        return output
+
+    try:
+        for lora_ids in ([0] * TOKENS, [1, 2, 0, 3] * (TOKENS // 4), [0] * TOKENS, [2] * TOKENS):
+            ours = step(lora_ids)
+            with monkeypatch.context() as patch:
+                patch.setattr(PunicaWrapperCPU, "add_lora_linear", stock_linear)
+                theirs = stock(layer, x, base.clone())  # vLLM's own pass on the same mapping
+            torch.testing.assert_close(ours, theirs, rtol=1e-4, atol=1e-3)
+            assert torch.equal(ours, base) == (not any(lora_ids))
+    finally:
+        vllm_cpu_lora._GATE(1)  # open, as a process starts: other tests write the adapter indices directly
