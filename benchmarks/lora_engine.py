@@ -19,10 +19,7 @@ import tempfile
 import time
 from pathlib import Path
 
-import docs_table  # this folder's helpers, imported before the folder leaves sys.path
-
 REPO = Path(__file__).resolve().parents[1]
-sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
 CONCURRENCY, NEW_TOKENS, PROMPTS = 8, 64, 32
 
 
@@ -113,7 +110,11 @@ async def main(rounds: int, write_docs: bool) -> None:
         docs_table.write_table("lora_engine", table, note=note, machine=machine)
 
 
-if __name__ == "__main__":
+if __name__ == "__main__":  # vLLM's engine processes import this file again: nothing below runs there
+    import docs_table  # this folder's helpers, imported before the folder leaves sys.path
+
+    # This folder comes first on sys.path and its scripts would shadow the packages of the same name: drop it.
+    sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--write-docs", action="store_true", help="write the table into docs/benchmarks.md")
