@@ -39,8 +39,8 @@ class Runtime:
     # adapter -> why the version another replica loaded fails here (the version before it serves meanwhile)
     reload_failed: dict[str, str] = field(default_factory=dict)
     reload_retry_at: float = 0.0  # time.monotonic() when a failed reload is next tried
-    # adapter folder a request named and that failed to load -> (its files' sizes and times then, the refusal)
-    unservable: dict[str, tuple[tuple, RagtuneError]] = field(default_factory=dict)
+    # adapter folder a request named and that failed to load -> (its files' sizes and times then, why)
+    unservable: dict[str, tuple[tuple, str]] = field(default_factory=dict)
     training: dict[str, str] = field(default_factory=dict)  # adapter in training -> its latest progress
     changing: asyncio.Lock = field(default_factory=asyncio.Lock)  # one adapter load or unload at a time
     # adapter -> the number of the shared change (another replica's load or unload) this one applied
@@ -256,8 +256,8 @@ class Runtime:
         if model == self.model_id or not folder.is_dir():
             return
         files = await asyncio.to_thread(_files_signature, folder)
-        if model in self.unservable and self.unservable[model][0] == files:
-            raise self.unservable[model][1]  # tried again once the folder changes, not on every request
+        if model in self.unservable and self.unservable[model][0] == files:  # tried again once it changes
+            raise _invalid_adapter(model, folder, self.unservable[model][1])
         async with self.changing:
             if model in self.adapters:
                 return  # another request loaded it while this one waited
@@ -267,13 +267,8 @@ class Runtime:
             try:
                 await self._load_and_record(model)
             except RagtuneError as err:
-                refusal = RagtuneError(
-                    f"The model '{model}' is the adapter folder {folder}, which cannot be served: {err}",
-                    param="model",
-                    code="invalid_adapter",
-                )
-                self.unservable[model], self.refused[model] = (files, refusal), str(err)
-                raise refusal from err
+                self.unservable[model], self.refused[model] = (files, str(err)), str(err)
+                raise _invalid_adapter(model, folder, str(err)) from err
             self.unservable.pop(model, None)
 
     def _read_shared(self) -> dict:
@@ -294,6 +289,14 @@ class Runtime:
         lines += [f"adapter refused: {name}: {why}" for name, why in self.refused.items()]
         lines += [f"adapter in training: {name} ({progress})" for name, progress in self.training.items()]
         return "\n".join(lines)
+
+
+def _invalid_adapter(model: str, folder: Path, why: str) -> RagtuneError:
+    return RagtuneError(
+        f"The model '{model}' is the adapter folder {folder}, which cannot be served: {why}",
+        param="model",
+        code="invalid_adapter",
+    )
 
 
 def _files_signature(folder: Path) -> tuple:

@@ -341,5 +341,6 @@ STOCK: dict[tuple[object, str], object] = {}
 
 
 def _replace(owner, name: str, new) -> None:
-    STOCK.setdefault((owner, name), vars(owner)[name] if name in vars(owner) else getattr(owner, name))  # inherited
+    # the class's own attribute as it is (a classmethod stays one), else the one it inherits
+    STOCK.setdefault((owner, name), vars(owner)[name] if name in vars(owner) else getattr(owner, name))
     setattr(owner, name, new)
