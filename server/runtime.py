@@ -39,8 +39,8 @@ class Runtime:
     # adapter -> why the version another replica loaded fails here (the version before it serves meanwhile)
     reload_failed: dict[str, str] = field(default_factory=dict)
     reload_retry_at: float = 0.0  # time.monotonic() when a failed reload is next tried
-    # adapter folder a request named and that failed to load -> (its files' sizes and times then, why)
-    unservable: dict[str, tuple[tuple, str]] = field(default_factory=dict)
+    # adapter folder a request named that failed to load (why: in `refused`) -> its files' sizes and times then
+    unservable: dict[str, tuple] = field(default_factory=dict)
     training: dict[str, str] = field(default_factory=dict)  # adapter in training -> its latest progress
     changing: asyncio.Lock = field(default_factory=asyncio.Lock)  # one adapter load or unload at a time
     # adapter -> the number of the shared change (another replica's load or unload) this one applied
@@ -157,6 +157,7 @@ class Runtime:
         await self.engine.load_adapter(name, folder)
         self.adapters[name] = info
         self.refused.pop(name, None)
+        self.unservable.pop(name, None)
         self.reload_failed.pop(name, None)
         return info
 
@@ -256,8 +257,8 @@ class Runtime:
         if model == self.model_id or not folder.is_dir():
             return
         files = await asyncio.to_thread(_files_signature, folder)
-        if model in self.unservable and self.unservable[model][0] == files:  # tried again once it changes
-            raise _invalid_adapter(model, folder, self.unservable[model][1])
+        if self.unservable.get(model) == files and model in self.refused:  # tried again once it changes
+            raise _invalid_adapter(model, folder, self.refused[model])
         async with self.changing:
             if model in self.adapters:
                 return  # another request loaded it while this one waited
@@ -267,9 +268,8 @@ class Runtime:
             try:
                 await self._load_and_record(model)
             except RagtuneError as err:
-                self.unservable[model], self.refused[model] = (files, str(err)), str(err)
+                self.unservable[model], self.refused[model] = files, str(err)
                 raise _invalid_adapter(model, folder, str(err)) from err
-            self.unservable.pop(model, None)
 
     def _read_shared(self) -> dict:
         try:
