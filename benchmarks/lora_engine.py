@@ -3,9 +3,9 @@ LoRA cost of the engine itself, with less noise than a server run.
 
 One engine (ragtune's settings, adapters loadable) serves rounds of base and adapter traffic alternately, in
 one process, so both see the same machine: each round 32 short chat prompts at concurrency 8, exactly 64 new
-tokens each, the decoding ragtune serves the model with. The adapter is a rank-16 LoRA of q/k/v/o (PEFT's
-initialisation), loaded after the engine started, as an admin load is. Prints tokens/s and time to the first
-token per round, and the adapter/base ratio of the medians.
+tokens each, the decoding ragtune serves the model with. The adapter is a rank-16 LoRA of q/k/v/o with weights
+in every part (bench_adapter.py), loaded after the engine started, as an admin load is. Prints tokens/s and
+time to the first token per round, and the adapter/base ratio of the medians.
 
     python benchmarks/lora_engine.py [--rounds 3] [--write-docs]
 """
@@ -43,9 +43,6 @@ async def one_round(engine, prompts: list[list[int]], params, adapter: str | Non
 
 
 async def main(rounds: int, write_docs: bool) -> None:
-    from peft import LoraConfig, get_peft_model
-    from transformers import AutoModelForCausalLM
-
     from core.chat_model import EMBEDDED_CHAT_MODEL, prepare_chat_model
     from core.hardware import describe_cpu, usable_cores
     from core.prompt import DEFAULT_SYSTEM_PROMPT
@@ -57,8 +54,7 @@ async def main(rounds: int, write_docs: bool) -> None:
     settings = Settings()
     model_path = prepare_chat_model(EMBEDDED_CHAT_MODEL, settings.models_dir)
     adapter = Path(tempfile.mkdtemp()) / "bench"
-    lora = LoraConfig(r=16, lora_alpha=32, target_modules=["q_proj", "k_proj", "v_proj", "o_proj"])
-    get_peft_model(AutoModelForCausalLM.from_pretrained(model_path), lora).save_pretrained(adapter)
+    write_bench_adapter(model_path, adapter)
 
     engine = VllmEngine(model_path, settings.engine)
     print(engine.describe(), flush=True)
@@ -112,6 +108,7 @@ async def main(rounds: int, write_docs: bool) -> None:
 
 if __name__ == "__main__":  # vLLM's engine processes import this file again: nothing below runs there
     import docs_table  # this folder's helpers, imported before the folder leaves sys.path
+    from bench_adapter import write_bench_adapter
 
     # This folder comes first on sys.path and its scripts would shadow the packages of the same name: drop it.
     sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]

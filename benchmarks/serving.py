@@ -46,6 +46,7 @@ from pathlib import Path
 
 import docs_table  # this folder's helpers, imported before the folder leaves sys.path
 import httpx
+from bench_adapter import write_bench_adapter
 from prompt_planner import prompt_planner
 
 REPO = Path(__file__).resolve().parents[1]
@@ -119,10 +120,7 @@ async def run_load(
 
 
 def prepare_home(home: Path, model_path: str) -> Path:
-    """A fresh home with the demo knowledge base and a rank-16 LoRA adapter named `bench`."""
-    from peft import LoraConfig, get_peft_model
-    from transformers import AutoModelForCausalLM
-
+    """A fresh home with the demo knowledge base and the benchmark's LoRA adapter, named `bench`."""
     from core.adapters import AdapterInfo, write_adapter_info
     from core.chat_model import model_fingerprint
     from core.settings import Settings
@@ -133,8 +131,7 @@ def prepare_home(home: Path, model_path: str) -> Path:
     kb = KnowledgeBase.open(settings.kb_dir, settings.knowledge, settings.retrieval)
     kb.sync(REPO / "examples" / "knowledge", collection=settings.knowledge.default_collection)
     adapter = settings.adapters_dir / "bench"
-    lora = LoraConfig(r=16, lora_alpha=32, target_modules=["q_proj", "k_proj", "v_proj", "o_proj"])
-    get_peft_model(AutoModelForCausalLM.from_pretrained(model_path), lora).save_pretrained(adapter)
+    write_bench_adapter(model_path, adapter)
     write_adapter_info(
         adapter,
         AdapterInfo(

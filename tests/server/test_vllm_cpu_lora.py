@@ -7,7 +7,7 @@ import torch
 
 pytestmark = pytest.mark.vllm
 lora_ops = pytest.importorskip("vllm.lora.ops.torch_ops.lora_ops")
-from server.engines import vllm_cpu_lora
+from server.engines import vllm_cpu_lora, vllm_cpu_merged
 
 TOKENS, HIDDEN, RANK, SLOTS = 64, 48, 8, 4
 
@@ -73,9 +73,10 @@ def stock_vllm(monkeypatch):
         (CpuPlatform, "check_and_update_config"),
     ]:
         monkeypatch.setattr(owner, name, owner.__dict__[name])
-    for name in ("_LINEAR_LORA", "_REGISTER_MODULE"):
+    for name in ("_LINEAR_LORA", "_REGISTER_MODULE", "_MERGED"):
         monkeypatch.setattr(vllm_cpu_lora, name, None)
     monkeypatch.setattr(vllm_cpu_lora, "_LAYERS", [])
+    monkeypatch.setattr(vllm_cpu_lora, "_ADAPTER_WORK", True)
     return originals
 
 
@@ -266,3 +267,84 @@ def test_the_ops_gate_follows_each_batchs_adapter_mapping(monkeypatch, stock_vll
             assert torch.equal(ours, base) == (not any(lora_ids))
     finally:
         vllm_cpu_lora._GATE(1)  # open, as a process starts: other tests write the adapter indices directly
+
+
+@pytest.mark.parametrize("out_features", [64, 1024], ids=["small weight", "large weight"])
+def test_batches_of_one_adapter_run_on_merged_weights_and_get_what_vllm_adds(monkeypatch, stock_vllm, out_features):
+    """A batch whose tokens all use one adapter runs the layer's product on the weight with that adapter merged
+    in (vLLM's packed CPU kernels: a small weight takes vLLM's small-matrix kernel where the CPU has AMX, a large
+    one oneDNN): it gets what vLLM's own pass adds, and so do the mixed and base batches around it, an adapter
+    written into the slot later, and base batches after the slot is freed."""
+    from vllm.lora.layers import LoRAMapping
+    from vllm.lora.layers.base_linear import BaseLinearLayerWithLoRA
+    from vllm.lora.model_manager import LoRAModelManager
+    from vllm.lora.punica_wrapper.punica_cpu import PunicaWrapperCPU
+    from vllm.model_executor.layers import utils
+
+    stock, stock_linear = BaseLinearLayerWithLoRA._apply_lora_to_output, PunicaWrapperCPU.__dict__["add_lora_linear"]
+    monkeypatch.setenv(vllm_cpu_lora.ENV_FLAG, "1")
+    monkeypatch.setenv(vllm_cpu_merged.ENV_FLAG, "1")
+    vllm_cpu_lora.register()
+    generator = torch.Generator().manual_seed(9)
+    in_features, rank, dtype = 576, 8, torch.bfloat16
+
+    base = torch.nn.Module()  # a linear layer as vLLM's loader leaves it, packed by vLLM's own dispatch
+    base.weight = torch.nn.Parameter((torch.randn(out_features, in_features, generator=generator) / 24).to(dtype))
+    base.bias, weight = None, base.weight.data.clone()
+    monkeypatch.setattr("vllm.config.get_current_vllm_config_or_none", lambda: SimpleNamespace(lora_config=1))
+    utils.dispatch_cpu_unquantized_gemm(base, remove_weight=True)
+    assert base.weight.numel() == 0  # vLLM dropped it; the plugin kept it to merge from
+
+    layer = BaseLinearLayerWithLoRA.__new__(BaseLinearLayerWithLoRA)
+    torch.nn.Module.__init__(layer)
+    layer.base_layer, layer.tp_size, layer.output_slices = base, 1, (out_features,)
+    layer.punica_wrapper = PunicaWrapperCPU(TOKENS, 4, "cpu")
+    layer.lora_a_stacked = (torch.zeros(SLOTS, 1, rank, in_features, dtype=dtype),)
+    layer.lora_b_stacked = (torch.zeros(SLOTS, 1, out_features, rank, dtype=dtype),)
+
+    def write_adapter(slot: int) -> None:  # as vLLM's set_lora does: in place
+        layer.lora_a_stacked[0][slot, 0] = (torch.randn(rank, in_features, generator=generator) / 8).to(dtype)
+        layer.lora_b_stacked[0][slot, 0] = (torch.randn(out_features, rank, generator=generator) / 8).to(dtype)
+
+    write_adapter(0)
+    write_adapter(1)
+    vllm_cpu_lora._register_module(SimpleNamespace(modules={}), "model.layers.0.o_proj", layer)
+    (merged_layer,) = vllm_cpu_lora._MERGED.linear
+
+    def forward(x):
+        return BaseLinearLayerWithLoRA._apply_lora_to_output(layer, x, base.cpu_linear(x, base.weight, None))
+
+    compiled = torch.compile(forward, fullgraph=True, backend="aot_eager")
+    x = torch.randn(TOKENS, in_features, generator=generator).to(dtype)
+    base_output = (x.float() @ weight.float().T).to(dtype)
+
+    def step(lora_ids: list[int]) -> torch.Tensor:
+        """vLLM's per-step mapping update (lora ids per token, 0: none; id 2 sits in slot 1), then the step."""
+        layer.punica_wrapper.update_metadata(LoRAMapping(lora_ids, lora_ids), [1, 2, 3, None], SLOTS, 1000)
+        return compiled(x)
+
+    def vllms_pass(lora_ids: list[int]) -> torch.Tensor:
+        with monkeypatch.context() as patch:
+            patch.setattr(PunicaWrapperCPU, "add_lora_linear", stock_linear)
+            vllm_cpu_lora.set_adapter_work(True)
+            return stock(layer, x, base_output.clone())
+
+    try:
+        one_adapter, mixed = [2] * TOKENS, [1, 2, 0, 2] * (TOKENS // 4)
+        for lora_ids in (one_adapter, mixed, [0] * TOKENS, one_adapter):
+            ours = step(lora_ids)
+            assert (merged_layer.pointed is not None) == (lora_ids == one_adapter)
+            theirs = vllms_pass(lora_ids)
+            torch.testing.assert_close(ours, theirs, rtol=2e-2, atol=3e-2)
+            if any(lora_ids):
+                assert (theirs - base_output).abs().max() > 0.5  # the adapter changes the output
+        write_adapter(1)  # another adapter loaded into the same slot
+        torch.testing.assert_close(step(one_adapter), vllms_pass(one_adapter), rtol=2e-2, atol=3e-2)
+
+        step(one_adapter)
+        manager = SimpleNamespace(lora_index_to_id=[1, 2, 3, None])
+        LoRAModelManager._deactivate_adapter(manager, 2)  # the adapter leaves its slot
+        assert manager.lora_index_to_id[1] is None and 1 not in merged_layer.copies
+        torch.testing.assert_close(compiled(x), base_output, rtol=2e-2, atol=3e-2)  # the base weight again
+    finally:
+        vllm_cpu_lora.set_adapter_work(True)  # as a process starts: other tests write the adapter indices directly
