@@ -5,7 +5,8 @@ One engine (ragtune's settings, adapters loadable) serves rounds of base and ada
 one process, so both see the same machine: each round 32 short chat prompts at concurrency 8, exactly 64 new
 tokens each, the decoding ragtune serves the model with. The adapter is a rank-16 LoRA of q/k/v/o with weights
 in every part (bench_adapter.py), loaded after the engine started, as an admin load is. Prints tokens/s and
-time to the first token per round, and the adapter/base ratio of the medians.
+time to the first token per round, the adapter/base ratio of the medians, and the peak memory of vLLM's
+processes.
 
     python benchmarks/lora_engine.py [--rounds 3] [--write-docs]
 """
@@ -40,6 +41,17 @@ async def one_round(engine, prompts: list[list[int]], params, adapter: str | Non
     results = await asyncio.gather(*(one(p) for p in prompts))
     wall = time.perf_counter() - started
     return sum(t for t, _ in results) / wall, statistics.mean(f for _, f in results)
+
+
+def engine_peak_memory_gib() -> float:
+    """The peak resident memory of vLLM's processes under this one (the kernel's high-water mark, VmHWM)."""
+    import psutil
+
+    total_kib = 0
+    for process in psutil.Process().children(recursive=True):
+        status = Path(f"/proc/{process.pid}/status").read_text()
+        total_kib += int(next(line for line in status.splitlines() if line.startswith("VmHWM:")).split()[1])
+    return total_kib / 2**20
 
 
 async def main(rounds: int, write_docs: bool) -> None:
@@ -83,6 +95,7 @@ async def main(rounds: int, write_docs: bool) -> None:
             print(
                 f"round {number + 1} {kind:7s}: {tokens_per_s:6.1f} tokens/s, TTFT {ttft:.3f} s", flush=True
             )
+    peak_gib = engine_peak_memory_gib()
     engine.shutdown()
 
     median = {kind: statistics.median(t for t, _ in rows) for kind, rows in figures.items()}
@@ -90,7 +103,7 @@ async def main(rounds: int, write_docs: bool) -> None:
     machine = f"{describe_cpu()}, {usable_cores()} cores"
     print(
         f"\n{machine}; {engine.dtype}; medians of {rounds} rounds: base {median['base']:.1f} tokens/s, "
-        f"adapter {median['adapter']:.1f}; adapter/base {ratio:.2f}"
+        f"adapter {median['adapter']:.1f}; adapter/base {ratio:.2f}; engine processes' peak memory {peak_gib:.2f} GiB"
     )
     if write_docs:
         rows = "\n".join(
@@ -101,7 +114,8 @@ async def main(rounds: int, write_docs: bool) -> None:
         note = (
             f"ragtune's vLLM engine alone, SmolLM2-135M-Instruct, {engine.dtype}; rounds of {PROMPTS} chat "
             f"prompts at concurrency {CONCURRENCY}, {NEW_TOKENS} new tokens, base and adapter (rank 16, q/k/v/o) "
-            f"alternating in one process. Adapter / base: {ratio:.2f} (target >= 0.9)."
+            f"alternating in one process. Adapter / base: {ratio:.2f} (target >= 0.9). Peak resident memory of "
+            f"vLLM's processes: {peak_gib:.2f} GiB."
         )
         docs_table.write_table("lora_engine", table, note=note, machine=machine)
 
