@@ -126,3 +126,33 @@ def choose_cpu_runtime(
         else:
             runtime.reasons.append("the system allocator (no tcmalloc installed: Debian's libtcmalloc-minimal4)")
     return runtime
+
+
+def memory_available_bytes(meminfo: Path = Path("/proc/meminfo")) -> int | None:
+    """What Linux says can be allocated without swapping (MemAvailable); None elsewhere."""
+    try:
+        line = next(line for line in meminfo.read_text().splitlines() if line.startswith("MemAvailable:"))
+    except (OSError, StopIteration):
+        return None
+    return int(line.split()[1]) * 1024
+
+
+def choose_merged_lora(
+    setting: bool | None, weights_bytes: int | None, kv_cache_bytes: int, max_loras: int, available_bytes: int | None
+) -> tuple[bool, str]:
+    """Whether a CPU engine runs batches of one adapter on merged weights, and why. Unset: where what that keeps
+    (the model's weights once more, and at most a whole merged copy per adapter slot) fits in half the memory
+    left once the model and its KV cache are loaded, so that it cannot be what runs the machine out of memory."""
+    if setting is not None:
+        state = "batches of one adapter on merged weights" if setting else "no merged weights for one-adapter batches"
+        return setting, f"{state} (engine.merged_cpu_lora)"
+    if weights_bytes is None or available_bytes is None:
+        return False, "no merged weights for one-adapter batches: the model's size or the free memory is unknown"
+    needed = weights_bytes * (1 + max_loras)
+    spare = (available_bytes - weights_bytes - kv_cache_bytes) / 2
+    if needed <= spare:
+        return True, f"batches of one adapter on merged weights (up to {needed / 2**30:.1f} GiB kept)"
+    return False, (
+        f"no merged weights for one-adapter batches: up to {needed / 2**30:.1f} GiB would not fit in half of the "
+        f"{max(spare * 2, 0) / 2**30:.1f} GiB left after the model and its KV cache (engine.merged_cpu_lora)"
+    )

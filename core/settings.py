@@ -304,12 +304,12 @@ class EngineSettings(BaseModel):
         "compiled as without LoRA and no adapter work on batches without adapter tokens; see "
         "docs/decisions/lora-cpu-ops.md and docs/decisions/lora-tax.md.",
     )
-    merged_cpu_lora: bool = Field(
-        True,
-        description="vllm-cpu with engine.grouped_cpu_lora: a batch whose tokens all use one adapter runs on "
-        "the layers' weights with that adapter merged in (as fast as the base model). Costs memory: the "
-        "linear layers' weights once more, and a merged copy per loaded adapter of the layers it changes. "
-        "See docs/decisions/lora-tax.md.",
+    merged_cpu_lora: bool | None = Field(
+        None,
+        description="vllm-cpu with engine.grouped_cpu_lora: a batch whose tokens all use one adapter runs on the "
+        "layers' weights with that adapter merged in (as fast as the base model). Keeps the model's weights once "
+        "more and a merged copy per loaded adapter of the layers it changes. Unset: on where that fits in half "
+        "the memory left after the model and its KV cache. See docs/decisions/lora-tax.md.",
     )
     cpu_reserved_cores: int | None = Field(
         None,

@@ -14,7 +14,7 @@ from pathlib import Path
 from transformers import AutoTokenizer
 
 from core.errors import RagtuneError
-from core.hardware import choose_cpu_runtime, choose_dtype
+from core.hardware import choose_cpu_runtime, choose_dtype, choose_merged_lora, memory_available_bytes
 from core.quantization import check_quantization, quantized_method
 from core.settings import EngineSettings
 from core.vllm_args import check_names
@@ -128,8 +128,6 @@ class VllmEngine(Engine):
         self.dtype, self.dtype_reason = choose_dtype(settings.dtype)
         os.environ["VLLM_CPU_KVCACHE_SPACE"] = str(settings.kv_cache_space_gib)
         os.environ[vllm_cpu_lora.ENV_FLAG] = "1" if settings.grouped_cpu_lora else "0"  # for vLLM's processes
-        merged = settings.grouped_cpu_lora and settings.merged_cpu_lora
-        os.environ[vllm_cpu_merged.ENV_FLAG] = "1" if merged else "0"
         from vllm.engine.arg_utils import AsyncEngineArgs
         from vllm.platforms import current_platform
         from vllm.v1.engine.async_llm import AsyncLLM
@@ -138,6 +136,12 @@ class VllmEngine(Engine):
         if current_platform.is_cpu():  # before vLLM starts its engine process, which reads these
             self.cpu_runtime = choose_cpu_runtime(settings.cpu_reserved_cores, settings.cpu_allocator, os.environ)
             os.environ.update(self.cpu_runtime.env)
+            weights = sum(f.stat().st_size for f in Path(model_path).glob("*.safetensors")) or None
+            kv_cache = settings.kv_cache_space_gib * 2**30
+            merged, self.merged_reason = choose_merged_lora(
+                settings.merged_cpu_lora, weights, kv_cache, settings.max_loras, memory_available_bytes()
+            )
+            os.environ[vllm_cpu_merged.ENV_FLAG] = "1" if merged and settings.grouped_cpu_lora else "0"
             from vllm.utils.cpu_resource_utils import get_visible_memory_node
 
             numa_nodes = len(get_visible_memory_node())
@@ -200,8 +204,8 @@ class VllmEngine(Engine):
             ops = (
                 "ragtune's grouped ops, compiled model" if vllm_cpu_lora.active() else "vLLM's per-token ops"
             )
-            if vllm_cpu_lora.active() and vllm_cpu_merged.enabled():
-                ops += ", batches of one adapter on merged weights"
+            if vllm_cpu_lora.active():
+                ops += f", {self.merged_reason}"
             runtime = "; ".join(self.cpu_runtime.reasons)
             return f"vllm (CPU, {dtype}; LoRA through {ops}{sizes}; {runtime}; {self.distribution})"
         return f"vllm ({dtype}{sizes}; {self.distribution})"

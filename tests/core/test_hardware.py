@@ -6,7 +6,13 @@ from pathlib import Path
 import pytest
 
 from core.errors import RagtuneError
-from core.hardware import choose_cpu_runtime, choose_dtype, cpu_flags
+from core.hardware import (
+    choose_cpu_runtime,
+    choose_dtype,
+    choose_merged_lora,
+    cpu_flags,
+    memory_available_bytes,
+)
 
 AVX2_ONLY = {"fpu", "sse4_2", "avx", "avx2", "fma"}
 
@@ -55,3 +61,24 @@ def test_tcmalloc_asked_for_but_missing_is_a_clear_error(monkeypatch):
     assert choose_cpu_runtime(None, "auto", {}, cores=2).reasons[1].startswith("the system allocator")
     with pytest.raises(RagtuneError, match="engine.cpu_allocator is tcmalloc.*libtcmalloc-minimal4"):
         choose_cpu_runtime(None, "tcmalloc", {}, cores=2)
+
+
+GIB = 2**30
+
+
+def test_merged_adapter_weights_are_kept_only_where_they_fit_and_the_reason_says_so(tmp_path):
+    # a 135M model (0.3 GiB) with 4 adapter slots on a 24 GiB machine: up to 1.5 GiB kept
+    on, why = choose_merged_lora(None, int(0.3 * GIB), 2 * GIB, 4, 20 * GIB)
+    assert on and why == "batches of one adapter on merged weights (up to 1.5 GiB kept)"
+    # a 7B model (13.5 GiB) on 64 GiB: five copies would not fit
+    on, why = choose_merged_lora(None, int(13.5 * GIB), 2 * GIB, 4, 60 * GIB)
+    assert not on and "67.5 GiB would not fit in half of the 44.5 GiB left" in why
+    assert "engine.merged_cpu_lora" in why  # where to force it
+    assert choose_merged_lora(True, int(13.5 * GIB), 2 * GIB, 4, 60 * GIB)[0]  # the setting wins
+    assert not choose_merged_lora(False, int(0.3 * GIB), 2 * GIB, 4, 20 * GIB)[0]
+    assert not choose_merged_lora(None, None, 2 * GIB, 4, 20 * GIB)[0]  # size unknown: not risked
+
+    meminfo = tmp_path / "meminfo"
+    meminfo.write_text("MemTotal:       24000000 kB\nMemFree:  100 kB\nMemAvailable:   20000000 kB\n")
+    assert memory_available_bytes(meminfo) == 20000000 * 1024
+    assert memory_available_bytes(tmp_path / "missing") is None
