@@ -379,6 +379,54 @@ def test_unloading_an_adapter_lets_its_running_request_finish(live_server):
     assert chat(live_server, {"model": "leaving"}).status_code == 404
 
 
+@slow
+def test_a_reload_returns_while_the_old_version_still_streams_and_then_serves_the_new_one(
+    live_server, adapter_factory
+):
+    """An adapter reloaded while a long request of its old version streams: the reload does not wait for that
+    request (the old version is removed in the background once it ends), the request finishes on the old
+    version, and the next request gets the new one."""
+    folder = live_server.home / "adapters" / "renewed"
+    shutil.copytree(live_server.home / "adapters" / "tiny", folder)
+    with live_server.admin() as admin:
+        admin.post("/admin/adapters/renewed/load").raise_for_status()
+    old = _answer(live_server, "renewed")
+    body = {
+        "model": "renewed",
+        "messages": [{"role": "user", "content": "Write a long story."}],
+        "max_tokens": 200,
+        "min_tokens": 200,
+        "stream": True,
+        "rag": {"enabled": False},
+    }
+    reloaded: list[tuple[float, int]] = []
+
+    def reload() -> None:
+        shutil.rmtree(folder)
+        adapter_factory(live_server.model_path, folder, "renewed", seed=1)
+        with live_server.admin() as admin:
+            reply = admin.post("/admin/adapters/renewed/load")
+        reloaded.append((time.monotonic(), reply.status_code))
+
+    reloading, events = threading.Thread(target=reload), []
+    url, headers = f"{live_server.url}/v1/chat/completions", bearer(live_server.client_key)
+    with httpx.stream("POST", url, json=body, headers=headers, timeout=300) as reply:
+        for line in (line for line in reply.iter_lines() if line.startswith("data: ")):
+            events.append(line[6:])
+            if len(events) == 3:  # generating on the old version: reload it now
+                reloading.start()
+    finished = time.monotonic()
+    reloading.join()
+    parsed = [json.loads(e) for e in events if e != "[DONE]"]
+    assert not any("error" in chunk for chunk in parsed)
+    assert [c["choices"][0]["finish_reason"] for c in parsed if c["choices"]][-1] == "length"
+    assert reloaded[0][1] == 200 and reloaded[0][0] < finished  # it did not wait for the old version's request
+    assert _answer(live_server, "renewed") != old
+    with live_server.admin() as admin:
+        admin.delete("/admin/adapters/renewed").raise_for_status()
+    assert "could not be removed" not in live_server.log.read_text()
+
+
 # ------------------------------------------------------------------ a client that leaves
 @slow
 def test_a_non_streaming_request_whose_client_left_stops_generating(live_server):
