@@ -16,7 +16,8 @@ products per group, and a batch with no adapter token adds nothing at all.
 vLLM runs a LoRA-enabled model uncompiled on CPU (its LoRA ops do not trace), which costs base traffic the
 compiled model's speed. Here each LoRA layer's adapter part is one opaque custom op (`ragtune::lora_delta`)
 that the compiler calls as it is, so the model compiles as without LoRA; a batch without adapter tokens
-skips the adapter part in the op. Why: docs/decisions/lora-tax.md.
+skips the adapter part in the op. A batch whose tokens all use one adapter runs on merged weights instead
+(vllm_cpu_merged.py) and skips it too. Why: docs/decisions/lora-tax.md.
 """
 
 import os
@@ -248,9 +249,9 @@ def set_adapter_work(on: bool) -> None:
 
 def _deactivate_adapter(self, lora_id: int) -> None:
     """LoRAModelManager._deactivate_adapter, the adapter's merged copies freed with its slot."""
-    slot = self.lora_index_to_id.index(lora_id) if lora_id in self.lora_index_to_id else None
     from vllm.lora.model_manager import LoRAModelManager
 
+    slot = self.lora_index_to_id.index(lora_id) if lora_id in self.lora_index_to_id else None
     STOCK[(LoRAModelManager, "_deactivate_adapter")](self, lora_id)
     if slot is not None:
         _MERGED.drop(slot)

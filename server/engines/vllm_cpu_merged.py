@@ -64,11 +64,18 @@ class MergedLayer:
     """One of vLLM's LoRA linear layers whose product can switch between its base weight and, per adapter
     slot, the weight with that slot's adapter merged in."""
 
+    builds = 0  # merged copies built, all layers together (for the engine's log)
+
     def __init__(self, module):
         self.module, self.state = module, _kernel_state(module.base_layer)
         self.packed = self.state is not None and self.state.dim() == 2
+        weight = getattr(module.base_layer, "ragtune_weight", None)
+        # one whole weight whose rows are the adapter's output slices (not a shard of tensor parallelism)
         self.switchable = (
-            self.state is not None and hasattr(module.base_layer, "ragtune_weight") and module.tp_size == 1
+            self.state is not None
+            and weight is not None
+            and module.tp_size == 1
+            and weight.shape[0] == sum(getattr(module, "output_slices", ()) or (-1,))
         )
         # what `state` holds for the base weight: a tensor on the packed storage, or a handle's number
         if self.switchable:
@@ -105,13 +112,10 @@ class MergedLayer:
             self.point_at(None)
         self.copies.pop(slot, None)
 
-    builds = 0  # merged copies built, all layers together (for the engine's log)
-
     def _build(self, slot: int):
         from vllm import _custom_ops as ops
 
         MergedLayer.builds += 1
-
         module = self.module
         weight = module.base_layer.ragtune_weight
         delta = torch.cat(

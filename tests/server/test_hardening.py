@@ -345,17 +345,35 @@ def test_a_failed_reload_keeps_the_loaded_version_serving(live_server):
         admin.delete("/admin/adapters/reloadable").raise_for_status()
 
 
-@slow
-def test_unloading_an_adapter_lets_its_running_request_finish(live_server):
-    shutil.copytree(live_server.home / "adapters" / "tiny", live_server.home / "adapters" / "leaving")
+def _long_story_while(live_server, model: str, meanwhile) -> float:
+    """Streams a 200-token answer of `model`, runs `meanwhile` on a thread once it is generating, and checks
+    that the answer ends whole; returns when its stream ended (time.monotonic)."""
     body = {
-        "model": "leaving",
+        "model": model,
         "messages": [{"role": "user", "content": "Write a long story."}],
         "max_tokens": 200,
         "min_tokens": 200,
         "stream": True,
         "rag": {"enabled": False},
     }
+    thread, events = threading.Thread(target=meanwhile), []
+    url, headers = f"{live_server.url}/v1/chat/completions", bearer(live_server.client_key)
+    with httpx.stream("POST", url, json=body, headers=headers, timeout=300) as reply:
+        for line in (line for line in reply.iter_lines() if line.startswith("data: ")):
+            events.append(line[6:])
+            if len(events) == 3:  # generating
+                thread.start()
+    finished = time.monotonic()
+    thread.join()
+    parsed = [json.loads(e) for e in events if e != "[DONE]"]
+    assert not any("error" in chunk for chunk in parsed)
+    assert [c["choices"][0]["finish_reason"] for c in parsed if c["choices"]][-1] == "length"
+    return finished
+
+
+@slow
+def test_unloading_an_adapter_lets_its_running_request_finish(live_server):
+    shutil.copytree(live_server.home / "adapters" / "tiny", live_server.home / "adapters" / "leaving")
     unloaded: list[httpx.Response] = []
 
     def unload() -> None:
@@ -364,17 +382,7 @@ def test_unloading_an_adapter_lets_its_running_request_finish(live_server):
 
     with live_server.admin() as admin:
         admin.post("/admin/adapters/leaving/load").raise_for_status()
-    unloading, events = threading.Thread(target=unload), []
-    url, headers = f"{live_server.url}/v1/chat/completions", bearer(live_server.client_key)
-    with httpx.stream("POST", url, json=body, headers=headers, timeout=300) as reply:
-        for line in (line for line in reply.iter_lines() if line.startswith("data: ")):
-            events.append(line[6:])
-            if len(events) == 3:  # generating: unload it now
-                unloading.start()
-    unloading.join()
-    parsed = [json.loads(e) for e in events if e != "[DONE]"]
-    assert not any("error" in chunk for chunk in parsed)
-    assert [c["choices"][0]["finish_reason"] for c in parsed if c["choices"]][-1] == "length"
+    _long_story_while(live_server, "leaving", unload)
     assert unloaded[0].status_code == 200
     assert chat(live_server, {"model": "leaving"}).status_code == 404
 
@@ -391,14 +399,6 @@ def test_a_reload_returns_while_the_old_version_still_streams_and_then_serves_th
     with live_server.admin() as admin:
         admin.post("/admin/adapters/renewed/load").raise_for_status()
     old = _answer(live_server, "renewed")
-    body = {
-        "model": "renewed",
-        "messages": [{"role": "user", "content": "Write a long story."}],
-        "max_tokens": 200,
-        "min_tokens": 200,
-        "stream": True,
-        "rag": {"enabled": False},
-    }
     reloaded: list[tuple[float, int]] = []
 
     def reload() -> None:
@@ -408,18 +408,7 @@ def test_a_reload_returns_while_the_old_version_still_streams_and_then_serves_th
             reply = admin.post("/admin/adapters/renewed/load")
         reloaded.append((time.monotonic(), reply.status_code))
 
-    reloading, events = threading.Thread(target=reload), []
-    url, headers = f"{live_server.url}/v1/chat/completions", bearer(live_server.client_key)
-    with httpx.stream("POST", url, json=body, headers=headers, timeout=300) as reply:
-        for line in (line for line in reply.iter_lines() if line.startswith("data: ")):
-            events.append(line[6:])
-            if len(events) == 3:  # generating on the old version: reload it now
-                reloading.start()
-    finished = time.monotonic()
-    reloading.join()
-    parsed = [json.loads(e) for e in events if e != "[DONE]"]
-    assert not any("error" in chunk for chunk in parsed)
-    assert [c["choices"][0]["finish_reason"] for c in parsed if c["choices"]][-1] == "length"
+    finished = _long_story_while(live_server, "renewed", reload)
     assert reloaded[0][1] == 200 and reloaded[0][0] < finished  # it did not wait for the old version's request
     assert _answer(live_server, "renewed") != old
     with live_server.admin() as admin:

@@ -281,12 +281,15 @@ def test_batches_of_one_adapter_run_on_merged_weights_and_get_what_vllm_adds(mon
     from vllm.lora.punica_wrapper.punica_cpu import PunicaWrapperCPU
     from vllm.model_executor.layers import utils
 
+    from core.hardware import choose_dtype
+
     stock, stock_linear = BaseLinearLayerWithLoRA._apply_lora_to_output, PunicaWrapperCPU.__dict__["add_lora_linear"]
     monkeypatch.setenv(vllm_cpu_lora.ENV_FLAG, "1")
     monkeypatch.setenv(vllm_cpu_merged.ENV_FLAG, "1")
     vllm_cpu_lora.register()
     generator = torch.Generator().manual_seed(9)
-    in_features, rank, dtype = 576, 8, torch.bfloat16
+    in_features, rank = 576, 8
+    dtype = getattr(torch, choose_dtype("auto", cuda=False)[0])  # what the engine would run in on this CPU
 
     base = torch.nn.Module()  # a linear layer as vLLM's loader leaves it, packed by vLLM's own dispatch
     base.weight = torch.nn.Parameter((torch.randn(out_features, in_features, generator=generator) / 24).to(dtype))
