@@ -26,6 +26,7 @@ import torch
 import torch.nn.functional as F
 
 from server.engines import vllm_cpu_merged
+from server.engines.vllm_cpu_merged import filled
 
 ENV_FLAG = "RAGTUNE_VLLM_GROUPED_LORA"
 
@@ -139,21 +140,8 @@ def add_lora_logits(self, y, x, lora_a_stacked, lora_b_stacked, scale, **kwargs)
     adapter has an LM head part: base traffic, and adapters of the attention layers only, add nothing there."""
     from vllm.lora.punica_wrapper.punica_cpu import PunicaWrapperCPU
 
-    if any(_filled(lora_b_stacked, slot) for slot, _ in token_groups(self.sampler_indices)):
+    if any(filled(lora_b_stacked, slot) for slot, _ in token_groups(self.sampler_indices)):
         STOCK[(PunicaWrapperCPU, "add_lora_logits")](self, y, x, lora_a_stacked, lora_b_stacked, scale, **kwargs)
-
-
-def _filled(stack: torch.Tensor, slot: int) -> bool:
-    """Whether the adapter in `slot` has weights in this layer's stack (vLLM zeroes a slot's part of the stack
-    when the adapter leaves the layer out); looked at again only when vLLM has written into the stack."""
-    cache = _FILLED.setdefault(id(stack), (stack, {}))[1]
-    if cache.get(slot, (None,))[0] != stack._version:
-        cache[slot] = (stack._version, bool(stack[slot].any()))
-    return cache[slot][1]
-
-
-# id of a stack -> (the stack, kept so that its id is not reused; slot -> (the stack's version, filled))
-_FILLED: dict[int, tuple[torch.Tensor, dict[int, tuple[int, bool]]]] = {}
 
 
 class _Layer:
@@ -197,7 +185,7 @@ def lora_delta(output: torch.Tensor, x: torch.Tensor, layer: int) -> None:
         return
     if entry.embedding:
         _embedding_lora(entry.module, output, x)
-    elif any(_filled(lora_a, slot) for lora_a in entry.lora_a for slot, _ in groups):  # else: all left it out
+    elif any(filled(lora_a, slot) for lora_a in entry.lora_a for slot, _ in groups):  # else: all left it out
         # the wrapper's add_lora_linear is this module's, without vLLM's reshaping around it
         add_lora_linear(entry.wrapper, output, x, entry.lora_a, entry.lora_b, 1.0, entry.slices)
 
@@ -233,7 +221,7 @@ def _update_metadata(self, *args, **kwargs) -> None:
     """PunicaWrapperBase.update_metadata (a new batch's adapter mapping), then the layers switched to the merged
     weights of the batch's one adapter where they can be, and the op's gate set for what is left."""
     STOCK[(type(self), "update_metadata")](self, *args, **kwargs)
-    groups = token_groups(self.token_lora_indices)
+    groups = _groups(self)
     one_adapter = groups[0][0] if len(groups) == 1 and groups[0][1] is None else None
     merged = _MERGED is not None and _MERGED.use(one_adapter)
     set_adapter_work(bool(groups) and not merged)
@@ -261,7 +249,7 @@ def _embedding_lora(module, output: torch.Tensor, ids: torch.Tensor) -> None:
     """What vLLM's VocabParallelEmbeddingWithLoRA.forward adds to the base embedding: nothing unless an adapter
     of the batch has an embedding part."""
     wrapper = module.punica_wrapper
-    if not any(_filled(module.lora_b_stacked, slot) for slot, _ in _groups(wrapper)):
+    if not any(filled(module.lora_b_stacked, slot) for slot, _ in _groups(wrapper)):
         return
     lora_a = F.embedding(ids + wrapper._embeddings_indices[: ids.shape[0]], module.lora_a_stacked_2d)
     wrapper.add_lora_embedding(output.view(-1, output.shape[-1]), lora_a, module.lora_b_stacked, add_input=True)

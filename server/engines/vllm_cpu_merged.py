@@ -56,6 +56,19 @@ def _kernel_state(base_layer) -> torch.Tensor | None:
     return None
 
 
+def filled(stack: torch.Tensor, slot: int) -> bool:
+    """Whether the adapter in `slot` has weights in this layer's stack (vLLM zeroes a slot's part of the stack
+    when the adapter leaves the layer out); looked at again only when vLLM has written into the stack."""
+    cache = _FILLED.setdefault(id(stack), (stack, {}))[1]
+    if cache.get(slot, (None,))[0] != stack._version:
+        cache[slot] = (stack._version, bool(stack[slot].any()))
+    return cache[slot][1]
+
+
+# id of a stack -> (the stack, kept so that its id is not reused; slot -> (the stack's version, filled))
+_FILLED: dict[int, tuple[torch.Tensor, dict[int, tuple[int, bool]]]] = {}
+
+
 # a layer the slot's adapter changes but whose product cannot switch to a merged copy
 UNMERGEABLE = object()
 
@@ -90,7 +103,7 @@ class MergedLayer:
         versions = tuple(t._version for t in (*module.lora_a_stacked, *module.lora_b_stacked))
         if self.copies.get(slot, (None,))[0] != versions:
             self.copies.pop(slot, None)  # the old copy freed before the new one is built
-            if not any(bool(lora_b[slot].any()) for lora_b in module.lora_b_stacked):
+            if not any(filled(lora_b, slot) for lora_b in module.lora_b_stacked):
                 copy = None
             else:
                 copy = self._build(slot) if self.switchable else UNMERGEABLE
@@ -174,7 +187,7 @@ class MergedAdapters:
 
 def _changed(module, slot: int) -> bool:
     stacks = getattr(module, "lora_b_stacked", ())
-    return any(bool(stack[slot].any()) for stack in (stacks if isinstance(stacks, (tuple, list)) else (stacks,)))
+    return any(filled(stack, slot) for stack in (stacks if isinstance(stacks, (tuple, list)) else (stacks,)))
 
 
 def enabled() -> bool:
